@@ -1,0 +1,1 @@
+"""Datasets: manifests, fetching, readers, stimulus tables and simulated datasets."""

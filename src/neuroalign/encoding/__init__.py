@@ -1,0 +1,1 @@
+"""Encoding models: ridge engine, delays, resampling, cross-validation, ceilings."""

@@ -1,0 +1,1 @@
+"""Model sources, layer discovery, hooks and activation extraction."""
