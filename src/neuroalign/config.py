@@ -1,0 +1,76 @@
+"""Load and validate a pipeline configuration, and derive the paths every stage agrees on."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from neuroalign._check import NeuroalignError
+from neuroalign._yaml import load_yaml
+from neuroalign.schemas import validate
+
+SIMULATED_KINDS = ("fmri", "localizer", "meg", "eyetracking")
+
+
+def validate_config(config: Mapping[str, Any], source: str | Path = "config") -> dict[str, Any]:
+    """Validate a configuration mapping against the config schema and fill in defaults.
+
+    Parameters
+    ----------
+    config : mapping
+        The configuration, as loaded from YAML (and merged with command-line overrides).
+    source : str or Path
+        Where it came from, named in error messages.
+
+    Returns
+    -------
+    config : dict
+        A validated deep copy with every default filled in.
+
+    Raises
+    ------
+    NeuroalignError
+        One line naming the file, the field and the fix.
+    """
+    if not isinstance(config, Mapping):
+        raise NeuroalignError(f"{source}: the configuration must be a mapping of keys to values.")
+    config = validate(copy.deepcopy(dict(config)), "config", source)
+    for name, entry in config["stimuli"].items():
+        dataset = entry["dataset"]
+        if dataset.startswith("sim_"):
+            kind = dataset.removeprefix("sim_")
+            if kind not in config["simulate"] or not config["simulate"][kind].get("enabled", True):
+                raise NeuroalignError(
+                    f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, but 'simulate.{kind}' "
+                    "is not configured; add it under 'simulate' or pick another dataset."
+                )
+        elif dataset not in config["datasets"]:
+            raise NeuroalignError(
+                f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, which is not listed under "
+                f"'datasets'; add '{dataset}: {{subset: starter}}' there."
+            )
+    return config
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Load a YAML configuration file safely and validate it (see `validate_config`)."""
+    return validate_config(load_yaml(path) or {}, source=path)
+
+
+def raw_dir(config: Mapping[str, Any], dataset: str) -> Path:
+    """Folder of a raw dataset: ``<data.root>/raw/<dataset>``."""
+    return Path(config["data"]["root"]) / "raw" / dataset
+
+
+def fetch_stamp(config: Mapping[str, Any], dataset: str) -> Path:
+    """Completion stamp that `neuroalign fetch` writes once every file is verified."""
+    subset = config["datasets"][dataset]["subset"]
+    return raw_dir(config, dataset) / f".neuroalign-fetch-{subset}.json"
+
+
+def simulated_kinds(config: Mapping[str, Any]) -> list[str]:
+    """Simulated dataset kinds switched on in the configuration, in pipeline order."""
+    sim = config.get("simulate", {})
+    return [k for k in SIMULATED_KINDS if k in sim and sim[k].get("enabled", True)]

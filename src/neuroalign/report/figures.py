@@ -1,0 +1,129 @@
+"""Figures of the report, drawn with matplotlib's object API (no pyplot, no global backend).
+
+Every function takes saved values (arrays, xarray, pandas) and returns a `matplotlib.figure.Figure`;
+saving it is the caller's business (`ReportContext.save_figure`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+PLANTED_COLOR = "#1b6ca8"
+RECOVERED_COLOR = "#d95f02"
+
+
+def recovery_figure(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int = 3) -> Figure:
+    """Recovered against planted values of one quantity of a simulated dataset.
+
+    Vectors, maps and higher-dimensional arrays give a scatter plot with the identity line;
+    2-D arrays (``sensor`` x ``lag``, say) give the planted and recovered heatmaps side by side
+    on one colour scale, plus both curves of the ``n_lines`` rows with the largest planted norm.
+
+    Parameters
+    ----------
+    planted, recovered : xarray.DataArray
+        Same dims and shape.
+    n_lines : int
+        Rows drawn as curves in the 2-D case.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    """
+    if planted.dims != recovered.dims or planted.shape != recovered.shape:
+        raise ValueError(
+            f"planted {planted.dims}{planted.shape} and recovered "
+            f"{recovered.dims}{recovered.shape} differ; they must have the same dims and shape."
+        )
+    if planted.ndim == 2 and min(planted.shape) > 1:
+        return _recovery_2d(planted, recovered, n_lines=n_lines)
+    return _recovery_scatter(np.ravel(planted.values), np.ravel(recovered.values), str(planted.name))
+
+
+def _recovery_scatter(planted: np.ndarray, recovered: np.ndarray, name: str) -> Figure:
+    fig = Figure(figsize=(4.5, 4.2), layout="constrained")
+    ax = fig.subplots()
+    ok = np.isfinite(planted) & np.isfinite(recovered)
+    x, y = planted[ok], recovered[ok]
+    ax.scatter(x, y, s=8, alpha=0.6, color=RECOVERED_COLOR, edgecolors="none", rasterized=True)
+    if x.size:
+        lo = float(min(x.min(), y.min()))
+        hi = float(max(x.max(), y.max()))
+        pad = 0.05 * (hi - lo or 1.0)
+        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.3", lw=1, ls="--", label="identity")
+        ax.legend(loc="upper left", frameon=False)
+    ax.set_xlabel(f"planted {name}")
+    ax.set_ylabel(f"recovered {name}")
+    ax.set_title(f"{name}: {x.size} values", fontsize=10)
+    return fig
+
+
+def _recovery_2d(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int) -> Figure:
+    row_dim, col_dim = planted.dims
+    p = np.asarray(planted.values, dtype=float)
+    r = np.asarray(recovered.values, dtype=float)
+    finite = np.concatenate([p[np.isfinite(p)], r[np.isfinite(r)]])
+    vmax = float(np.abs(finite).max()) if finite.size else 1.0
+    vmax = vmax or 1.0
+    fig = Figure(figsize=(11, 3.6), layout="constrained")
+    axes = fig.subplots(1, 3)
+    for ax, values, label in ((axes[0], p, "planted"), (axes[1], r, "recovered")):
+        image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                          interpolation="nearest")
+        ax.set_title(f"{label} {planted.name}", fontsize=10)
+        ax.set_xlabel(str(col_dim))
+        ax.set_ylabel(str(row_dim))
+    fig.colorbar(image, ax=axes[:2], shrink=0.8)
+    cols = _axis_values(planted, col_dim)
+    rows = _axis_values(planted, row_dim)
+    norms = np.nansum(p**2, axis=1)
+    top = np.argsort(-norms, kind="stable")[: max(1, n_lines)]
+    ax = axes[2]
+    for k, i in enumerate(top):
+        shade = 1.0 - 0.25 * k
+        ax.plot(cols, p[i], color=PLANTED_COLOR, alpha=shade, lw=1.5,
+                label=f"planted {rows[i]}")
+        ax.plot(cols, r[i], color=RECOVERED_COLOR, alpha=shade, lw=1.5, ls="--",
+                label=f"recovered {rows[i]}")
+    ax.axhline(0, color="0.6", lw=0.8)
+    ax.set_xlabel(str(col_dim))
+    ax.set_title(f"top {len(top)} {row_dim} by planted norm", fontsize=10)
+    ax.legend(fontsize=7, frameon=False)
+    return fig
+
+
+def _axis_values(array: xr.DataArray, dim: str) -> np.ndarray:
+    """Coordinate values of ``dim`` when numeric or labels, else positions."""
+    if dim in array.coords:
+        return np.asarray(array.coords[dim].values)
+    return np.arange(array.sizes[dim])
+
+
+def bar_figure(labels: Sequence[object], counts: Sequence[float], *, xlabel: str,
+               ylabel: str, title: str) -> Figure:
+    """A bar chart of ``counts`` per label (words per run, items per condition, ...)."""
+    fig = Figure(figsize=(max(4.0, 0.35 * len(labels) + 2), 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.bar([str(label) for label in labels], counts, color=PLANTED_COLOR)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if len(labels) > 12:
+        ax.tick_params(axis="x", labelrotation=90, labelsize=7)
+    return fig
+
+
+def histogram_figure(values: np.ndarray, *, xlabel: str, title: str, bins: int = 40) -> Figure:
+    """A histogram of finite ``values``."""
+    values = np.asarray(values, dtype=float)
+    fig = Figure(figsize=(5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.hist(values[np.isfinite(values)], bins=bins, color=PLANTED_COLOR)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count")
+    ax.set_title(title, fontsize=10)
+    return fig

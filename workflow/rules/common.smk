@@ -1,0 +1,57 @@
+# Validate the configuration first, then derive every path from it, so another workflow that
+# imports these rules as a module gets its own paths from its own config.
+import json
+
+from neuroalign._check import NeuroalignError
+from neuroalign.config import fetch_stamp, raw_dir, simulated_kinds, validate_config
+
+try:
+    config = validate_config(config, source=", ".join(workflow.configfiles) or "config")
+except NeuroalignError as err:
+    raise WorkflowError(f"Invalid configuration: {err}") from None
+
+DATA = config["data"]["root"]
+RESULTS = config["results"]
+SIM_KINDS = simulated_kinds(config)
+DATASETS = list(config["datasets"])
+STIMSETS = list(config["stimuli"])
+
+
+wildcard_constraints:
+    kind="|".join(SIM_KINDS) or "^$",
+    dataset="[a-z0-9_]+",
+    stimset="[A-Za-z0-9_.-]+",
+
+
+def rule_resources(rule, **defaults):
+    """Resources of a rule: the defaults, overridden by config `resources.<rule>`."""
+    return {**defaults, **config["resources"].get(rule, {})}
+
+
+def dataset_input(dataset):
+    """What a stage needs before it can read a dataset: its folder or its fetch stamp."""
+    if dataset.startswith("sim_"):
+        return str(raw_dir(config, dataset))
+    return str(fetch_stamp(config, dataset))
+
+
+def stimuli_inputs(wildcards):
+    """Files the reader of a stimulus set reads (or the dataset folder when none are named)."""
+    entry = config["stimuli"][wildcards.stimset]
+    folder = raw_dir(config, entry["dataset"])
+    files = [str(folder / f) for f in entry["files"]] or [str(folder)]
+    return {"dataset": dataset_input(entry["dataset"]), "files": files}
+
+
+def get_final_outputs():
+    """Everything `snakemake` builds by default: the report, which depends on every stage."""
+    return [f"{RESULTS}/report"]
+
+
+def report_inputs(wildcards):
+    """Saved results the report reads."""
+    return {
+        "stimuli": expand(f"{RESULTS}/stimuli/{{stimset}}.parquet", stimset=STIMSETS),
+        "recovery": expand(f"{RESULTS}/simulate/sim_{{kind}}_recovery.nc", kind=SIM_KINDS),
+        "fetched": [str(fetch_stamp(config, d)) for d in DATASETS],
+    }

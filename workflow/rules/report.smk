@@ -1,0 +1,20 @@
+rule build_report:
+    input:
+        unpack(report_inputs),
+    output:
+        report(
+            directory(f"{RESULTS}/report"),
+            htmlindex="index.html",
+            caption="../report/site.rst",
+            category="Report",
+        ),
+    params:
+        config=lambda wc: json.dumps(config),
+        inputs=lambda wc, input: " ".join(f"--inputs {f}" for f in input),
+    log:
+        f"{RESULTS}/logs/report.log",
+    resources:
+        **rule_resources("build_report", mem_mb=2000, runtime=20),
+    shell:
+        "neuroalign report --config {params.config:q} --results {RESULTS} --data-root {DATA}"
+        " --output {output}/index.html {params.inputs} 2> {log}"

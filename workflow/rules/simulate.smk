@@ -1,0 +1,32 @@
+rule simulate_dataset:
+    output:
+        directory(f"{DATA}/raw/sim_{{kind}}"),
+    params:
+        seed=lambda wc: config["seed"] + SIM_KINDS.index(wc.kind),
+        settings=lambda wc: json.dumps(config["simulate"][wc.kind]),
+    log:
+        f"{RESULTS}/logs/simulate/{{kind}}.log",
+    resources:
+        **rule_resources("simulate_dataset", mem_mb=4000, runtime=30),
+    shell:
+        "neuroalign simulate {wildcards.kind} --output {output} --seed {params.seed}"
+        " --settings {params.settings:q} 2> {log}"
+
+
+rule recover_simulation:
+    input:
+        dataset=f"{DATA}/raw/sim_{{kind}}",
+    output:
+        report(
+            f"{RESULTS}/simulate/sim_{{kind}}_recovery.nc",
+            caption="../report/recovery.rst",
+            category="Simulated data",
+            subcategory="{kind}",
+        ),
+    log:
+        f"{RESULTS}/logs/simulate/{{kind}}-recover.log",
+    resources:
+        **rule_resources("recover_simulation", mem_mb=4000, runtime=30),
+    shell:
+        "neuroalign simulate recover {wildcards.kind} --dataset {input.dataset}"
+        " --output {output} 2> {log}"
