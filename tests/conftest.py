@@ -32,5 +32,8 @@ def shared_data() -> Path:
     """The real-data mirror; tests that need it skip with a reason when it is absent."""
     root = mirror_root()
     if root is None:
-        pytest.skip("real-data mirror not found: set NEUROALIGN_MIRROR to a copy of the mirror")
+        reason = "real-data mirror not found: set NEUROALIGN_MIRROR to a copy of the mirror"
+        if os.environ.get("NEUROALIGN_REQUIRE_MIRROR"):
+            pytest.fail(reason)
+        pytest.skip(reason)
     return root

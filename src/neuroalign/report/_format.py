@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -48,3 +49,8 @@ def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def slugify(text: str) -> str:
+    """A safe file stem: characters other than letters, digits, ``-``, ``_``, ``.`` become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", text)

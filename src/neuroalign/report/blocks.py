@@ -20,7 +20,7 @@ class Link:
 
 @dataclass(frozen=True)
 class Figure:
-    """A saved figure: ``src`` is relative to the site root; ``alt`` and ``caption`` are required."""
+    """A saved figure; ``src`` is relative to the site root, ``alt`` and ``caption`` required."""
 
     src: str
     alt: str

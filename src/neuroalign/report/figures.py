@@ -16,19 +16,35 @@ PLANTED_COLOR = "#1b6ca8"
 RECOVERED_COLOR = "#d95f02"
 
 
-def recovery_figure(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int = 3) -> Figure:
+MAX_HEATMAP_COLUMNS = 200
+MAX_HEATMAP_ROWS = 2000
+
+
+def recovery_figure(
+    planted: xr.DataArray,
+    recovered: xr.DataArray,
+    *,
+    n_lines: int = 3,
+    max_points: int = 20_000,
+    seed: int = 0,
+) -> Figure:
     """Recovered against planted values of one quantity of a simulated dataset.
 
-    Vectors, maps and higher-dimensional arrays give a scatter plot with the identity line;
-    2-D arrays (``sensor`` x ``lag``, say) give the planted and recovered heatmaps side by side
-    on one colour scale, plus both curves of the ``n_lines`` rows with the largest planted norm.
+    A 2-D array with a short second dim (``sensor`` x ``lag``, say; see `is_curve_map`) gives
+    the planted and recovered heatmaps side by side on one colour scale, plus both curves of
+    the ``n_lines`` rows with the largest planted norm. Anything else (vectors, maps, 3-D
+    weights) gives a scatter plot of recovered against planted values with the identity line.
 
     Parameters
     ----------
     planted, recovered : xarray.DataArray
         Same dims and shape.
     n_lines : int
-        Rows drawn as curves in the 2-D case.
+        Rows drawn as curves in the heatmap case.
+    max_points : int
+        Scatter plots show at most this many values, drawn at random without replacement.
+    seed : int
+        Seed of that draw, so the same results give the same figure.
 
     Returns
     -------
@@ -39,26 +55,56 @@ def recovery_figure(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: 
             f"planted {planted.dims}{planted.shape} and recovered "
             f"{recovered.dims}{recovered.shape} differ; they must have the same dims and shape."
         )
-    if planted.ndim == 2 and min(planted.shape) > 1:
+    if is_curve_map(planted):
         return _recovery_2d(planted, recovered, n_lines=n_lines)
-    return _recovery_scatter(np.ravel(planted.values), np.ravel(recovered.values), str(planted.name))
+    return _recovery_scatter(
+        np.ravel(planted.values),
+        np.ravel(recovered.values),
+        str(planted.name),
+        max_points=max_points,
+        rng=np.random.default_rng(seed),
+    )
 
 
-def _recovery_scatter(planted: np.ndarray, recovered: np.ndarray, name: str) -> Figure:
+def is_curve_map(array: xr.DataArray) -> bool:
+    """Whether `recovery_figure` draws ``array`` as heatmaps and curves (else as a scatter)."""
+    return (
+        array.ndim == 2
+        and min(array.shape) > 1
+        and array.shape[0] <= MAX_HEATMAP_ROWS
+        and array.shape[1] <= MAX_HEATMAP_COLUMNS
+    )
+
+
+def _recovery_scatter(
+    planted: np.ndarray,
+    recovered: np.ndarray,
+    name: str,
+    *,
+    max_points: int,
+    rng: np.random.Generator,
+) -> Figure:
     fig = Figure(figsize=(4.5, 4.2), layout="constrained")
     ax = fig.subplots()
     ok = np.isfinite(planted) & np.isfinite(recovered)
     x, y = planted[ok], recovered[ok]
+    n_total = x.size
+    if n_total > max_points:
+        keep = np.sort(rng.choice(n_total, size=max_points, replace=False))
+        x, y = x[keep], y[keep]
     ax.scatter(x, y, s=8, alpha=0.6, color=RECOVERED_COLOR, edgecolors="none", rasterized=True)
     if x.size:
         lo = float(min(x.min(), y.min()))
         hi = float(max(x.max(), y.max()))
         pad = 0.05 * (hi - lo or 1.0)
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="0.3", lw=1, ls="--", label="identity")
+        ax.plot(
+            [lo - pad, hi + pad], [lo - pad, hi + pad], color="0.3", lw=1, ls="--", label="identity"
+        )
         ax.legend(loc="upper left", frameon=False)
     ax.set_xlabel(f"planted {name}")
     ax.set_ylabel(f"recovered {name}")
-    ax.set_title(f"{name}: {x.size} values", fontsize=10)
+    shown = f"{x.size} of {n_total}" if x.size < n_total else f"{n_total}"
+    ax.set_title(f"{name}: {shown} values", fontsize=10)
     return fig
 
 
@@ -72,8 +118,9 @@ def _recovery_2d(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int
     fig = Figure(figsize=(11, 3.6), layout="constrained")
     axes = fig.subplots(1, 3)
     for ax, values, label in ((axes[0], p, "planted"), (axes[1], r, "recovered")):
-        image = ax.imshow(values, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
-                          interpolation="nearest")
+        image = ax.imshow(
+            values, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest"
+        )
         ax.set_title(f"{label} {planted.name}", fontsize=10)
         ax.set_xlabel(str(col_dim))
         ax.set_ylabel(str(row_dim))
@@ -85,10 +132,16 @@ def _recovery_2d(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int
     ax = axes[2]
     for k, i in enumerate(top):
         shade = 1.0 - 0.25 * k
-        ax.plot(cols, p[i], color=PLANTED_COLOR, alpha=shade, lw=1.5,
-                label=f"planted {rows[i]}")
-        ax.plot(cols, r[i], color=RECOVERED_COLOR, alpha=shade, lw=1.5, ls="--",
-                label=f"recovered {rows[i]}")
+        ax.plot(cols, p[i], color=PLANTED_COLOR, alpha=shade, lw=1.5, label=f"planted {rows[i]}")
+        ax.plot(
+            cols,
+            r[i],
+            color=RECOVERED_COLOR,
+            alpha=shade,
+            lw=1.5,
+            ls="--",
+            label=f"recovered {rows[i]}",
+        )
     ax.axhline(0, color="0.6", lw=0.8)
     ax.set_xlabel(str(col_dim))
     ax.set_title(f"top {len(top)} {row_dim} by planted norm", fontsize=10)
@@ -103,8 +156,9 @@ def _axis_values(array: xr.DataArray, dim: str) -> np.ndarray:
     return np.arange(array.sizes[dim])
 
 
-def bar_figure(labels: Sequence[object], counts: Sequence[float], *, xlabel: str,
-               ylabel: str, title: str) -> Figure:
+def bar_figure(
+    labels: Sequence[object], counts: Sequence[float], *, xlabel: str, ylabel: str, title: str
+) -> Figure:
     """A bar chart of ``counts`` per label (words per run, items per condition, ...)."""
     fig = Figure(figsize=(max(4.0, 0.35 * len(labels) + 2), 3.2), layout="constrained")
     ax = fig.subplots()

@@ -1,0 +1,106 @@
+"""EyeLink ASCII recordings through MNE: gaze samples plus fixation, saccade and blink events."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+
+from neuroalign._check import NeuroalignError, check_file
+
+logger = logging.getLogger(__name__)
+
+# MNE annotation description -> event kind.
+_KINDS = {"fixation": "fixation", "saccade": "saccade", "BAD_blink": "blink"}
+
+
+def read_eyelink(path: str | Path) -> tuple[mne.io.BaseRaw, pd.DataFrame]:
+    """Read an EyeLink ``.asc`` file with :func:`mne.io.read_raw_eyelink`.
+
+    Parameters
+    ----------
+    path : path
+        An EDF file converted to ASCII with ``edf2asc``.
+
+    Returns
+    -------
+    raw : mne.io.Raw
+        Gaze position and pupil channels (``xpos_left``, ``ypos_left``, ``pupil_left``, ...).
+    events : DataFrame
+        See :func:`eyelink_events`.
+    """
+    path = check_file(path, "EyeLink ASCII file")
+    try:
+        with warnings.catch_warnings():
+            # MNE's parser uses pandas calls that newer pandas deprecates; nothing to act on.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            raw = mne.io.read_raw_eyelink(path, verbose="error")
+    except (ValueError, RuntimeError, IndexError) as err:
+        raise NeuroalignError(
+            f"{path}: MNE cannot read this EyeLink file ({err}); convert the EDF with edf2asc."
+        ) from err
+    return raw, eyelink_events(raw)
+
+
+def eyelink_events(raw: mne.io.BaseRaw) -> pd.DataFrame:
+    """Return the fixations, saccades, blinks and messages of an EyeLink recording.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        A recording read by :func:`mne.io.read_raw_eyelink`.
+
+    Returns
+    -------
+    events : DataFrame
+        One row per event, sorted by onset, columns ``kind`` (fixation, saccade, blink or
+        message), ``onset``, ``duration`` (seconds from the first sample), ``eye`` (left,
+        right, or "" for messages), ``x``, ``y`` (mean gaze position in pixels over the
+        event's samples; NaN for blinks, messages and events outside the samples) and
+        ``description`` (MNE's annotation text, e.g. ``trigger: 200``).
+    """
+    ann = raw.annotations
+    rows = []
+    for onset, duration, description, channels in zip(
+        ann.onset, ann.duration, ann.description, ann.ch_names, strict=True
+    ):
+        kind = _KINDS.get(description, "message")
+        eye = _eye(channels)
+        rows.append((kind, float(onset), float(duration), eye, str(description)))
+    events = pd.DataFrame(rows, columns=["kind", "onset", "duration", "eye", "description"])
+    events["onset"] -= raw.first_time
+    events["x"], events["y"] = _mean_gaze(raw, events)
+    events = events.sort_values(["onset", "kind", "eye"], kind="stable").reset_index(drop=True)
+    counts = events["kind"].value_counts().to_dict()
+    logger.info("EyeLink events: %s", counts)
+    return events[["kind", "onset", "duration", "eye", "x", "y", "description"]]
+
+
+def _eye(channels: tuple[str, ...]) -> str:
+    eyes = {c.rsplit("_", 1)[-1] for c in channels if c.rsplit("_", 1)[-1] in ("left", "right")}
+    return eyes.pop() if len(eyes) == 1 else ""
+
+
+def _mean_gaze(raw: mne.io.BaseRaw, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Mean x, y of each fixation or saccade over its samples (NaN where not available)."""
+    x = np.full(len(events), np.nan)
+    y = np.full(len(events), np.nan)
+    names = set(raw.ch_names)
+    sfreq = raw.info["sfreq"]
+    wanted = events["kind"].isin(["fixation", "saccade"]) & events["eye"].ne("")
+    for eye in ("left", "right"):
+        if f"xpos_{eye}" not in names or f"ypos_{eye}" not in names:
+            continue
+        data = raw.get_data(picks=[f"xpos_{eye}", f"ypos_{eye}"])
+        for i in np.flatnonzero(wanted & (events["eye"] == eye)):
+            start = round(events["onset"].iat[i] * sfreq)
+            stop = round((events["onset"].iat[i] + events["duration"].iat[i]) * sfreq) + 1
+            segment = data[:, max(start, 0) : min(stop, data.shape[1])]
+            if segment.size and np.isfinite(segment).any():
+                x[i], y[i] = np.nanmean(segment, axis=1)
+    return x, y

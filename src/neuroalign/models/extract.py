@@ -1,0 +1,516 @@
+"""The batched extraction engine.
+
+The table is cut into model inputs (text windows, images or prompts), processed in chunks of
+inputs in table order. Within a chunk the inputs are sorted by length and batched, so padding is
+small; hooks pool each requested activation on the device as soon as it is computed, the forward
+pass stops after the last requested block, and the pooled rows are copied to pinned host memory
+asynchronously while the next batch runs. A chunk's arrays go to a sink (a Zarr store, or memory)
+on a background thread. Out-of-memory halves the batch and goes on. With several devices, each
+holds a replica of the model and takes every n-th batch of a chunk.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from neuroalign._check import NeuroalignError, check_option, check_range
+from neuroalign.models import units as unit_spaces
+from neuroalign.models.discover import Architecture, discover
+from neuroalign.models.hooks import StopForward, capture
+from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
+from neuroalign.models.text import (
+    ContextPolicy,
+    build_windows,
+    collate_text,
+    parse_context,
+    tokenize_windows,
+)
+from neuroalign.models.vision import (
+    collate_images,
+    collate_prompts,
+    load_image,
+    n_patches,
+    prepare_images,
+    prepare_prompts,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Host memory for one chunk of pooled activations (two chunks are alive at most).
+DEFAULT_CHUNK_BYTES = 256 * 2**20
+
+
+@dataclass
+class Chunk:
+    """Pooled activations of consecutive inputs.
+
+    Attributes
+    ----------
+    first_input, stop_input : int
+        The chunk covers inputs ``first_input`` to ``stop_input - 1`` (resume counts inputs).
+    rows : ndarray of shape (n,)
+        Sorted table rows of the chunk's items.
+    arrays : dict of str to ndarray
+        For each unit space, float32 of shape (n, n_layers, n_units) (``embed``: (n, n_units)).
+    n_tokens : ndarray of shape (n,)
+        Tokens pooled for each item.
+    """
+
+    first_input: int
+    stop_input: int
+    rows: np.ndarray
+    arrays: dict[str, np.ndarray]
+    n_tokens: np.ndarray
+
+
+def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> torch.nn.Module:
+    """The deepest module above the block stack whose forward takes every input in ``needs``."""
+    parts = stack.split(".")
+    for depth in range(len(parts) - 1, -1, -1):
+        module = model.get_submodule(".".join(parts[:depth]))
+        params = inspect.signature(module.forward).parameters
+        if all(n in params for n in needs):
+            return module
+    raise NeuroalignError(
+        f"{type(model).__name__}: no module above {stack} takes {', '.join(needs)} as input"
+    )
+
+
+def _accepted(module: torch.nn.Module) -> set[str] | None:
+    params = inspect.signature(module.forward).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    return set(params)
+
+
+def _is_oom(err: BaseException) -> bool:
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+class _Replica:
+    """A model copy on one device with its hooks' bookkeeping."""
+
+    def __init__(self, model: torch.nn.Module, entry_path: str, device: torch.device) -> None:
+        self.model = model
+        self.entry = model.get_submodule(entry_path)
+        self.accepted = _accepted(self.entry)
+        self.device = device
+        self.batch_size = 0
+
+
+class Extractor:
+    """Extract pooled unit activations from a model for the items of a stimulus table.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A Hugging Face model (see :func:`neuroalign.models.sources.load_model`).
+    processor : tokenizer or processor
+        The model's tokenizer (text) or processor (images, prompts).
+    units : str or sequence of str, default="resid"
+        Unit spaces (:data:`neuroalign.models.units.UNIT_SPACES`), e.g. ``"resid,mlp_out"``.
+    layers : "all", str or sequence of int, default="all"
+        Blocks to read (``"0,3,-1"``; negative from the end).
+    context : str or ContextPolicy, default="words:0"
+        ``"words:N[:stride]"`` or ``"sentence"`` (text items).
+    pooling : {"last", "mean", "first"}, default="last"
+        Sub-token pooling per item (``first`` is the CLS token of an image).
+    tower : {"text", "vision"}, default="text"
+        Which stack to read; ``vision`` feeds images to a vision tower. Text tower plus images
+        gives image+text prompts (LLaVA-style).
+    batch_size : int, default=32
+        Inputs per batch (halved on out-of-memory).
+    devices : sequence of str, optional
+        Devices to shard inputs over; the model must be on the first. Default: the device of
+        the model's first parameter (which also covers accelerate's device_map).
+    n_lags : int, default=16
+        Lags kept by ``attn_pattern``.
+    chunk_bytes : int, default=256 MiB
+        Host memory of one chunk of results; bounds memory whatever the corpus size.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        processor: Any,
+        *,
+        units: str | Sequence[str] = "resid",
+        layers: str | Sequence[int] = "all",
+        context: str | ContextPolicy = "words:0",
+        pooling: str = "last",
+        tower: str = "text",
+        batch_size: int = 32,
+        devices: Sequence[str] | None = None,
+        n_lags: int = 16,
+        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    ) -> None:
+        self.units = unit_spaces.parse_units(units)
+        self.pooling = check_option("pooling", pooling, POOLINGS)
+        self.context = parse_context(context)
+        self.batch_size = int(check_range("batch_size", batch_size, 1))
+        self.n_lags = int(check_range("n_lags", n_lags, 1))
+        self.chunk_bytes = int(check_range("chunk_bytes", chunk_bytes, 1))
+        self.arch: Architecture = discover(model, tower)
+        self.layers = unit_spaces.parse_layers(layers, self.arch.n_layers)
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.model = model
+        self._plan_hooks()
+        first = next(model.parameters()).device
+        self.devices = [torch.device(d) for d in devices] if devices else [first]
+        if self.devices[0] != first:
+            raise NeuroalignError(
+                f"the model is on {first} but devices starts with {self.devices[0]}; move the "
+                "model there first"
+            )
+
+    # -- what is hooked ------------------------------------------------------------------
+    def _plan_hooks(self) -> None:
+        arch = self.arch
+        self.consumers: dict[str, list[tuple[str, int]]] = {}
+        for space in self.units:
+            layers = [0] if space == "embed" else self.layers
+            for pos, layer in enumerate(layers):
+                addr = unit_spaces.address(arch, space, layer)
+                self.consumers.setdefault(addr, []).append((space, pos))
+        layered = [u for u in self.units if u != "embed"]
+        if layered:
+            self.stop_after = f"{arch.blocks[max(self.layers)].path}:output"
+        else:
+            self.stop_after = f"{arch.blocks[0].path}:input"
+        self.consumers.setdefault(self.stop_after, [])
+
+    def n_units(self, space: str) -> int:
+        """Number of units of ``space`` for this model."""
+        return unit_spaces.n_units(self.arch, space, self.n_lags)
+
+    def item_bytes(self) -> int:
+        """Bytes of float32 results per item."""
+        total = 0
+        for space in self.units:
+            n_layers = 1 if space == "embed" else len(self.layers)
+            total += 4 * n_layers * self.n_units(space)
+        return total
+
+    # -- inputs ----------------------------------------------------------------------------
+    def mode(self, table: pd.DataFrame, images: Sequence[Any] | None) -> str:
+        """``text``, ``image`` (vision tower) or ``prompt`` (image+text)."""
+        has_images = images is not None or "image" in table.columns
+        if self.arch.tower == "vision":
+            if not has_images:
+                raise NeuroalignError(
+                    "the vision tower needs images: add an 'image' column (file paths) to the "
+                    "stimulus table"
+                )
+            return "image"
+        return "prompt" if has_images else "text"
+
+    def inputs(self, table: pd.DataFrame, images: Sequence[Any] | None = None) -> list[Any]:
+        """Cut the table into model inputs (before tokenization); one list entry per input."""
+        if self.mode(table, images) == "text":
+            return build_windows(table, self.context)
+        return [np.array([i]) for i in range(len(table))]
+
+    def _max_tokens(self) -> int:
+        config = self.model.config
+        config = getattr(config, "get_text_config", lambda: config)()
+        limits = [getattr(self.tokenizer, "model_max_length", None)]
+        limits.append(getattr(config, "max_position_embeddings", None))
+        limits = [int(x) for x in limits if isinstance(x, int) and 0 < x < 10**7]
+        return min(limits) if limits else 2048
+
+    def _prepare(
+        self, table: pd.DataFrame, images: Sequence[Any] | None, inputs: list[Any], base: Path | None
+    ) -> list[Any]:
+        mode = self.mode(table, images)
+        if mode == "text":
+            texts = table["text"].astype(str).to_numpy()
+            items = table["item"].to_numpy() if "item" in table else np.arange(len(table))
+            return tokenize_windows(self.tokenizer, inputs, texts, items, self._max_tokens())
+        rows = np.concatenate(inputs)
+        source = images if images is not None else table["image"].to_numpy()
+        loaded = [load_image(source[r], base) for r in rows]
+        if mode == "image":
+            return prepare_images(self.processor, loaded, rows)
+        texts = table["text"].astype(str).to_numpy()[rows]
+        return prepare_prompts(self.processor, loaded, list(texts), rows)
+
+    # -- running ---------------------------------------------------------------------------
+    def _replicas(self) -> list[_Replica]:
+        needs = ["pixel_values"] if self.arch.tower == "vision" else ["input_ids"]
+        if getattr(self, "_mode", "text") == "prompt":
+            needs.append("pixel_values")
+        entry = _entry_module(self.model, self.arch.stack, needs)
+        entry_path = next(n for n, m in self.model.named_modules() if m is entry)
+        replicas = [_Replica(self.model, entry_path, self.devices[0])]
+        for device in self.devices[1:]:
+            replicas.append(_Replica(copy.deepcopy(self.model).to(device), entry_path, device))
+        for replica in replicas:
+            replica.batch_size = self.batch_size
+        return replicas
+
+    def _collate(self, batch: list[Any]) -> tuple[dict[str, torch.Tensor], PoolPlan]:
+        pad_id = self.tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = self.tokenizer.eos_token_id or 0
+        side = getattr(self.tokenizer, "padding_side", "right")
+        if self._mode == "text":
+            return collate_text(batch, pad_id, side)
+        if self._mode == "prompt":
+            return collate_prompts(batch, pad_id, side)
+        return collate_images(batch, self._seq_len, self._n_prefix)
+
+    def _forward(
+        self, replica: _Replica, inputs: dict[str, torch.Tensor], plan: PoolPlan
+    ) -> dict[str, torch.Tensor]:
+        """Run one batch; return pooled device tensors per space, (n, layers, units)."""
+        device = replica.device
+        index = plan.to(device)
+        dtype = next(replica.model.parameters()).dtype
+        feed = {
+            k: v.to(device, non_blocking=True)
+            for k, v in inputs.items()
+            if replica.accepted is None or k in replica.accepted
+        }
+        if "pixel_values" in feed:
+            feed["pixel_values"] = feed["pixel_values"].to(dtype)
+        if replica.accepted is None or "use_cache" in replica.accepted:
+            feed["use_cache"] = False
+        pooled: dict[tuple[str, int], torch.Tensor] = {}
+
+        def on_activation(address: str, tensor: torch.Tensor) -> None:
+            for space, pos in self.consumers[address]:
+                if space == "attn_pattern":
+                    pooled[space, pos] = pool_attention(tensor, index, self.n_lags)
+                else:
+                    pooled[space, pos] = pool_tokens(tensor, index, self.pooling)
+
+        with (
+            torch.inference_mode(),
+            capture(replica.model, self.consumers, on_activation, stop_after=self.stop_after),
+        ):
+            try:
+                replica.entry(**feed)
+            except StopForward:
+                pass
+        out = {}
+        for space in self.units:
+            if space == "embed":
+                out[space] = pooled[space, 0]
+            else:
+                out[space] = torch.stack([pooled[space, p] for p in range(len(self.layers))], 1)
+        return out
+
+    def _run_device(
+        self, replica: _Replica, work: list[Any], deliver: Callable[[PoolPlan, dict], None]
+    ) -> None:
+        """Run ``work`` (sorted by length) in batches; hand each batch's host arrays on.
+
+        The copy of batch k to pinned memory is waited for only after batch k+1 is launched.
+        """
+        pending = None
+        start = 0
+        pin = replica.device.type == "cuda"
+        while start < len(work):
+            batch = work[start : start + replica.batch_size]
+            inputs, plan = self._collate(batch)
+            try:
+                out = self._forward(replica, inputs, plan)
+            except (torch.OutOfMemoryError, RuntimeError) as err:
+                if not _is_oom(err):
+                    raise
+                if len(batch) == 1:
+                    raise NeuroalignError(
+                        f"one input of {len(batch[0])} tokens does not fit in {replica.device} "
+                        "memory; use shorter inputs or shard the model (device_map='auto')"
+                    ) from None
+                replica.batch_size = max(1, len(batch) // 2)
+                logger.warning("out of memory at batch %d; batch size now %d", len(batch),
+                               replica.batch_size)
+                if pin:
+                    torch.cuda.empty_cache()
+                continue
+            host = {}
+            for space, tensor in out.items():
+                buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=pin)
+                buffer.copy_(tensor, non_blocking=pin)
+                host[space] = buffer
+            event = None
+            if pin:
+                event = torch.cuda.Event()
+                event.record()
+            if pending is not None:
+                _finish(*pending, deliver)
+            pending = (event, plan, host)
+            start += len(batch)
+        if pending is not None:
+            _finish(*pending, deliver)
+
+    def iter_chunks(
+        self,
+        table: pd.DataFrame,
+        *,
+        images: Sequence[Any] | None = None,
+        start_input: int = 0,
+        base_dir: Path | None = None,
+    ) -> Iterator[Chunk]:
+        """Yield chunks of pooled activations in table order, from input ``start_input`` on.
+
+        Parameters
+        ----------
+        table : DataFrame
+            Stimulus table in presentation order (``text``; ``image`` for images).
+        images : sequence, optional
+            Images (PIL, arrays or paths) aligned with the table's rows.
+        start_input : int, default=0
+            Skip the inputs before this one (to resume an interrupted run).
+        base_dir : Path, optional
+            Directory that relative image paths are relative to.
+        """
+        self._mode = self.mode(table, images)
+        inputs = self.inputs(table, images)
+        per_input = max(1, self.context.stride if self._mode == "text" else 1)
+        chunk_inputs = max(1, self.chunk_bytes // (self.item_bytes() * per_input))
+        replicas = self._replicas()
+        if self._mode == "image":
+            self._seq_len, self._n_prefix = self._probe_vision(
+                replicas[0], table, images, inputs, base_dir
+            )
+        for first in range(start_input, len(inputs), chunk_inputs):
+            stop = min(len(inputs), first + chunk_inputs)
+            work = self._prepare(table, images, inputs[first:stop], base_dir)
+            rows = np.sort(np.concatenate([w.rows for w in work]))
+            arrays = {
+                space: np.empty(
+                    (len(rows),) + (() if space == "embed" else (len(self.layers),))
+                    + (self.n_units(space),),
+                    dtype=np.float32,
+                )
+                for space in self.units
+            }
+            n_tokens = np.zeros(len(rows), dtype=np.int32)
+
+            def deliver(plan: PoolPlan, host: dict, rows=rows, arrays=arrays, n_tokens=n_tokens):
+                at = np.searchsorted(rows, plan.rows)
+                for space, values in host.items():
+                    arrays[space][at] = values.float().numpy()
+                n_tokens[at] = plan.n_tokens
+
+            order = np.argsort([-len(w) for w in work], kind="stable")
+            work = [work[i] for i in order]
+            self._run_shards(replicas, work, deliver)
+            yield Chunk(first, stop, rows, arrays, n_tokens)
+
+    def _run_shards(self, replicas: list[_Replica], work: list[Any], deliver: Callable) -> None:
+        if len(replicas) == 1:
+            self._run_device(replicas[0], work, deliver)
+            return
+        errors: list[BaseException] = []
+        lock = threading.Lock()
+
+        def locked(plan: PoolPlan, host: dict) -> None:
+            with lock:
+                deliver(plan, host)
+
+        def run(i: int) -> None:
+            try:
+                self._run_device(replicas[i], work[i :: len(replicas)], locked)
+            except BaseException as err:  # re-raised in the caller's thread
+                errors.append(err)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(replicas))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _probe_vision(
+        self,
+        replica: _Replica,
+        table: pd.DataFrame,
+        images: Sequence[Any] | None,
+        inputs: list[Any],
+        base: Path | None,
+    ) -> tuple[int, int]:
+        """Sequence length and number of tokens before the patches, from one image."""
+        work = self._prepare(table, images, inputs[:1], base)
+        seen = {}
+        address = f"{self.arch.blocks[0].path}:input"
+        dtype = next(self.model.parameters()).dtype
+        feed = {"pixel_values": work[0].pixel_values[None].to(replica.device, dtype)}
+
+        def record(address: str, tensor: torch.Tensor) -> None:
+            seen["n"] = tensor.shape[1]
+
+        with (
+            torch.inference_mode(),
+            capture(self.model, [address], record, stop_after=address),
+        ):
+            try:
+                replica.entry(**feed)
+            except StopForward:
+                pass
+        seq_len = int(seen["n"])
+        patches = n_patches(getattr(self.model.config, "vision_config", self.model.config))
+        prefix = seq_len - patches if patches and patches <= seq_len else 0
+        return seq_len, prefix
+
+
+def _finish(event: Any, plan: PoolPlan, host: dict, deliver: Callable) -> None:
+    if event is not None:
+        event.synchronize()
+    deliver(plan, host)
+
+
+class BackgroundWriter:
+    """Run ``sink(chunk)`` on a thread, one chunk behind the producer; errors re-raise.
+
+    Use as a context manager; leaving the block waits for the last write.
+    """
+
+    def __init__(self, sink: Callable[[Chunk], None], depth: int = 1) -> None:
+        self._sink = sink
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            if self._error is None:
+                try:
+                    self._sink(chunk)
+                except BaseException as err:  # re-raised in put() or close()
+                    self._error = err
+
+    def __enter__(self) -> BackgroundWriter:
+        self._thread.start()
+        return self
+
+    def put(self, chunk: Chunk) -> None:
+        """Queue a chunk (blocks while the previous one is still being written)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if self._error is not None and exc[0] is None:
+            raise self._error

@@ -1,0 +1,147 @@
+"""Pooling of token activations into one vector per item, on the device that computed them.
+
+A :class:`PoolPlan` says which tokens of a padded batch belong to which item; it is built on the
+host from token positions, so padding on either side is handled where the plan is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neuroalign._check import check_option
+
+POOLINGS = ("last", "mean", "first")
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    """Token positions of each item in a padded batch of shape (batch, seq).
+
+    Attributes
+    ----------
+    rows : ndarray of shape (n_items,)
+        Row of each item in the stimulus table.
+    first : ndarray of shape (n_items,)
+        Flat index (``b * seq + t``) of each item's first token.
+    last : ndarray of shape (n_items,)
+        Flat index of each item's last token.
+    tokens : ndarray of shape (n_tokens,)
+        Flat indices of every token of every item.
+    owner : ndarray of shape (n_tokens,)
+        For each entry of ``tokens``, the item (0 to n_items - 1) it belongs to.
+    n_tokens : ndarray of shape (n_items,)
+        Number of tokens of each item.
+    seq_len : int
+        Padded sequence length of the batch.
+    """
+
+    rows: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    tokens: np.ndarray
+    owner: np.ndarray
+    n_tokens: np.ndarray
+    seq_len: int
+
+    @classmethod
+    def from_positions(
+        cls,
+        rows: np.ndarray,
+        batch_index: np.ndarray,
+        positions: list[np.ndarray],
+        seq_len: int,
+        first: np.ndarray | None = None,
+    ) -> PoolPlan:
+        """Build a plan from each item's batch row and token positions (padded coordinates).
+
+        ``first`` overrides each item's first-token position (an image's CLS token, which is
+        not among the patch tokens that ``mean`` averages).
+        """
+        counts = np.array([len(p) for p in positions], dtype=np.int64)
+        flat = [b * seq_len + np.asarray(p, dtype=np.int64) for b, p in zip(batch_index, positions)]
+        tokens = np.concatenate(flat) if flat else np.zeros(0, np.int64)
+        return cls(
+            rows=np.asarray(rows, dtype=np.int64),
+            first=(
+                np.array([f[0] for f in flat], dtype=np.int64)
+                if first is None
+                else np.asarray(batch_index, dtype=np.int64) * seq_len + first
+            ),
+            last=np.array([f[-1] for f in flat], dtype=np.int64),
+            tokens=tokens,
+            owner=np.repeat(np.arange(len(flat), dtype=np.int64), counts),
+            n_tokens=counts,
+            seq_len=seq_len,
+        )
+
+    def to(self, device: torch.device | str) -> dict[str, torch.Tensor]:
+        """Return the index tensors on ``device`` (``first``, ``last``, ``tokens``, ``owner``,
+        ``counts``)."""
+        return {
+            "first": torch.from_numpy(self.first).to(device, non_blocking=True),
+            "last": torch.from_numpy(self.last).to(device, non_blocking=True),
+            "tokens": torch.from_numpy(self.tokens).to(device, non_blocking=True),
+            "owner": torch.from_numpy(self.owner).to(device, non_blocking=True),
+            "counts": torch.from_numpy(self.n_tokens).to(device, non_blocking=True),
+        }
+
+
+def pool_tokens(hidden: torch.Tensor, index: dict[str, torch.Tensor], how: str) -> torch.Tensor:
+    """Pool token activations into items.
+
+    Parameters
+    ----------
+    hidden : tensor of shape (batch, seq, n_units)
+        Activations of a padded batch.
+    index : dict of str to tensor
+        A plan's index tensors (:meth:`PoolPlan.to`), on ``hidden``'s device.
+    how : {"last", "mean", "first"}
+        ``last``: the item's last token; ``first``: its first token (the CLS token of an
+        image); ``mean``: the mean over the item's tokens (summed in float32).
+
+    Returns
+    -------
+    pooled : tensor of shape (n_items, n_units)
+        In ``hidden``'s dtype.
+    """
+    check_option("pooling", how, POOLINGS)
+    flat = hidden.reshape(-1, hidden.shape[-1])
+    if how != "mean":
+        return flat.index_select(0, index[how])
+    total = torch.zeros(
+        index["counts"].shape[0], flat.shape[1], dtype=torch.float32, device=flat.device
+    )
+    total.index_add_(0, index["owner"], flat.index_select(0, index["tokens"]).float())
+    return (total / index["counts"].unsqueeze(1)).to(hidden.dtype)
+
+
+def pool_attention(weights: torch.Tensor, index: dict[str, torch.Tensor], n_lags: int) -> torch.Tensor:
+    """Attention of each item's last token to the tokens 0 to ``n_lags - 1`` positions back.
+
+    Parameters
+    ----------
+    weights : tensor of shape (batch, head, query, key)
+        Attention weights of a padded batch.
+    index : dict of str to tensor
+        A plan's index tensors.
+    n_lags : int
+        Number of lags kept (lag 0 is the token itself); lags before the sequence start are 0.
+
+    Returns
+    -------
+    pattern : tensor of shape (n_items, head * n_lags)
+        Ordered head-major (all lags of head 0, then head 1, ...).
+    """
+    seq_len = weights.shape[-1]
+    batch = torch.div(index["last"], seq_len, rounding_mode="floor")
+    query = index["last"] - batch * seq_len
+    rows = weights[batch, :, query, :]
+    lags = torch.arange(n_lags, device=weights.device)
+    keys = query.unsqueeze(1) - lags.unsqueeze(0)
+    valid = keys >= 0
+    gathered = rows.gather(2, keys.clamp(min=0).unsqueeze(1).expand(-1, rows.shape[1], -1))
+    gathered = gathered * valid.unsqueeze(1).to(gathered.dtype)
+    return gathered.reshape(gathered.shape[0], -1)

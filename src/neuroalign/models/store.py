@@ -1,0 +1,233 @@
+"""Activation stores: one Zarr store per (model, stimulus set), written as a stream.
+
+The store is an xarray Dataset with dims ``item``, ``layer`` and one unit dim per unit space
+(``resid`` is (item, layer, resid_unit)), item coordinates copied from the stimulus table, layer
+names, and provenance attrs. It is written under ``<path>.partial`` chunk by chunk; after each
+chunk is on disk, ``progress.json`` in it records how many inputs are done, so a killed run
+resumes there. Only a finished store is renamed to ``<path>``, with ``complete = "true"``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from neuroalign._check import NeuroalignError
+from neuroalign._io import write_json_atomic
+from neuroalign.models import units as unit_spaces
+from neuroalign.models.extract import BackgroundWriter, Chunk, Extractor
+
+logger = logging.getLogger(__name__)
+
+PROGRESS = "progress.json"
+_TARGET_CHUNK_BYTES = 4 * 2**20
+
+
+def _item_coords(table: pd.DataFrame) -> dict[str, tuple[str, np.ndarray]]:
+    """Every table column as a coordinate along ``item`` (strings as str, missing as "")."""
+    coords = {}
+    for name in table.columns:
+        if name == "image" and table[name].map(lambda v: not isinstance(v, str)).any():
+            continue
+        values = table[name]
+        if values.dtype == object or pd.api.types.is_string_dtype(values):
+            values = values.fillna("").astype(str).to_numpy(dtype=object)
+        else:
+            values = values.to_numpy()
+        coords[str(name)] = ("item", values)
+    if "item" not in coords:
+        coords["item"] = ("item", np.arange(len(table)))
+    return coords
+
+
+def layout(extractor: Extractor, table: pd.DataFrame) -> xr.Dataset:
+    """Return the store's coordinates (no data) as an empty-variable Dataset.
+
+    Returns
+    -------
+    coords : Dataset
+        Coordinates along ``item`` (table columns), ``layer`` (block index, ``layer_name``)
+        and each ``<space>_unit`` dim (``<space>_head`` and the like where they apply).
+    """
+    arch = extractor.arch
+    coords: dict[str, Any] = _item_coords(table)
+    coords["layer"] = ("layer", np.array(extractor.layers))
+    coords["layer_name"] = ("layer", np.array([arch.blocks[i].path for i in extractor.layers], dtype=object))
+    for space in extractor.units:
+        dim = f"{space}_unit"
+        coords[dim] = (dim, np.arange(extractor.n_units(space)))
+        for name, values in unit_spaces.unit_coords(arch, space, extractor.n_lags).items():
+            coords[f"{space}_{name}"] = (dim, values)
+    return xr.Dataset(coords=coords)
+
+
+def _dims(space: str) -> tuple[str, ...]:
+    return ("item", f"{space}_unit") if space == "embed" else ("item", "layer", f"{space}_unit")
+
+
+def _fingerprint(attrs: dict[str, str]) -> str:
+    keys = ("config_hash", "stimulus_sha256", "model")
+    return json.dumps({k: attrs.get(k) for k in keys}, sort_keys=True)
+
+
+def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[str, str]) -> None:
+    import zarr
+
+    base = layout(extractor, table)
+    base.attrs.update(attrs)
+    base.attrs["complete"] = "false"
+    base.to_zarr(path, mode="w", consolidated=False)
+    group = zarr.open_group(path, mode="r+")
+    n_items = len(table)
+    for space in extractor.units:
+        n_units = extractor.n_units(space)
+        item_chunk = max(1, min(n_items, _TARGET_CHUNK_BYTES // (4 * n_units)))
+        shape = (n_items, n_units) if space == "embed" else (n_items, len(extractor.layers), n_units)
+        chunks = (item_chunk, n_units) if space == "embed" else (item_chunk, 1, n_units)
+        group.create_array(
+            space,
+            shape=shape,
+            chunks=chunks,
+            dtype="float32",
+            fill_value=np.nan,
+            dimension_names=_dims(space),
+            attributes={"pooling": extractor.pooling, "unit_space": space},
+        )
+    group.create_array(
+        "n_tokens",
+        shape=(n_items,),
+        chunks=(max(1, min(n_items, 2**16)),),
+        dtype="int32",
+        fill_value=-1,
+        dimension_names=("item",),
+        attributes={"description": "tokens pooled for each item"},
+    )
+
+
+def _write_chunk(path: Path, fingerprint: str, chunk: Chunk) -> None:
+    import zarr
+
+    group = zarr.open_group(path, mode="r+")
+    rows = chunk.rows
+    contiguous = len(rows) and rows[-1] - rows[0] + 1 == len(rows)
+    for name, values in [*chunk.arrays.items(), ("n_tokens", chunk.n_tokens)]:
+        if contiguous:
+            group[name][int(rows[0]) : int(rows[-1]) + 1] = values
+        else:
+            group[name].oindex[rows] = values
+    # Written after the arrays: a crash before this line redoes the chunk, never skips it.
+    write_json_atomic(path / PROGRESS, {"fingerprint": fingerprint, "inputs_done": chunk.stop_input})
+
+
+def extract_to_zarr(
+    extractor: Extractor,
+    table: pd.DataFrame,
+    path: str | Path,
+    *,
+    attrs: dict[str, str],
+    images: Any = None,
+    base_dir: Path | None = None,
+) -> Path:
+    """Extract activations for ``table`` into a Zarr store at ``path``, resuming if possible.
+
+    Parameters
+    ----------
+    extractor : Extractor
+        The configured engine.
+    table : DataFrame
+        Stimulus table in presentation order.
+    path : str or Path
+        The store to write (``.zarr``). Work in progress lives in ``<path>.partial``.
+    attrs : dict of str to str
+        Provenance attrs; ``config_hash``, ``stimulus_sha256`` and ``model`` decide whether a
+        partial store can be resumed (same values) or is started again.
+    images : sequence, optional
+        Images aligned with the rows (else the ``image`` column is read).
+    base_dir : Path, optional
+        Directory that relative image paths are relative to.
+
+    Returns
+    -------
+    path : Path
+        The finished store.
+    """
+    import zarr
+
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    fingerprint = _fingerprint(attrs)
+    start = 0
+    progress = partial / PROGRESS
+    if progress.is_file() and json.loads(progress.read_text())["fingerprint"] == fingerprint:
+        start = json.loads(progress.read_text())["inputs_done"]
+        logger.info("resuming %s at input %d", partial, start)
+    else:
+        if partial.exists():
+            shutil.rmtree(partial)
+        _create(partial, extractor, table, attrs)
+        write_json_atomic(progress, {"fingerprint": fingerprint, "inputs_done": 0})
+    with BackgroundWriter(lambda chunk: _write_chunk(partial, fingerprint, chunk)) as writer:
+        for chunk in extractor.iter_chunks(
+            table, images=images, start_input=start, base_dir=base_dir
+        ):
+            writer.put(chunk)
+    group = zarr.open_group(partial, mode="r+")
+    group.attrs["complete"] = "true"
+    progress.unlink()
+    if path.exists():
+        shutil.rmtree(path)
+    partial.rename(path)
+    return path
+
+
+def open_activations(path: str | Path) -> xr.Dataset:
+    """Open a finished activation store (lazily).
+
+    Raises
+    ------
+    NeuroalignError
+        If the store is missing or not complete.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise NeuroalignError(f"activation store not found: {path}; run `neuroalign extract`")
+    ds = xr.open_zarr(path, consolidated=False, mask_and_scale=False)
+    if ds.attrs.get("complete") != "true":
+        raise NeuroalignError(f"activation store {path} is incomplete; run the extraction again")
+    return ds
+
+
+def extract_dataset(
+    extractor: Extractor, table: pd.DataFrame, *, images: Any = None, base_dir: Path | None = None
+) -> xr.Dataset:
+    """Extract activations for ``table`` into memory (for small stimulus sets).
+
+    Returns
+    -------
+    ds : Dataset
+        The same layout as a store, without provenance attrs.
+    """
+    ds = layout(extractor, table)
+    shapes = {
+        space: (len(table), extractor.n_units(space))
+        if space == "embed"
+        else (len(table), len(extractor.layers), extractor.n_units(space))
+        for space in extractor.units
+    }
+    data = {space: np.full(shape, np.nan, dtype=np.float32) for space, shape in shapes.items()}
+    n_tokens = np.full(len(table), -1, dtype=np.int32)
+    for chunk in extractor.iter_chunks(table, images=images, base_dir=base_dir):
+        for space, values in chunk.arrays.items():
+            data[space][chunk.rows] = values
+        n_tokens[chunk.rows] = chunk.n_tokens
+    for space, values in data.items():
+        ds[space] = (_dims(space), values, {"pooling": extractor.pooling, "unit_space": space})
+    ds["n_tokens"] = ("item", n_tokens)
+    return ds

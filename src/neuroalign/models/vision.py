@@ -1,0 +1,142 @@
+"""Image inputs: a vision tower alone (CLIP-style) or image+text prompts (LLaVA-style).
+
+Images go through the model's own processor. A vision tower's items pool over its tokens: the
+first token (CLS, pooling ``first``) or the mean of the patch tokens (pooling ``mean``; any
+prefix tokens before the patches are left out). A prompt's items pool over the whole prompt
+(pooling ``last`` or ``mean``), as text items do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuroalign._check import NeuroalignError
+from neuroalign.models.pooling import PoolPlan
+
+
+@dataclass
+class ImageInput:
+    """One image (and optionally a tokenized prompt) for one stimulus item.
+
+    Attributes
+    ----------
+    pixel_values : tensor of shape (channels, height, width)
+        The processed image.
+    rows : ndarray of shape (1,)
+        Row of the item in the stimulus table.
+    input_ids : ndarray of shape (n_tokens,), optional
+        The prompt's token ids (image tokens expanded), for image+text models.
+    """
+
+    pixel_values: torch.Tensor
+    rows: np.ndarray
+    input_ids: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return 1 if self.input_ids is None else len(self.input_ids)
+
+
+def load_image(image: Any, base_dir: Path | None = None) -> Any:
+    """Return a PIL RGB image from a path (relative to ``base_dir``), an array or a PIL image."""
+    from PIL import Image
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if base_dir is not None and not path.is_absolute():
+            path = base_dir / path
+        if not path.is_file():
+            raise NeuroalignError(f"image not found: {path}; fix the 'image' column of the table")
+        with Image.open(path) as img:
+            return img.convert("RGB")
+    if isinstance(image, np.ndarray):
+        return Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
+    return image
+
+
+def _image_processor(processor: Any) -> Any:
+    return getattr(processor, "image_processor", processor)
+
+
+def prepare_images(processor: Any, images: Sequence[Any], rows: np.ndarray) -> list[ImageInput]:
+    """Process images for a vision tower; one :class:`ImageInput` per item."""
+    pixels = _image_processor(processor)(images=list(images), return_tensors="pt")["pixel_values"]
+    return [ImageInput(pixels[i], np.array([r])) for i, r in enumerate(rows)]
+
+
+def prepare_prompts(
+    processor: Any, images: Sequence[Any], texts: Sequence[str], rows: np.ndarray
+) -> list[ImageInput]:
+    """Process image+text prompts; the image token is put first where the text lacks it."""
+    image_token = getattr(processor, "image_token", None)
+    if image_token is None:
+        raise NeuroalignError(
+            f"{type(processor).__name__} has no image token: image+text prompts need an "
+            "image-text model's processor (LLaVA-style)"
+        )
+    out = []
+    for image, text, row in zip(images, texts, rows):
+        prompt = text if image_token in text else f"{image_token}\n{text}"
+        encoded = processor(text=[prompt], images=[image], return_tensors="pt")
+        out.append(
+            ImageInput(
+                encoded["pixel_values"][0],
+                np.array([row]),
+                encoded["input_ids"][0].numpy().astype(np.int64),
+            )
+        )
+    return out
+
+
+def collate_images(
+    inputs: list[ImageInput], seq_len: int, n_prefix: int
+) -> tuple[dict[str, torch.Tensor], PoolPlan]:
+    """Stack images into a batch; items pool over the patch tokens (after ``n_prefix``)."""
+    positions = [np.arange(n_prefix, seq_len)] * len(inputs)
+    plan = PoolPlan.from_positions(
+        np.concatenate([x.rows for x in inputs]),
+        np.arange(len(inputs)),
+        positions,
+        seq_len,
+        first=np.zeros(len(inputs), dtype=np.int64),
+    )
+    return {"pixel_values": torch.stack([x.pixel_values for x in inputs])}, plan
+
+
+def collate_prompts(
+    inputs: list[ImageInput], pad_id: int, padding_side: str
+) -> tuple[dict[str, torch.Tensor], PoolPlan]:
+    """Pad image+text prompts into a batch; items pool over every prompt token."""
+    seq_len = max(len(x) for x in inputs)
+    ids = np.full((len(inputs), seq_len), pad_id, dtype=np.int64)
+    mask = np.zeros_like(ids)
+    positions = []
+    for b, x in enumerate(inputs):
+        shift = seq_len - len(x) if padding_side == "left" else 0
+        ids[b, shift : shift + len(x)] = x.input_ids
+        mask[b, shift : shift + len(x)] = 1
+        positions.append(np.arange(shift, shift + len(x)))
+    plan = PoolPlan.from_positions(
+        np.concatenate([x.rows for x in inputs]), np.arange(len(inputs)), positions, seq_len
+    )
+    batch = {
+        "input_ids": torch.from_numpy(ids),
+        "attention_mask": torch.from_numpy(mask),
+        "position_ids": torch.from_numpy(np.clip(np.cumsum(mask, axis=1) - 1, 0, None)),
+        "pixel_values": torch.stack([x.pixel_values for x in inputs]),
+    }
+    return batch, plan
+
+
+def n_patches(config: Any) -> int | None:
+    """Number of patch tokens of a vision config (``(image_size // patch_size) ** 2``)."""
+    size, patch = getattr(config, "image_size", None), getattr(config, "patch_size", None)
+    if not size or not patch:
+        return None
+    size = size if isinstance(size, int) else size[0]
+    return (size // patch) ** 2

@@ -1,0 +1,328 @@
+"""Build the static HTML report: collect every stage's page, render them, write the site atomically.
+
+The report reads saved results only; it never reruns an analysis. Everything it reads is optional:
+a stage without results simply has no page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from neuroalign import __version__
+from neuroalign._check import NeuroalignError
+from neuroalign._io import atomic_path, config_hash
+from neuroalign._yaml import load_yaml
+from neuroalign.report._format import as_text, human_size
+from neuroalign.report.blocks import Code, Link, Page, Section, Table, Text
+from neuroalign.report.context import ReportContext
+from neuroalign.report.pages import Collector, load_collectors
+from neuroalign.report.provenance import environment, input_checksums, package_versions
+
+logger = logging.getLogger(__name__)
+
+#: Hidden file that marks a folder as a neuroalign report (only such folders are replaced).
+MARKER = ".neuroalign-report"
+RESERVED = ("index", "provenance")
+DEFAULT_TITLE = "neuroalign report"
+
+
+def load_run_config(value: str | Path) -> tuple[dict[str, Any], Path | None]:
+    """Load the run's configuration from a YAML/JSON file or from inline JSON text.
+
+    Parameters
+    ----------
+    value : str or Path
+        A file path, or a JSON object as text (what the workflow passes).
+
+    Returns
+    -------
+    config : dict
+    path : Path or None
+        The file it came from (None for inline JSON).
+    """
+    text = str(value)
+    if text.lstrip().startswith("{") and not Path(text).is_file():
+        try:
+            config = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise NeuroalignError(f"--config: inline JSON is not valid ({err}).") from None
+        path = None
+    else:
+        path = Path(text)
+        config = load_yaml(path) or {}
+    if not isinstance(config, Mapping):
+        where = path or "--config"
+        raise NeuroalignError(f"{where}: the configuration must be a mapping of keys to values.")
+    return dict(config), path
+
+
+def build_report(
+    output: str | Path,
+    *,
+    config: Mapping[str, Any] | None = None,
+    config_path: str | Path | None = None,
+    results: str | Path | None = None,
+    data_root: str | Path | None = None,
+    inputs: Iterable[str | Path] = (),
+    title: str | None = None,
+    verify_checksums: bool = False,
+    collectors: Mapping[str, Collector] | None = None,
+) -> Path:
+    """Write the HTML report whose index page is ``output``.
+
+    The site (index, one page per stage and per dataset or stimulus set, ``figures/``,
+    ``style.css``, ``provenance.json``) is built in a temporary folder and renamed onto
+    ``output``'s folder only when every page succeeded, so a failed build leaves no half site.
+
+    Parameters
+    ----------
+    output : str or Path
+        Path of the index page, e.g. ``results/report/index.html``. Its folder holds the site
+        and is replaced as a whole; it must be new, empty or a previous report.
+    config : mapping, optional
+        The run's configuration (shown with its hash on the provenance page).
+    config_path : str or Path, optional
+        The file the configuration came from; its checksum is recorded.
+    results : str or Path, optional
+        The results folder the stages wrote to.
+    data_root : str or Path, optional
+        The data folder (holding ``raw/<dataset>/``).
+    inputs : iterable of str or Path
+        More files whose checksums the provenance page records.
+    title : str, optional
+        Title of the report; default: config ``report.title``, else "neuroalign report".
+    verify_checksums : bool
+        Recompute the sha256 of every fetched file (slow for large datasets) instead of
+        checking sizes.
+    collectors : mapping of str to callable, optional
+        Stage name -> ``collect(ctx)``; default: every stage in `pages.STAGE_PAGES`.
+
+    Returns
+    -------
+    index : Path
+        The index page.
+    """
+    output = Path(output)
+    if output.suffix != ".html":
+        raise NeuroalignError(
+            f"--output {output}: must be an .html file (e.g. results/report/index.html)."
+        )
+    site = output.absolute().parent
+    _check_replaceable(site, output)
+    config = dict(config or {})
+    title = title or _config_title(config) or DEFAULT_TITLE
+    collectors = load_collectors() if collectors is None else collectors
+    with atomic_path(site) as tmp:
+        tmp.mkdir()
+        ctx = ReportContext(
+            config=config,
+            results=None if results is None else Path(results),
+            data_root=None if data_root is None else Path(data_root),
+            site=tmp,
+            verify_checksums=verify_checksums,
+        )
+        if config_path is not None:
+            ctx.read(config_path)
+        for path in inputs:
+            ctx.read(path)
+        stages: list[tuple[str, Page]] = []
+        for name, collect in collectors.items():
+            page = collect(ctx)
+            logger.info("stage %s: %s", name, "page" if page else "no results")
+            if page is not None:
+                stages.append((name, page))
+        provenance = _provenance(ctx, config, config_path)
+        provenance_page = _provenance_page(provenance, config)
+        _check_slugs([p for _, page in stages for p in page.walk()])
+        _render_site(tmp, output.name, title, stages, provenance_page, provenance, collectors)
+    logger.info("report written to %s", output)
+    return output
+
+
+def _config_title(config: Mapping[str, Any]) -> str | None:
+    report = config.get("report")
+    value = report.get("title") if isinstance(report, Mapping) else None
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _check_replaceable(site: Path, output: Path) -> None:
+    """Refuse to replace a folder that holds anything but a previous report."""
+    if not site.exists():
+        return
+    if not site.is_dir():
+        raise NeuroalignError(f"--output {output}: {site} exists and is not a folder.")
+    if any(site.iterdir()) and not (site / MARKER).is_file():
+        raise NeuroalignError(
+            f"--output {output}: the folder {site} is not empty and holds no previous report; "
+            "the report replaces its whole folder, so pick a new or empty one "
+            "(e.g. results/report/index.html)."
+        )
+
+
+def _check_slugs(pages: list[Page]) -> None:
+    seen: set[str] = set(RESERVED)
+    for page in pages:
+        if page.slug in seen:
+            raise ValueError(
+                f"Two report pages are named {page.slug!r}; page slugs must be unique."
+            )
+        seen.add(page.slug)
+
+
+def _provenance(
+    ctx: ReportContext, config: Mapping[str, Any], config_path: str | Path | None
+) -> dict[str, Any]:
+    return {
+        "neuroalign_version": __version__,
+        "environment": environment(),
+        "packages": package_versions(),
+        "config_hash": config_hash(config),
+        "config_source": str(config_path) if config_path is not None else "inline or none",
+        "config": config,
+        "results": None if ctx.results is None else str(ctx.results),
+        "data_root": None if ctx.data_root is None else str(ctx.data_root),
+        "inputs": input_checksums(ctx.inputs),
+    }
+
+
+def _provenance_page(provenance: Mapping[str, Any], config: Mapping[str, Any]) -> Page:
+    env = provenance["environment"]
+    about = [
+        ["neuroalign", provenance["neuroalign_version"]],
+        *[[k, v] for k, v in env.items()],
+        ["results folder", as_text(provenance["results"])],
+        ["data folder", as_text(provenance["data_root"])],
+    ]
+    packages = [[name, version] for name, version in provenance["packages"].items()]
+    inputs = [[row["path"], human_size(row["size"]), row["sha256"]] for row in provenance["inputs"]]
+    config_text = (
+        yaml.safe_dump(config, sort_keys=False, default_flow_style=False) if config else ""
+    )
+    return Page(
+        slug="provenance",
+        title="Provenance",
+        summary="versions, configuration and input checksums",
+        sections=[
+            Section("Environment", [Table(["field", "value"], about)]),
+            Section("Package versions", [Table(["package", "version"], packages)]),
+            Section(
+                "Configuration",
+                [
+                    Text(
+                        f"Config hash: {provenance['config_hash']} "
+                        f"(source: {provenance['config_source']})."
+                    ),
+                    Code(config_text) if config_text else Text("No configuration was given."),
+                ],
+            ),
+            Section(
+                "Inputs",
+                [
+                    Table(
+                        ["file", "size", "sha256"],
+                        inputs,
+                        caption="Every file the report read, with its sha256 at build time.",
+                    )
+                ]
+                if inputs
+                else [Text("No input files were read.")],
+            ),
+        ],
+    )
+
+
+def _models(config: Mapping[str, Any]) -> list[list[str]]:
+    """Rows (name, source, settings) for the config's ``models`` key, a mapping or a list."""
+    models = config.get("models")
+    if isinstance(models, Mapping):
+        items = [(str(k), v) for k, v in models.items()]
+    elif isinstance(models, list):
+        items = []
+        for i, item in enumerate(models):
+            if isinstance(item, Mapping):
+                name = item.get("name") or item.get("id") or item.get("source") or f"model {i}"
+                items.append((str(name), item))
+            else:
+                items.append((str(item), item))
+    else:
+        return []
+    rows = []
+    for name, spec in items:
+        if isinstance(spec, Mapping):
+            source = as_text(spec.get("source") or spec.get("id") or "")
+            rest = {k: v for k, v in spec.items() if k not in ("name", "source", "id")}
+            rows.append([name, source, as_text(rest) if rest else ""])
+        else:
+            rows.append([name, as_text(spec), ""])
+    return rows
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.files("neuroalign.report") / "templates")),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["size"] = human_size
+    env.tests["link"] = lambda value: isinstance(value, Link)
+    env.filters["kind"] = lambda block: type(block).__name__.lower()
+    return env
+
+
+def _render_site(
+    site: Path,
+    index_name: str,
+    title: str,
+    stages: list[tuple[str, Page]],
+    provenance_page: Page,
+    provenance: Mapping[str, Any],
+    collectors: Mapping[str, Collector],
+) -> None:
+    env = _environment()
+    nav = [{"title": page.title, "href": page.href} for _, page in stages]
+    nav.append({"title": provenance_page.title, "href": provenance_page.href})
+    common = {
+        "report_title": title,
+        "index_href": index_name,
+        "nav": nav,
+        "version": __version__,
+        "built": provenance["environment"]["date"],
+        "config_hash": provenance["config_hash"],
+    }
+    datasets = [entry for _, page in stages for p in page.walk() for entry in p.datasets]
+    datasets = list({(d.id, d.href): d for d in datasets}.values())
+    index = env.get_template("index.html.j2").render(
+        **common,
+        page_title=title,
+        datasets=datasets,
+        models=_models(provenance["config"]),
+        stages=[{"name": name, "page": page} for name, page in stages],
+        absent=[name for name in collectors if name not in dict(stages)],
+        provenance_href=provenance_page.href,
+    )
+    (site / index_name).write_text(index, encoding="utf-8")
+    parents: dict[str, Page | None] = {provenance_page.slug: None}
+    for _, page in stages:
+        for p in page.walk():
+            parents.update({sub.slug: p for sub in p.subpages})
+            parents.setdefault(p.slug, None)
+    for page in [p for _, stage in stages for p in stage.walk()] + [provenance_page]:
+        html = env.get_template(page.template).render(
+            **common, page_title=f"{page.title} · {title}", page=page, parent=parents[page.slug]
+        )
+        (site / page.href).write_text(html, encoding="utf-8")
+    css = (resources.files("neuroalign.report") / "static" / "style.css").read_text()
+    (site / "style.css").write_text(css, encoding="utf-8")
+    provenance_json = json.dumps(provenance, indent=2, sort_keys=True, default=str) + "\n"
+    (site / "provenance.json").write_text(provenance_json, encoding="utf-8")
+    (site / MARKER).write_text(json.dumps({"neuroalign": __version__}) + "\n", encoding="utf-8")

@@ -1,0 +1,55 @@
+import pytest
+import yaml
+
+from neuroalign._check import NeuroalignError
+from neuroalign.config import fetch_stamp, load_config, simulated_kinds, validate_config
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "starter.yaml"])
+def test_shipped_configs_validate(repo_root, name):
+    config = load_config(repo_root / "config" / name)
+    assert config["data"]["root"] == "data"
+    assert config["stimuli"], "every shipped config builds stimulus tables"
+
+
+def test_defaults_filled():
+    config = validate_config({})
+    assert config["seed"] == 0 and config["results"] == "results"
+    assert config["data"]["mirror"] is None and config["data"]["accept_terms"] == []
+
+
+def test_unknown_key_names_file_field_and_suggests(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"data": {"mirorr": "/x"}}))
+    with pytest.raises(NeuroalignError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert str(path) in message and "'data.mirorr'" in message and "Did you mean 'mirror'" in message
+    assert "\n" not in message
+
+
+def test_wrong_type_is_one_line():
+    with pytest.raises(NeuroalignError, match=r"field 'seed'.*not of type 'integer'"):
+        validate_config({"seed": "zero"}, source="c.yaml")
+
+
+def test_stimuli_must_name_configured_dataset():
+    with pytest.raises(NeuroalignError, match=r"'stimuli.words.dataset'.*'megmasc'.*datasets"):
+        validate_config({"stimuli": {"words": {"dataset": "megmasc", "reader": "megmasc"}}})
+    with pytest.raises(NeuroalignError, match=r"'simulate.meg' is not configured"):
+        validate_config({"stimuli": {"words": {"dataset": "sim_meg", "reader": "bids_events"}}})
+
+
+def test_yaml_is_loaded_safely(tmp_path):
+    path = tmp_path / "evil.yaml"
+    path.write_text("seed: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(NeuroalignError, match="not valid YAML"):
+        load_config(path)
+
+
+def test_paths_and_kinds():
+    config = validate_config(
+        {"datasets": {"blimp": {}}, "simulate": {"meg": {}, "fmri": {"enabled": False}}}
+    )
+    assert str(fetch_stamp(config, "blimp")) == "data/raw/blimp/.neuroalign-fetch-starter.json"
+    assert simulated_kinds(config) == ["meg"]
