@@ -39,7 +39,7 @@ neuroalign:
   simulate:
     eyetracking: {}
   stimuli:
-    reading: {dataset: sim_eyetracking, reader: onestop_ia, files: [FILES]}
+    reading: {dataset: sim_eyetracking, reader: onestop, files: [FILES]}
 """
 
 

@@ -1,12 +1,15 @@
 # Validate the configuration first, then derive every path from it, so another workflow that
 # imports these rules as a module gets its own paths from its own config.
 import json
+import shlex
 
 from neuroalign._check import NeuroalignError
 from neuroalign.config import fetch_stamp, raw_dir, simulated_kinds, validate_config
 
 try:
-    config = validate_config(config, source=", ".join(workflow.configfiles) or "config")
+    config = validate_config(
+        config, source=", ".join(map(str, workflow.configfiles)) or "config"
+    )
 except NeuroalignError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
 
@@ -35,12 +38,24 @@ def dataset_input(dataset):
     return str(fetch_stamp(config, dataset))
 
 
-def stimuli_inputs(wildcards):
-    """Files the reader of a stimulus set reads (or the dataset folder when none are named)."""
+def reader_inputs(wildcards):
+    """Paths the reader of a stimulus set reads: its `files`, or the dataset folder."""
     entry = config["stimuli"][wildcards.stimset]
     folder = raw_dir(config, entry["dataset"])
-    files = [str(folder / f) for f in entry["files"]] or [str(folder)]
-    return {"dataset": dataset_input(entry["dataset"]), "files": files}
+    files = [folder / f for f in entry["files"]] or [folder]
+    return " ".join(f"--input {shlex.quote(str(f))}" for f in files)
+
+
+def reader_options(options):
+    """Command-line `--option key=value` flags for a reader's options from the config."""
+    flags = []
+    for key, value in options.items():
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, (list, tuple)):
+            value = ",".join(map(str, value))
+        flags.append("--option " + shlex.quote(f"{key}={value}"))
+    return " ".join(flags)
 
 
 def get_final_outputs():
@@ -52,6 +67,8 @@ def report_inputs(wildcards):
     """Saved results the report reads."""
     return {
         "stimuli": expand(f"{RESULTS}/stimuli/{{stimset}}.parquet", stimset=STIMSETS),
-        "recovery": expand(f"{RESULTS}/simulate/sim_{{kind}}_recovery.nc", kind=SIM_KINDS),
+        "recovery": expand(
+            f"{RESULTS}/simulate/sim_{{kind}}_recovery.nc", kind=SIM_KINDS
+        ),
         "fetched": [str(fetch_stamp(config, d)) for d in DATASETS],
     }

@@ -6,6 +6,11 @@ localrules:
 rule fetch_dataset:
     output:
         stamp=f"{DATA}/raw/{{dataset}}/.neuroalign-fetch-{{subset}}.json",
+    log:
+        f"{RESULTS}/logs/fetch/{{dataset}}-{{subset}}.log",
+    retries: 2
+    resources:
+        **rule_resources("fetch_dataset", mem_mb=1000, runtime=240),
     params:
         manifests=config["data"]["manifests"],
         mirror=lambda wc: (
@@ -14,11 +19,6 @@ rule fetch_dataset:
         terms=lambda wc: (
             "--accept-terms" if wc.dataset in config["data"]["accept_terms"] else ""
         ),
-    log:
-        f"{RESULTS}/logs/fetch/{{dataset}}-{{subset}}.log",
-    retries: 2
-    resources:
-        **rule_resources("fetch_dataset", mem_mb=1000, runtime=240),
     shell:
         "neuroalign fetch {wildcards.dataset} --subset {wildcards.subset}"
         " --data-dir {DATA} --manifests {params.manifests} {params.mirror} {params.terms}"

@@ -8,13 +8,13 @@ rule build_report:
             caption="../report/site.rst",
             category="Report",
         ),
-    params:
-        config=lambda wc: json.dumps(config),
-        inputs=lambda wc, input: " ".join(f"--inputs {f}" for f in input),
     log:
         f"{RESULTS}/logs/report.log",
     resources:
         **rule_resources("build_report", mem_mb=2000, runtime=20),
+    params:
+        config=lambda wc: json.dumps(config),
+        inputs=lambda wc, input: " ".join(f"--inputs {f}" for f in input),
     shell:
         "neuroalign report --config {params.config:q} --results {RESULTS} --data-root {DATA}"
         " --output {output}/index.html {params.inputs} 2> {log}"

@@ -1,13 +1,13 @@
 rule simulate_dataset:
     output:
         directory(f"{DATA}/raw/sim_{{kind}}"),
-    params:
-        seed=lambda wc: config["seed"] + SIM_KINDS.index(wc.kind),
-        settings=lambda wc: json.dumps(config["simulate"][wc.kind]),
     log:
         f"{RESULTS}/logs/simulate/{{kind}}.log",
     resources:
         **rule_resources("simulate_dataset", mem_mb=4000, runtime=30),
+    params:
+        seed=lambda wc: config["seed"] + SIM_KINDS.index(wc.kind),
+        settings=lambda wc: json.dumps(config["simulate"][wc.kind]),
     shell:
         "neuroalign simulate {wildcards.kind} --output {output} --seed {params.seed}"
         " --settings {params.settings:q} 2> {log}"

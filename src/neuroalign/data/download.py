@@ -147,9 +147,9 @@ class RangeDownloader:
                 mode = "ab"
             else:
                 offset, total, mode = 0, _int_or_none(response.headers.get("Content-Length")), "wb"
-            self._stream(response, mode, offset, total or self.size, url)
+            self._stream(response, mode, offset, total or self.size)
 
-    def _stream(self, response, mode: str, offset: int, total: int | None, url: str) -> None:
+    def _stream(self, response, mode: str, offset: int, total: int | None) -> None:
         bar = tqdm(
             total=total,
             initial=offset,

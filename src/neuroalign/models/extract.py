@@ -262,15 +262,15 @@ class Extractor:
         return replicas
 
     def _collate(self, batch: list[Any]) -> tuple[dict[str, torch.Tensor], PoolPlan]:
+        if self._mode == "image":
+            return collate_images(batch, self._seq_len, self._n_prefix)
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
             pad_id = self.tokenizer.eos_token_id or 0
         side = getattr(self.tokenizer, "padding_side", "right")
         if self._mode == "text":
             return collate_text(batch, pad_id, side)
-        if self._mode == "prompt":
-            return collate_prompts(batch, pad_id, side)
-        return collate_images(batch, self._seq_len, self._n_prefix)
+        return collate_prompts(batch, pad_id, side)
 
     def _forward(
         self, replica: _Replica, inputs: dict[str, torch.Tensor], plan: PoolPlan

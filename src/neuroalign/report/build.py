@@ -49,7 +49,7 @@ def load_run_config(value: str | Path) -> tuple[dict[str, Any], Path | None]:
         The file it came from (None for inline JSON).
     """
     text = str(value)
-    if text.lstrip().startswith("{") and not Path(text).is_file():
+    if text.lstrip().startswith("{"):
         try:
             config = json.loads(text)
         except json.JSONDecodeError as err:

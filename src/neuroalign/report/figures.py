@@ -127,6 +127,11 @@ def _recovery_2d(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int
     fig.colorbar(image, ax=axes[:2], shrink=0.8)
     cols = _axis_values(planted, col_dim)
     rows = _axis_values(planted, row_dim)
+    col_ticks = np.unique(np.linspace(0, len(cols) - 1, num=min(6, len(cols))).round().astype(int))
+    for ax in axes[:2]:  # label the heatmaps with coordinates, as the curves are
+        ax.set_xticks(col_ticks, [_tick(cols[i]) for i in col_ticks])
+        if len(rows) <= 30:
+            ax.set_yticks(np.arange(len(rows)), [_tick(v) for v in rows], fontsize=7)
     norms = np.nansum(p**2, axis=1)
     top = np.argsort(-norms, kind="stable")[: max(1, n_lines)]
     ax = axes[2]
@@ -147,6 +152,10 @@ def _recovery_2d(planted: xr.DataArray, recovered: xr.DataArray, *, n_lines: int
     ax.set_title(f"top {len(top)} {row_dim} by planted norm", fontsize=10)
     ax.legend(fontsize=7, frameon=False)
     return fig
+
+
+def _tick(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float | np.floating) else str(value)
 
 
 def _axis_values(array: xr.DataArray, dim: str) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""Builders of tiny random models from configs (no weights, no hub)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def _small(config_cls, model_cls, seed=0, **kwargs):
+    """Build ``model_cls(config_cls(**kwargs))`` with a fixed seed, in eval mode."""
+    torch.manual_seed(seed)
+    model = model_cls(config_cls(**kwargs)).eval()
+    return model
+
+
+VOCAB = 30522
+
+
+def make_gpt2(**extra):
+    """A 3-block GPT-2 with 4 heads of 8 dims."""
+    from transformers import GPT2Config, GPT2Model
+
+    kwargs = dict(n_layer=3, n_embd=32, n_head=4, vocab_size=VOCAB, n_positions=128)
+    kwargs.update(bos_token_id=0, eos_token_id=0)
+    return _small(GPT2Config, GPT2Model, **{**kwargs, **extra})
+
+
+def make_llama(**extra):
+    """A 3-block Llama-style model with grouped-query attention (4 query, 2 key/value heads)."""
+    from transformers import LlamaConfig, LlamaModel
+
+    kwargs = dict(
+        num_hidden_layers=3,
+        hidden_size=32,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=48,
+        vocab_size=VOCAB,
+        max_position_embeddings=128,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=0,
+    )
+    return _small(LlamaConfig, LlamaModel, **{**kwargs, **extra})
+
+
+def make_bert(**extra):
+    """A 2-block BERT."""
+    from transformers import BertConfig, BertModel
+
+    kwargs = dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=4,
+        intermediate_size=48,
+        vocab_size=VOCAB,
+        max_position_embeddings=128,
+    )
+    return _small(BertConfig, BertModel, **{**kwargs, **extra})
+
+
+def make_clip(**extra):
+    """A CLIP with 2-block text and vision towers (32x32 images, 8x8 patches)."""
+    from transformers import CLIPConfig, CLIPModel
+
+    tower = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=48)
+    return _small(
+        CLIPConfig,
+        CLIPModel,
+        text_config=dict(tower, vocab_size=VOCAB, max_position_embeddings=64),
+        vision_config=dict(tower, image_size=32, patch_size=8),
+        **extra,
+    )
