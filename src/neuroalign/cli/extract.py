@@ -148,7 +148,5 @@ def run(args: argparse.Namespace) -> None:
         stimulus_sha256=sha256_file(args.stimuli),
         stimuli=str(args.stimuli.name),
     )
-    path = extract_to_zarr(
-        extractor, table, args.output, attrs=attrs, base_dir=args.stimuli.parent
-    )
+    path = extract_to_zarr(extractor, table, args.output, attrs=attrs, base_dir=args.stimuli.parent)
     print(path)

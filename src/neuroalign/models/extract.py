@@ -232,7 +232,11 @@ class Extractor:
         return min(limits) if limits else 2048
 
     def _prepare(
-        self, table: pd.DataFrame, images: Sequence[Any] | None, inputs: list[Any], base: Path | None
+        self,
+        table: pd.DataFrame,
+        images: Sequence[Any] | None,
+        inputs: list[Any],
+        base: Path | None,
     ) -> list[Any]:
         mode = self.mode(table, images)
         if mode == "text":
@@ -337,8 +341,9 @@ class Extractor:
                         "memory; use shorter inputs or shard the model (device_map='auto')"
                     ) from None
                 replica.batch_size = max(1, len(batch) // 2)
-                logger.warning("out of memory at batch %d; batch size now %d", len(batch),
-                               replica.batch_size)
+                logger.warning(
+                    "out of memory at batch %d; batch size now %d", len(batch), replica.batch_size
+                )
                 if pin:
                     torch.cuda.empty_cache()
                 continue
@@ -394,7 +399,8 @@ class Extractor:
             rows = np.sort(np.concatenate([w.rows for w in work]))
             arrays = {
                 space: np.empty(
-                    (len(rows),) + (() if space == "embed" else (len(self.layers),))
+                    (len(rows),)
+                    + (() if space == "embed" else (len(self.layers),))
                     + (self.n_units(space),),
                     dtype=np.float32,
                 )

@@ -20,7 +20,7 @@ from neuroalign._check import NeuroalignError
 SITES = ("input", "output", "weights")
 
 
-class StopForward(Exception):  # noqa: N818 - a control-flow signal, not an error
+class StopForward(Exception):
     """Raised by a hook to end a forward pass once every requested activation is captured."""
 
 

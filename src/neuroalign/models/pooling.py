@@ -61,7 +61,10 @@ class PoolPlan:
         not among the patch tokens that ``mean`` averages).
         """
         counts = np.array([len(p) for p in positions], dtype=np.int64)
-        flat = [b * seq_len + np.asarray(p, dtype=np.int64) for b, p in zip(batch_index, positions)]
+        flat = [
+            b * seq_len + np.asarray(p, dtype=np.int64)
+            for b, p in zip(batch_index, positions, strict=True)
+        ]
         tokens = np.concatenate(flat) if flat else np.zeros(0, np.int64)
         return cls(
             rows=np.asarray(rows, dtype=np.int64),
@@ -118,7 +121,9 @@ def pool_tokens(hidden: torch.Tensor, index: dict[str, torch.Tensor], how: str) 
     return (total / index["counts"].unsqueeze(1)).to(hidden.dtype)
 
 
-def pool_attention(weights: torch.Tensor, index: dict[str, torch.Tensor], n_lags: int) -> torch.Tensor:
+def pool_attention(
+    weights: torch.Tensor, index: dict[str, torch.Tensor], n_lags: int
+) -> torch.Tensor:
     """Attention of each item's last token to the tokens 0 to ``n_lags - 1`` positions back.
 
     Parameters

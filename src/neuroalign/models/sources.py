@@ -158,7 +158,7 @@ def _load_error(source: ModelSource, err: Exception) -> NeuroalignError:
         return NeuroalignError(
             f"{where}: no such model on the Hub (or it is private); check the id and spelling"
         )
-    if name == "RevisionNotFoundError" or "revision" in text.lower() and "not" in text.lower():
+    if name == "RevisionNotFoundError" or ("revision" in text.lower() and "not" in text.lower()):
         return NeuroalignError(
             f"{where}: revision {source.revision!r} not found; list the repository's branches "
             "and tags on the Hub"
@@ -180,7 +180,9 @@ def _load_error(source: ModelSource, err: Exception) -> NeuroalignError:
         )
     if "does not appear to have a file named" in text or "no file named" in text:
         return NeuroalignError(f"{where}: no weights found ({text.splitlines()[0]})")
-    return NeuroalignError(f"{where}: could not load ({name}: {text.splitlines()[0] if text else ''})")
+    return NeuroalignError(
+        f"{where}: could not load ({name}: {text.splitlines()[0] if text else ''})"
+    )
 
 
 _AUTO_CLASSES = ("AutoModel", "AutoModelForImageTextToText")

@@ -59,7 +59,10 @@ def layout(extractor: Extractor, table: pd.DataFrame) -> xr.Dataset:
     arch = extractor.arch
     coords: dict[str, Any] = _item_coords(table)
     coords["layer"] = ("layer", np.array(extractor.layers))
-    coords["layer_name"] = ("layer", np.array([arch.blocks[i].path for i in extractor.layers], dtype=object))
+    coords["layer_name"] = (
+        "layer",
+        np.array([arch.blocks[i].path for i in extractor.layers], dtype=object),
+    )
     for space in extractor.units:
         dim = f"{space}_unit"
         coords[dim] = (dim, np.arange(extractor.n_units(space)))
@@ -89,7 +92,9 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
     for space in extractor.units:
         n_units = extractor.n_units(space)
         item_chunk = max(1, min(n_items, _TARGET_CHUNK_BYTES // (4 * n_units)))
-        shape = (n_items, n_units) if space == "embed" else (n_items, len(extractor.layers), n_units)
+        shape = (
+            (n_items, n_units) if space == "embed" else (n_items, len(extractor.layers), n_units)
+        )
         chunks = (item_chunk, n_units) if space == "embed" else (item_chunk, 1, n_units)
         group.create_array(
             space,
@@ -123,7 +128,9 @@ def _write_chunk(path: Path, fingerprint: str, chunk: Chunk) -> None:
         else:
             group[name].oindex[rows] = values
     # Written after the arrays: a crash before this line redoes the chunk, never skips it.
-    write_json_atomic(path / PROGRESS, {"fingerprint": fingerprint, "inputs_done": chunk.stop_input})
+    write_json_atomic(
+        path / PROGRESS, {"fingerprint": fingerprint, "inputs_done": chunk.stop_input}
+    )
 
 
 def extract_to_zarr(

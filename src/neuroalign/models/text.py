@@ -98,7 +98,10 @@ class TextWindow:
         """Character span of each target word in :meth:`text`."""
         lengths = np.array([len(t) for t in texts[self.rows]])
         starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-        return [(int(starts[i]), int(starts[i] + lengths[i])) for i in range(self.n_context, len(lengths))]
+        return [
+            (int(starts[i]), int(starts[i] + lengths[i]))
+            for i in range(self.n_context, len(lengths))
+        ]
 
 
 def _groups(table: pd.DataFrame) -> list[np.ndarray]:
@@ -169,7 +172,7 @@ def _align(
     real = offsets[:, 1] > offsets[:, 0]
     starts, ends = offsets[:, 0], offsets[:, 1]
     positions = []
-    for (ws, we), row in zip(window.target_spans(texts), window.targets):
+    for (ws, we), row in zip(window.target_spans(texts), window.targets, strict=True):
         hit = np.flatnonzero(real & (starts < we) & (ends > ws))
         if len(hit) == 0:
             raise NeuroalignError(
@@ -231,7 +234,9 @@ def tokenize_windows(
         while len(ids) > max_tokens and window.n_context > 0:
             drop = max(1, window.n_context // 4)
             window = TextWindow(window.rows[drop:], window.n_context - drop)
-            one = tokenizer(window.text(texts), return_offsets_mapping=True, add_special_tokens=True)
+            one = tokenizer(
+                window.text(texts), return_offsets_mapping=True, add_special_tokens=True
+            )
             ids, offsets = one["input_ids"], one["offset_mapping"]
         if len(ids) > max_tokens:
             raise NeuroalignError(

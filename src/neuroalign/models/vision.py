@@ -80,7 +80,7 @@ def prepare_prompts(
             "image-text model's processor (LLaVA-style)"
         )
     out = []
-    for image, text, row in zip(images, texts, rows):
+    for image, text, row in zip(images, texts, rows, strict=True):
         prompt = text if image_token in text else f"{image_token}\n{text}"
         encoded = processor(text=[prompt], images=[image], return_tensors="pt")
         out.append(

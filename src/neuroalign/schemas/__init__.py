@@ -67,23 +67,35 @@ def validate(instance: Any, name: str, source: str | Path) -> Any:
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise NeuroalignError(f"{source}: {_message(best)}")
-    _fill_defaults(instance, schema)
+    _fill_defaults(instance, schema, schema)
     return instance
 
 
-def _fill_defaults(instance: Any, schema: dict) -> None:
+def _resolve(schema: dict, root: dict) -> dict:
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return _resolve(target, root)
+    return schema
+
+
+def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
+    schema = _resolve(schema, root)
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
+        sub = _resolve(sub, root)
         if key not in instance and "default" in sub:
             instance[key] = _copy(sub["default"])
         if key in instance:
-            _fill_defaults(instance[key], sub)
+            _fill_defaults(instance[key], sub, root)
     extra = schema.get("additionalProperties")
     if isinstance(extra, dict):
         for key, value in instance.items():
             if key not in schema.get("properties", {}):
-                _fill_defaults(value, extra)
+                _fill_defaults(value, extra, root)
 
 
 def _copy(value: Any) -> Any:

@@ -19,7 +19,9 @@ EYE_SETTINGS = {"n_readers": 60}
 
 @pytest.fixture(scope="session")
 def sim_fmri(tmp_path_factory):
-    return simulate_fmri(tmp_path_factory.mktemp("fmri") / "sim_fmri", seed=7, settings=FMRI_SETTINGS)
+    return simulate_fmri(
+        tmp_path_factory.mktemp("fmri") / "sim_fmri", seed=7, settings=FMRI_SETTINGS
+    )
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,8 @@ def test_report_has_onestop_columns_and_dots_for_skipped(sim_eyetracking):
     assert set(REQUIRED) <= set(raw.columns)
     skipped = raw["IA_SKIP"] == "1"
     assert 0.2 < skipped.mean() < 0.6
-    for col in ("IA_FIRST_FIXATION_DURATION", "IA_FIRST_RUN_DWELL_TIME", "IA_DWELL_TIME"):
+    durations = ["IA_FIRST_FIXATION_DURATION", "IA_FIRST_RUN_DWELL_TIME", "IA_DWELL_TIME"]
+    for col in [*durations, "IA_REGRESSION_PATH_DURATION"]:
         assert (raw.loc[skipped, col] == ".").all()
         assert raw.loc[~skipped, col].str.isdigit().all()
     assert (raw.loc[skipped, "IA_FIXATION_COUNT"] == "0").all()
@@ -29,7 +30,12 @@ def test_report_has_onestop_columns_and_dots_for_skipped(sim_eyetracking):
     assert (fixated["IA_DWELL_TIME"] >= fixated["IA_FIRST_RUN_DWELL_TIME"]).all()
     assert 150 < fixated["IA_FIRST_FIXATION_DURATION"].median() < 300
     assert table["participant_id"].nunique() == 60
-    assert table.groupby("participant_id")["TRIAL_INDEX"].nunique().eq(table["TRIAL_INDEX"].max()).all()
+    assert (
+        table.groupby("participant_id")["TRIAL_INDEX"]
+        .nunique()
+        .eq(table["TRIAL_INDEX"].max())
+        .all()
+    )
 
 
 def test_columns_follow_the_real_onestop_report(sim_eyetracking, shared_data):
@@ -58,8 +64,14 @@ def test_recovered_coefficients_within_ten_percent(sim_eyetracking):
 
 
 def test_same_seed_gives_identical_table(tmp_path):
-    a = simulate_eyetracking(tmp_path / "a", seed=5, settings={"n_readers": 2, "stories": ["ferry"]})
-    b = simulate_eyetracking(tmp_path / "b", seed=5, settings={"n_readers": 2, "stories": ["ferry"]})
-    c = simulate_eyetracking(tmp_path / "c", seed=6, settings={"n_readers": 2, "stories": ["ferry"]})
+    a = simulate_eyetracking(
+        tmp_path / "a", seed=5, settings={"n_readers": 2, "stories": ["ferry"]}
+    )
+    b = simulate_eyetracking(
+        tmp_path / "b", seed=5, settings={"n_readers": 2, "stories": ["ferry"]}
+    )
+    c = simulate_eyetracking(
+        tmp_path / "c", seed=6, settings={"n_readers": 2, "stories": ["ferry"]}
+    )
     assert (a / REPORT).read_bytes() == (b / REPORT).read_bytes()
     assert (a / REPORT).read_bytes() != (c / REPORT).read_bytes()

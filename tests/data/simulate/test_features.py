@@ -44,7 +44,15 @@ def test_story_features_columns_and_determinism():
     words = chapter_words()
     feats = story_features(words, dim=4)
     first = feats["lighthouse"]
-    assert list(first.columns) == ["emb_00", "emb_01", "emb_02", "emb_03", "length", "frequency", "surprisal"]
+    assert list(first.columns) == [
+        "emb_00",
+        "emb_01",
+        "emb_02",
+        "emb_03",
+        "length",
+        "frequency",
+        "surprisal",
+    ]
     assert len(first) == len(words["lighthouse"])
     assert first["length"].iloc[0] == len(words["lighthouse"]["text"].iloc[0])
     assert story_features(words, dim=4)["lighthouse"].equals(first)
@@ -67,9 +75,12 @@ def test_csv_table_matched_in_order_and_surprisal_taken(tmp_path):
     assert table.values.shape == (len(texts), 3)
     values, surprisal = lookup(table, texts)
     assert np.array_equal(values, frame[["u0", "u1", "u2"]].to_numpy())
+    assert np.array_equal(surprisal, frame["surprisal"].to_numpy())
     feats = story_features(chapter_words(), dim=2, table=table)
     n_first = len(feats["lighthouse"])
-    assert np.array_equal(feats["orchard"]["surprisal"], np.arange(n_first, n_first + len(feats["orchard"])))
+    assert np.array_equal(
+        feats["orchard"]["surprisal"], np.arange(n_first, n_first + len(feats["orchard"]))
+    )
     assert [c for c in feats["lighthouse"].columns if c.startswith("emb")] == ["emb_00", "emb_01"]
 
 
@@ -85,7 +96,9 @@ def test_table_by_word_type_averages_rows_and_reports_missing(tmp_path):
 
 
 def test_netcdf_table_needs_item_unit_and_text(tmp_path):
-    da = xr.DataArray(np.ones((3, 2)), dims=("item", "unit"), coords={"text": ("item", ["a", "b", "c"])})
+    da = xr.DataArray(
+        np.ones((3, 2)), dims=("item", "unit"), coords={"text": ("item", ["a", "b", "c"])}
+    )
     da.to_dataset(name="activations").to_netcdf(tmp_path / "ok.nc", engine="h5netcdf")
     table = read_feature_table(tmp_path / "ok.nc")
     assert table.values.shape == (3, 2) and table.text.tolist() == ["a", "b", "c"]
@@ -105,7 +118,7 @@ def test_reduce_dim_keeps_leading_components_with_stable_signs():
     x = rng.standard_normal((200, 10)) * np.arange(10, 0, -1)
     scores = reduce_dim(x, 3)
     assert scores.shape == (200, 3)
-    assert np.allclose(scores, reduce_dim(-(-x), 3))
+    assert np.allclose(reduce_dim(-x, 3), -scores)  # signs follow the loadings, not the SVD
     var = scores.var(axis=0)
     assert var[0] > var[1] > var[2]
     assert reduce_dim(x[:, :2], 3).shape == (200, 2)

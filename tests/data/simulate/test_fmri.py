@@ -97,7 +97,12 @@ def test_recovery_matches_planted(sim_fmri):
 
 
 def test_same_seed_gives_identical_arrays_and_other_seed_differs(tmp_path):
-    settings = {"n_subjects": 1, "train_stories": ["lighthouse"], "test_repeats": 2, "voxel_size": 12}
+    settings = {
+        "n_subjects": 1,
+        "train_stories": ["lighthouse"],
+        "test_repeats": 2,
+        "voxel_size": 12,
+    }
     a = simulate_fmri(tmp_path / "a", seed=3, settings=settings)
     b = simulate_fmri(tmp_path / "b", seed=3, settings=settings)
     c = simulate_fmri(tmp_path / "c", seed=4, settings=settings)
@@ -116,13 +121,21 @@ def test_external_features_drive_the_voxels(tmp_path):
     words = chapter_words()
     texts = np.concatenate([w["text"].to_numpy() for w in words.values()])
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame(rng.standard_normal((len(texts), 40)), columns=[f"u{i}" for i in range(40)])
+    frame = pd.DataFrame(
+        rng.standard_normal((len(texts), 40)), columns=[f"u{i}" for i in range(40)]
+    )
     frame.insert(0, "text", texts)
     frame.to_csv(tmp_path / "features.csv", index=False)
     from neuroalign.data.simulate import read_feature_table
 
     table = read_feature_table(tmp_path / "features.csv")
-    settings = {"n_subjects": 1, "train_stories": ["lighthouse"], "test_repeats": 2, "voxel_size": 12, "feature_dim": 5}
+    settings = {
+        "n_subjects": 1,
+        "train_stories": ["lighthouse"],
+        "test_repeats": 2,
+        "voxel_size": 12,
+        "feature_dim": 5,
+    }
     out = simulate_fmri(tmp_path / "ext", seed=0, settings=settings, features=table)
     with xr.open_dataset(out / TRUTH / "truth.nc", engine="h5netcdf") as truth:
         assert truth.sizes["feature"] == 8

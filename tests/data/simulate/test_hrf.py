@@ -18,6 +18,8 @@ def test_convolution_does_not_depend_on_time_step():
 
 
 def test_long_block_plateaus_at_its_weight():
-    x = convolve_events(np.array([0.0]), np.array([[2.0, 0.5]]), 60, 2.0, durations=np.array([100.0]))
+    x = convolve_events(
+        np.array([0.0]), np.array([[2.0, 0.5]]), 60, 2.0, durations=np.array([100.0])
+    )
     assert np.allclose(x[30:45], [2.0, 0.5], rtol=0.01)
     assert x.shape == (60, 2)

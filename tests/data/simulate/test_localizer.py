@@ -15,7 +15,9 @@ def test_block_design_balances_conditions_with_fixation():
     items = events[events["trial_type"] != "fixation"]
     assert items["trial_type"].value_counts().to_dict() == {"sentence": 12, "nonword": 12}
     assert items.groupby("block")["trial_type"].nunique().eq(1).all()
-    assert events["trial_type"].iloc[0] == "fixation" and events["trial_type"].iloc[-1] == "fixation"
+    assert (
+        events["trial_type"].iloc[0] == "fixation" and events["trial_type"].iloc[-1] == "fixation"
+    )
     ends = (events["onset"] + events["duration"]).to_numpy()
     assert np.allclose(ends[:-1], events["onset"].to_numpy()[1:])  # back to back
 
@@ -50,3 +52,17 @@ def test_recovered_t_map_finds_the_planted_language_mask(sim_localizer):
     in_visual = visual.get_fdata()[ijk].astype(bool)
     # Visual voxels respond to both conditions: no contrast there.
     assert abs(rec["recovered_contrast"].to_numpy()[0, in_visual].mean()) < 0.3
+
+
+def test_same_seed_gives_identical_runs(tmp_path):
+    from neuroalign.data.simulate import simulate_localizer
+
+    settings = {"n_subjects": 1, "n_runs": 1, "blocks_per_condition": 2, "voxel_size": 12}
+    a = simulate_localizer(tmp_path / "a", seed=1, settings=settings)
+    b = simulate_localizer(tmp_path / "b", seed=1, settings=settings)
+    name = "sub-01/func/sub-01_task-langloc_run-01"
+    assert np.array_equal(
+        np.asarray(nib.load(a / f"{name}_bold.nii.gz").dataobj),
+        np.asarray(nib.load(b / f"{name}_bold.nii.gz").dataobj),
+    )
+    assert (a / f"{name}_events.tsv").read_bytes() == (b / f"{name}_events.tsv").read_bytes()

@@ -43,7 +43,11 @@ def test_recovered_trfs_match_planted(sim_meg):
     assert summary["trf_corr_surprisal"] > 0.9
     assert summary["peak_lag_error_word_onset"] <= 0.02
     assert summary["peak_lag_error_surprisal"] <= 0.03
-    assert rec["planted_trf"].dims == rec["recovered_trf"].dims == ("subject", "sensor", "lag", "predictor")
+    assert (
+        rec["planted_trf"].dims
+        == rec["recovered_trf"].dims
+        == ("subject", "sensor", "lag", "predictor")
+    )
 
 
 def test_same_seed_gives_identical_data(tmp_path):
@@ -75,3 +79,26 @@ def test_lagged_design_shifts_each_predictor():
     assert d[2, 3] == 2 and d[4, 5] == 2
     ahead = lagged_design(x, 2, first_lag=-1)
     assert ahead[0, 0] == 1 and ahead[1, 1] == 1
+
+
+def test_external_surprisal_drives_the_surprisal_predictor(tmp_path):
+    import xarray as xr
+
+    from neuroalign.cli import main
+
+    words = chapter_words()
+    texts = np.concatenate([w["text"].to_numpy() for w in words.values()])
+    surprisal = np.random.default_rng(0).gamma(2.0, 2.0, len(texts))
+    da = xr.DataArray(
+        np.zeros((len(texts), 4)),
+        dims=("item", "unit"),
+        coords={"text": ("item", texts), "surprisal": ("item", surprisal)},
+    )
+    da.to_dataset(name="activations").to_netcdf(tmp_path / "acts.nc", engine="h5netcdf")
+    out = tmp_path / "sim_meg"
+    args = ["simulate", "meg", "--output", str(out), "--features", str(tmp_path / "acts.nc")]
+    assert main([*args, "--settings", '{"sfreq": 50}']) == 0
+    with xr.open_dataset(out / "derivatives/neuroalign-truth/truth.nc", engine="h5netcdf") as t:
+        values = t["predictor_values"].sel(predictor="surprisal").to_numpy()
+    planted = surprisal[: len(words["lighthouse"])]
+    assert np.allclose(values, (planted - planted.mean()) / planted.std())

@@ -134,6 +134,8 @@ def simulate_readers(
         frame["IA_FIRST_FIXATION_DURATION"] = _durations(ffd, skip)
         frame["IA_FIRST_RUN_DWELL_TIME"] = _durations(first_run, skip)
         frame["IA_DWELL_TIME"] = _durations(first_run + second, skip)
+        # No regressions out of a word are simulated: its regression path is its first run.
+        frame["IA_REGRESSION_PATH_DURATION"] = _durations(first_run, skip)
         frame["IA_SECOND_RUN_DWELL_TIME"] = _durations(second, skip | ~regress)
         frame["IA_LAST_RUN_DWELL_TIME"] = _durations(np.where(regress, second, first_run), skip)
         frame["IA_REGRESSION_IN"] = np.where(skip, 0, regress.astype(int))

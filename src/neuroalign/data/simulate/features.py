@@ -124,7 +124,9 @@ def _from_xarray(path: Path) -> FeatureTable:
         if "text" not in var.coords:
             raise NeuroalignError(f"{path}: no 'text' coordinate along 'item'; add the words.")
         values = var.transpose("item", "unit").to_numpy().astype(float)
-        surprisal = var.coords["surprisal"].to_numpy(float) if "surprisal" in var.coords else None
+        surprisal = (
+            var.coords["surprisal"].to_numpy().astype(float) if "surprisal" in var.coords else None
+        )
         text = np.array([word_key(str(t)) for t in var.coords["text"].to_numpy()])
     return FeatureTable(text=text, values=values, surprisal=surprisal, source=str(path))
 

@@ -270,7 +270,9 @@ def _recording_words(cfg: Mapping[str, Any], seed: int, table: FeatureTable | No
         frames.append(timed)
         t = float(timed["onset"].iloc[-1] + timed["duration"].iloc[-1]) + cfg["lead_in"]
     out = pd.concat(frames, ignore_index=True)
-    out["onset"] = out["onset"].round(3)
+    # Onsets on the sample grid, so annotations, events.tsv and the planted impulses agree.
+    sfreq = float(cfg["sfreq"])
+    out["onset"] = np.round(out["onset"] * sfreq) / sfreq
     out["duration"] = out["duration"].round(3)
     return out
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,9 @@ import xarray as xr
 from neuroalign._check import NeuroalignError, check_file, check_option
 from neuroalign._io import atomic_path, provenance
 from neuroalign.data.simulate.bids import read_truth
+from neuroalign.data.simulate.eyetracking import REPORT, predictor_matrix
 from neuroalign.data.simulate.hrf import convolve_events
+from neuroalign.data.simulate.meg import lagged_design
 from neuroalign.data.simulate.story import word_key
 
 _RUN = re.compile(r"sub-(?P<sub>[^_]+)_task-(?P<task>[^_]+)_run-(?P<run>\d+)_bold\.nii\.gz$")
@@ -249,8 +252,13 @@ def recover_localizer(dataset: str | Path) -> xr.Dataset:
             signal_scaling=0,
             minimize_memory=True,
         )
-        glm.fit([str(r["bold"]) for r in runs], events=events)
-        maps = glm.compute_contrast("sentence - nonword", output_type="all")
+        with warnings.catch_warnings():
+            # Both notes are expected here: the brain mask is given, and every run has the
+            # same two conditions, so one contrast fits all runs.
+            warnings.filterwarnings("ignore", message=".*mask was given at masker creation")
+            warnings.filterwarnings("ignore", message="The same contrast will be used")
+            glm.fit([str(r["bold"]) for r in runs], events=events)
+            maps = glm.compute_contrast("sentence - nonword", output_type="all")
         effects.append(np.asarray(maps["effect_size"].get_fdata())[ijk])
         tmaps.append(np.asarray(maps["stat"].get_fdata())[ijk])
     n_sub = truth.sizes["subject"]
@@ -294,8 +302,6 @@ def recover_meg(dataset: str | Path) -> xr.Dataset:
         Pair of ``trf`` (subject, sensor, lag, predictor), in tesla per unit.
     """
     import mne_bids
-
-    from neuroalign.data.simulate.meg import lagged_design
 
     root = Path(dataset)
     truth = read_truth(root)
@@ -380,8 +386,6 @@ def recover_eyetracking(dataset: str | Path) -> xr.Dataset:
     recovered : xarray.Dataset
         Pairs of ``skip_coef`` and ``duration_coef`` (term).
     """
-    from neuroalign.data.simulate.eyetracking import REPORT, predictor_matrix
-
     root = Path(dataset)
     truth = read_truth(root)
     report = pd.read_csv(check_file(root / REPORT, "interest-area report"), na_values=["."])

@@ -1,0 +1,268 @@
+"""Benchmark: the extraction engine against the naive loops, side by side in one run.
+
+Task (the same for all three): every word of a synthetic story gets a window of the ``--context``
+previous words; the residual stream after every block at the word's last token is kept.
+
+* naive: ``output_hidden_states=True``, batch of 1, every layer copied to the host as float32;
+* batched naive: the same with ``--naive-batch`` windows per forward (right padding);
+* ours: :class:`neuroalign.models.extract.Extractor` writing a Zarr store.
+
+Models are random-initialized from configs (GPT-2 small, GPT-2 XL, a ~1B Llama-style model with
+grouped-query attention), in bfloat16 for all three methods. The hardware bound is the token rate
+if a run took only max(forward FLOPs / bf16 matmul rate measured on the model's own matrix
+shapes, bytes copied to the host / measured pinned copy rate).
+
+Usage::
+
+    python benchmarks/extract.py --words 20000 --naive-words 300 --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ARCHS = {
+    "gpt2-small": ("gpt2", dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024)),
+    "gpt2-xl": ("gpt2", dict(n_layer=48, n_embd=1600, n_head=25, n_positions=1024)),
+    "llama-1b": (
+        "llama",
+        dict(
+            num_hidden_layers=16,
+            hidden_size=2048,
+            num_attention_heads=32,
+            num_key_value_heads=8,
+            intermediate_size=8192,
+            max_position_embeddings=2048,
+        ),
+    ),
+}
+
+
+def build_model(arch: str, vocab: int, device: str, dtype: torch.dtype):
+    """A random-initialized model from a config (no weights downloaded)."""
+    import transformers
+
+    kind, kwargs = ARCHS[arch]
+    if kind == "gpt2":
+        config = transformers.GPT2Config(vocab_size=vocab, **kwargs)
+        cls = transformers.GPT2Model
+    else:
+        config = transformers.LlamaConfig(vocab_size=vocab, **kwargs)
+        cls = transformers.LlamaModel
+    with torch.device(device):
+        model = cls._from_config(config, dtype=dtype)
+    return model.eval()
+
+
+def build_tokenizer(words: list[str]):
+    """A word-level fast tokenizer (with offsets) over the corpus vocabulary."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "[PAD]": 1}
+    for w in sorted(set(words)):
+        vocab.setdefault(w, len(vocab))
+    raw = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="[PAD]", unk_token="[UNK]")
+
+
+def corpus(n_words: int, seed: int) -> pd.DataFrame:
+    """Synthetic stories of random words (Zipf-distributed over a 5,000-word vocabulary)."""
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(5000)])
+    ranks = np.minimum(rng.zipf(1.2, n_words), len(vocab)) - 1
+    story = np.arange(n_words) // 2000
+    return pd.DataFrame(
+        {
+            "item": np.arange(n_words),
+            "text": vocab[ranks],
+            "run": "1",
+            "story": story.astype(str),
+        }
+    )
+
+
+def windows(table: pd.DataFrame, tokenizer, n_context: int) -> list[list[int]]:
+    """Token ids of each word's window (the naive loops' inputs; same as ours)."""
+    from neuroalign.models.text import build_windows, parse_context
+
+    texts = table["text"].to_numpy()
+    built = build_windows(table, parse_context(f"words:{n_context}"))
+    enc = tokenizer([w.text(texts) for w in built], add_special_tokens=True)
+    return enc["input_ids"]
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def naive(model, ids: list[list[int]], batch: int, device: str, pad_id: int) -> float:
+    """The loop a researcher writes; returns seconds."""
+    sync(device)
+    start = time.perf_counter()
+    kept = []
+    with torch.no_grad():
+        for i in range(0, len(ids), batch):
+            chunk = ids[i : i + batch]
+            width = max(len(x) for x in chunk)
+            x = torch.full((len(chunk), width), pad_id)
+            mask = torch.zeros_like(x)
+            for b, row in enumerate(chunk):
+                x[b, : len(row)] = torch.tensor(row)
+                mask[b, : len(row)] = 1
+            out = model(x.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            host = [h.float().cpu().numpy() for h in out.hidden_states]
+            last = mask.sum(1).numpy() - 1
+            kept.append(np.stack([h[np.arange(len(chunk)), last] for h in host], 1))
+    sync(device)
+    return time.perf_counter() - start
+
+
+def ours(model, tokenizer, table, n_context: int, batch: int, out_dir: Path) -> tuple[float, int]:
+    """The engine writing a Zarr store; returns seconds and the store's bytes of activations."""
+    from neuroalign.models.extract import Extractor
+    from neuroalign.models.store import extract_to_zarr
+
+    ex = Extractor(
+        model, tokenizer, units="resid", context=f"words:{n_context}", batch_size=batch
+    )
+    path = out_dir / "acts.zarr"
+    sync(str(ex.devices[0]))
+    start = time.perf_counter()
+    extract_to_zarr(ex, table, path, attrs={"model": "bench", "config_hash": "x"})
+    sync(str(ex.devices[0]))
+    seconds = time.perf_counter() - start
+    shutil.rmtree(path)
+    return seconds, len(table) * len(ex.layers) * ex.arch.hidden_size * 2
+
+
+def matmul_rate(model, tokens: int, device: str, dtype: torch.dtype) -> float:
+    """bf16 FLOP/s on the model's own linear shapes with ``tokens`` rows (time-weighted)."""
+    from neuroalign.models.discover import linear_shape
+
+    shapes = {}
+    for module in model.modules():
+        shape = linear_shape(module)
+        if shape is not None:
+            shapes[shape] = shapes.get(shape, 0) + 1
+    total_flops, total_time = 0.0, 0.0
+    for (n_in, n_out), count in shapes.items():
+        a = torch.randn(tokens, n_in, device=device, dtype=dtype)
+        w = torch.randn(n_in, n_out, device=device, dtype=dtype)
+        for _ in range(3):
+            a @ w
+        sync(device)
+        start = time.perf_counter()
+        for _ in range(10):
+            a @ w
+        sync(device)
+        seconds = (time.perf_counter() - start) / 10
+        total_flops += 2 * tokens * n_in * n_out * count
+        total_time += seconds * count
+    return total_flops / total_time
+
+
+def copy_rate(device: str) -> float:
+    """Pinned device-to-host copy rate in bytes/s (256 MiB copies)."""
+    if not device.startswith("cuda"):
+        return float("inf")
+    src = torch.empty(2**28, dtype=torch.uint8, device=device)
+    dst = torch.empty(2**28, dtype=torch.uint8, pin_memory=True)
+    dst.copy_(src, non_blocking=True)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(5):
+        dst.copy_(src, non_blocking=True)
+    sync(device)
+    return 5 * 2**28 / (time.perf_counter() - start)
+
+
+def forward_flops(model, lengths: np.ndarray) -> float:
+    """Matmul FLOPs of the forward passes (linear maps + attention scores and mixing)."""
+    from neuroalign.models.discover import discover, linear_shape
+
+    arch = discover(model)
+    linear = sum(2 * a * b for m in model.modules() if (s := linear_shape(m)) for a, b in [s])
+    attention = 4 * arch.n_layers * arch.n_heads * arch.head_dim
+    return float(linear * lengths.sum() + attention * (lengths.astype(float) ** 2).sum())
+
+
+def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    table = corpus(args.words, args.seed)
+    tokenizer = build_tokenizer(table["text"].tolist())
+    model = build_model(arch, 50304, device, dtype)
+    ids = windows(table, tokenizer, args.context)
+    lengths = np.array([len(x) for x in ids])
+    n_naive = min(args.naive_words, len(ids))
+    n_batched = min(args.batched_words, len(ids))
+    naive(model, ids[:8], 1, device, tokenizer.pad_token_id)  # warm-up
+    t_naive = naive(model, ids[:n_naive], 1, device, tokenizer.pad_token_id)
+    t_batched = naive(model, ids[:n_batched], args.naive_batch, device, tokenizer.pad_token_id)
+    with tempfile.TemporaryDirectory() as tmp:
+        ours(model, tokenizer, table.iloc[:256], args.context, args.batch, Path(tmp))  # warm-up
+        t_ours, host_bytes = ours(model, tokenizer, table, args.context, args.batch, Path(tmp))
+    rates = {
+        "naive": lengths[:n_naive].sum() / t_naive,
+        "batched_naive": lengths[:n_batched].sum() / t_batched,
+        "ours": lengths.sum() / t_ours,
+    }
+    flops = forward_flops(model, lengths)
+    mm_rate = matmul_rate(model, args.batch * int(lengths.mean()), device, dtype)
+    cp_rate = copy_rate(device)
+    bound_seconds = max(flops / mm_rate, host_bytes / cp_rate)
+    bound = lengths.sum() / bound_seconds
+    del model
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return {
+        "arch": arch,
+        "words": int(len(table)),
+        "tokens": int(lengths.sum()),
+        "tokens_per_s": {k: round(float(v)) for k, v in rates.items()},
+        "ours_vs_naive": round(float(rates["ours"] / rates["naive"]), 1),
+        "ours_vs_batched_naive": round(float(rates["ours"] / rates["batched_naive"]), 2),
+        "matmul_tflops": round(mm_rate / 1e12, 1),
+        "copy_gb_per_s": round(cp_rate / 1e9, 1),
+        "bound_tokens_per_s": round(float(bound)),
+        "fraction_of_bound": round(float(rates["ours"] / bound), 2),
+        "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--words", type=int, default=20000, help="corpus size for ours")
+    parser.add_argument("--naive-words", type=int, default=300, help="words for the naive loop")
+    parser.add_argument("--batched-words", type=int, default=4000, help="words, batched naive")
+    parser.add_argument("--naive-batch", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=256, help="our batch size")
+    parser.add_argument("--context", type=int, default=32, help="words of context")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    results = []
+    for arch in args.archs.split(","):
+        result = run_arch(arch, args, args.device)
+        print(json.dumps(result), flush=True)
+        results.append(result)
+    if args.out:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
