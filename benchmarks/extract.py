@@ -130,14 +130,14 @@ def naive(model, ids: list[list[int]], batch: int, device: str, pad_id: int) -> 
     return time.perf_counter() - start
 
 
-def ours(model, tokenizer, table, n_context: int, batch: int, out_dir: Path) -> tuple[float, int]:
-    """The engine writing a Zarr store; returns seconds and the store's bytes of activations."""
+def ours(
+    model, tokenizer, table, n_context: int, batch: int, out_dir: Path, layers: str = "all"
+) -> tuple[float, int]:
+    """The engine writing a Zarr store; returns seconds and the bytes copied to the host."""
     from neuroalign.models.extract import Extractor
     from neuroalign.models.store import extract_to_zarr
 
-    ex = Extractor(
-        model, tokenizer, units="resid", context=f"words:{n_context}", batch_size=batch
-    )
+    ex = Extractor(model, tokenizer, units="resid", context=f"words:{n_context}", batch_size=batch)
     path = out_dir / "acts.zarr"
     sync(str(ex.devices[0]))
     start = time.perf_counter()
@@ -229,7 +229,7 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         torch.cuda.empty_cache()
     return {
         "arch": arch,
-        "words": int(len(table)),
+        "words": len(table),
         "tokens": int(lengths.sum()),
         "tokens_per_s": {k: round(float(v)) for k, v in rates.items()},
         "ours_vs_naive": round(float(rates["ours"] / rates["naive"]), 1),
@@ -238,6 +238,21 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         "copy_gb_per_s": round(cp_rate / 1e9, 1),
         "bound_tokens_per_s": round(float(bound)),
         "fraction_of_bound": round(float(rates["ours"] / bound), 2),
+        "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def memory_run(args: argparse.Namespace) -> dict:
+    """Ours alone on a large corpus (last layer of GPT-2 small): peak host memory."""
+    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    table = corpus(args.memory_words, args.seed)
+    tokenizer = build_tokenizer(table["text"].tolist())
+    model = build_model("gpt2-small", 50304, args.device, dtype)
+    with tempfile.TemporaryDirectory() as tmp:
+        seconds, _ = ours(model, tokenizer, table, args.context, args.batch, Path(tmp), "-1")
+    return {
+        "memory_run_words": len(table),
+        "seconds": round(seconds, 1),
         "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
@@ -254,7 +269,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--memory-words", type=int, default=0, help="only measure peak host memory on this many"
+    )
     args = parser.parse_args()
+    if args.memory_words:
+        print(json.dumps(memory_run(args)), flush=True)
+        return
     results = []
     for arch in args.archs.split(","):
         result = run_arch(arch, args, args.device)

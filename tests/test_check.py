@@ -13,7 +13,9 @@ from neuroalign._check import (
 
 def test_check_option_returns_value_and_names_allowed():
     assert check_option("pooling", "mean", ["mean", "last"]) == "mean"
-    with pytest.raises(ValueError, match=r"'pooling'.*'mean' and 'last'.*'maen'.*Did you mean 'mean'"):
+    with pytest.raises(
+        ValueError, match=r"'pooling'.*'mean' and 'last'.*'maen'.*Did you mean 'mean'"
+    ):
         check_option("pooling", "maen", ["mean", "last"])
 
 

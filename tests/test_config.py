@@ -24,7 +24,9 @@ def test_unknown_key_names_file_field_and_suggests(tmp_path):
     with pytest.raises(NeuroalignError) as err:
         load_config(path)
     message = str(err.value)
-    assert str(path) in message and "'data.mirorr'" in message and "Did you mean 'mirror'" in message
+    assert (
+        str(path) in message and "'data.mirorr'" in message and "Did you mean 'mirror'" in message
+    )
     assert "\n" not in message
 
 
@@ -53,3 +55,23 @@ def test_paths_and_kinds():
     )
     assert str(fetch_stamp(config, "blimp")) == "data/raw/blimp/.neuroalign-fetch-starter.json"
     assert simulated_kinds(config) == ["meg"]
+
+
+def _schema_keys(node, root, prefix=""):
+    if "$ref" in node:
+        node = root["$defs"][node["$ref"].split("/")[-1]]
+    for key, sub in node.get("properties", {}).items():
+        yield prefix + key
+        yield from _schema_keys(sub, root, prefix + key + ".")
+    extra = node.get("additionalProperties")
+    if isinstance(extra, dict):
+        yield from _schema_keys(extra, root, prefix + "<name>.")
+
+
+def test_every_config_key_is_documented(repo_root):
+    from neuroalign.schemas import load_schema
+
+    schema = load_schema("config")
+    readme = (repo_root / "config" / "README.md").read_text()
+    missing = [k for k in _schema_keys(schema, schema) if f"`{k}`" not in readme]
+    assert not missing, f"config/README.md lacks {missing}"

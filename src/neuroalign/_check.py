@@ -67,7 +67,9 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 def check_type(name: str, value: Any, types: type | tuple[type, ...]) -> Any:
     """Check that ``value`` is an instance of ``types`` and return it."""
     if not isinstance(value, types):
-        names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        names = (
+            types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        )
         raise TypeError(f"{name!r} must be {names}, got {type(value).__name__} instead.")
     return value
 
@@ -115,5 +117,7 @@ def check_file(path: str | Path, what: str = "file") -> Path:
     """Return ``path`` as a Path, or raise NeuroalignError if it is not an existing file."""
     path = Path(path)
     if not path.is_file():
-        raise NeuroalignError(f"{what} not found: {path}. Check the path (or run the stage that makes it).")
+        raise NeuroalignError(
+            f"{what} not found: {path}. Check the path (or run the stage that makes it)."
+        )
     return path

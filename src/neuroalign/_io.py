@@ -114,9 +114,12 @@ def provenance(
         attrs["config_hash"] = config_hash(config)
     if inputs:
         attrs["input_sha256"] = json.dumps(
-            {name: sha256_file(p) for name, p in inputs.items() if Path(p).is_file()}, sort_keys=True
+            {name: sha256_file(p) for name, p in inputs.items() if Path(p).is_file()},
+            sort_keys=True,
         )
     if seed is not None:
         attrs["seed"] = str(seed)
-    attrs.update({k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in extra.items()})
+    attrs.update(
+        {k: v if isinstance(v, str) else json.dumps(v, default=str) for k, v in extra.items()}
+    )
     return attrs

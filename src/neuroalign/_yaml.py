@@ -27,4 +27,6 @@ def load_yaml(path: str | Path) -> Any:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise NeuroalignError(f"{path}{where}: not valid YAML: {problem}. Fix the syntax.") from None
+        raise NeuroalignError(
+            f"{path}{where}: not valid YAML: {problem}. Fix the syntax."
+        ) from None

@@ -43,13 +43,14 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
             kind = dataset.removeprefix("sim_")
             if kind not in config["simulate"] or not config["simulate"][kind].get("enabled", True):
                 raise NeuroalignError(
-                    f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, but 'simulate.{kind}' "
-                    "is not configured; add it under 'simulate' or pick another dataset."
+                    f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, but "
+                    f"'simulate.{kind}' is not configured; add it under 'simulate' or pick "
+                    "another dataset."
                 )
         elif dataset not in config["datasets"]:
             raise NeuroalignError(
-                f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, which is not listed under "
-                f"'datasets'; add '{dataset}: {{subset: starter}}' there."
+                f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, which is not listed "
+                f"under 'datasets'; add '{dataset}: {{subset: starter}}' there."
             )
     return config
 

@@ -13,9 +13,13 @@ import pytest
 BIN = Path(sys.executable).parent
 
 
-def snakemake(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
+def _snakemake(*args: str, cwd: Path, env: dict | None = None, check: bool = True):
     """Run the ``snakemake`` of this environment in ``cwd``; return the completed process."""
-    full_env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})}
+    full_env = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        **(env or {}),
+    }
     proc = subprocess.run(
         [str(BIN / "snakemake"), *args],
         cwd=cwd,
@@ -42,3 +46,9 @@ def workdir(tmp_path, repo_root) -> Path:
         else:
             shutil.copy(src, tmp_path / name)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def snakemake():
+    """Run this environment's ``snakemake``: ``snakemake(*args, cwd=, env=, check=)``."""
+    return _snakemake

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from .conftest import snakemake
-
 EXTERNAL_SNAKEFILE = """\
 configfile: "config.yaml"
 
@@ -44,15 +42,13 @@ neuroalign:
 
 
 @pytest.mark.slow
-def test_external_workflow_reuses_rules_with_its_own_paths(tmp_path, repo_root):
+def test_external_workflow_reuses_rules_with_its_own_paths(snakemake, tmp_path, repo_root):
     from neuroalign.data.simulate import eyetracking
 
     (tmp_path / "Snakefile").write_text(
         EXTERNAL_SNAKEFILE.format(snakefile=repo_root / "workflow" / "Snakefile")
     )
-    (tmp_path / "config.yaml").write_text(
-        EXTERNAL_CONFIG.replace("FILES", eyetracking.REPORT)
-    )
+    (tmp_path / "config.yaml").write_text(EXTERNAL_CONFIG.replace("FILES", eyetracking.REPORT))
     snakemake("--cores", "1", cwd=tmp_path)
     table = pd.read_parquet(tmp_path / "my_results" / "reading.words.parquet")
     assert len(table) > 100 and (table["stimset"] == "reading").all()

@@ -4,45 +4,54 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 
 import pandas as pd
 import pytest
 import xarray as xr
 
-from .conftest import snakemake
 
-
-def test_bad_config_key_is_one_clear_line(workdir):
+def test_bad_config_key_is_one_clear_line(snakemake, workdir):
     proc = snakemake("-n", "--config", "seeed=1", cwd=workdir, check=False)
     assert proc.returncode != 0
-    assert "unknown key 'seeed'" in proc.stderr and "Did you mean 'seed'" in proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "unknown key 'seeed'" in out and "Did you mean 'seed'" in out
 
 
-def test_demo_plans_every_stage(workdir):
+def test_demo_plans_every_stage(snakemake, workdir):
     out = snakemake("-n", "--quiet", "rules", cwd=workdir).stdout
     for rule in ("simulate_dataset", "recover_simulation", "build_stimuli", "build_report"):
         assert re.search(rf"^{rule}\s+\d+", out, re.M), out
     assert "fetch_dataset" not in out, "the demo must not touch the network"
 
 
-def test_starter_dry_run_against_mirror(workdir, shared_data):
+def test_starter_dry_run_against_mirror(snakemake, workdir, shared_data):
     proc = snakemake(
-        "-n", "--quiet", "rules", "--configfile", "config/starter.yaml",
-        cwd=workdir, env={"NEUROALIGN_MIRROR": str(shared_data)},
+        "-n",
+        "--quiet",
+        "rules",
+        "--configfile",
+        "config/starter.yaml",
+        cwd=workdir,
+        env={"NEUROALIGN_MIRROR": str(shared_data)},
     )
     assert re.search(r"^fetch_dataset\s+\d+", proc.stdout, re.M), proc.stdout
 
 
-def test_slurm_profile_plans_resources(workdir):
+def test_slurm_profile_plans_resources(snakemake, workdir):
     proc = snakemake("-n", "--profile", "profiles/slurm", "--workflow-profile", "none", cwd=workdir)
     assert "slurm" in proc.stdout + proc.stderr
 
 
 @pytest.mark.slow
-def test_starter_run_fetches_and_builds_tables(workdir, shared_data):
+def test_starter_run_fetches_and_builds_tables(snakemake, workdir, shared_data):
     snakemake(
-        "--cores", "2", "--configfile", "config/starter.yaml",
-        cwd=workdir, env={"NEUROALIGN_MIRROR": str(shared_data)},
+        "--cores",
+        "2",
+        "--configfile",
+        "config/starter.yaml",
+        cwd=workdir,
+        env={"NEUROALIGN_MIRROR": str(shared_data)},
     )
     tables = sorted((workdir / "results" / "stimuli").glob("*.parquet"))
     assert tables
@@ -58,17 +67,24 @@ def test_starter_run_fetches_and_builds_tables(workdir, shared_data):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_offline(workdir):
+@pytest.mark.browser
+def test_demo_runs_end_to_end_offline(snakemake, workdir, browser, check_pages):
     env = {"NEUROALIGN_MIRROR": "", "HF_HUB_OFFLINE": "1"}
     snakemake("--cores", "2", cwd=workdir, env=env)
     results = workdir / "results"
-    assert (results / "report" / "index.html").is_file()
+    index = results / "report" / "index.html"
+    pages = [index, *sorted(p for p in index.parent.glob("*.html") if p != index)]
+    assert len(pages) >= 8
+    assert check_pages(browser, pages, workdir / "demo-index.png") >= 8
     for kind in ("fmri", "localizer", "meg", "eyetracking"):
         rec = xr.open_dataset(results / "simulate" / f"sim_{kind}_recovery.nc")
         assert json.loads(rec.attrs["summary"]), kind
     assert not list(workdir.glob("data/raw/*/.neuroalign-fetch-*.json")), "nothing fetched"
-    snakemake("--report", "report.html", cwd=workdir, env=env)
-    assert (workdir / "report.html").stat().st_size > 10_000
+    snakemake("--report", "report.zip", cwd=workdir, env=env)
+    with zipfile.ZipFile(workdir / "report.zip") as archive:
+        names = archive.namelist()
+    assert any(n.endswith("/index.html") for n in names), names[:20]
+    assert any(n.endswith("/simulate-sim_fmri.html") for n in names), names[:20]
     # a second run has nothing to do
     proc = snakemake("-n", cwd=workdir, env=env)
     assert "Nothing to be done" in proc.stdout + proc.stderr

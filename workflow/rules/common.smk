@@ -2,6 +2,7 @@
 # imports these rules as a module gets its own paths from its own config.
 import json
 import shlex
+from pathlib import Path
 
 from neuroalign._check import NeuroalignError
 from neuroalign.config import fetch_stamp, raw_dir, simulated_kinds, validate_config
@@ -54,7 +55,7 @@ def reader_options(options):
             value = str(value).lower()
         elif isinstance(value, (list, tuple)):
             value = ",".join(map(str, value))
-        flags.append("--option " + shlex.quote(f"{key}={value}"))
+        flags.append(f"--option {shlex.quote(f'{key}={value}')}")
     return " ".join(flags)
 
 

@@ -9,9 +9,12 @@ rule fetch_dataset:
     log:
         f"{RESULTS}/logs/fetch/{{dataset}}-{{subset}}.log",
     retries: 2
+    conda:
+        "../envs/neuroalign.yaml"
     resources:
         **rule_resources("fetch_dataset", mem_mb=1000, runtime=240),
     params:
+        data=lambda wc, output: Path(output.stamp).parents[2],
         manifests=config["data"]["manifests"],
         mirror=lambda wc: (
             f"--mirror {config['data']['mirror']}" if config["data"]["mirror"] else ""
@@ -21,5 +24,5 @@ rule fetch_dataset:
         ),
     shell:
         "neuroalign fetch {wildcards.dataset} --subset {wildcards.subset}"
-        " --data-dir {DATA} --manifests {params.manifests} {params.mirror} {params.terms}"
+        " --data-dir {params.data} --manifests {params.manifests} {params.mirror} {params.terms}"
         " 2> {log}"

@@ -3,6 +3,8 @@ rule simulate_dataset:
         directory(f"{DATA}/raw/sim_{{kind}}"),
     log:
         f"{RESULTS}/logs/simulate/{{kind}}.log",
+    conda:
+        "../envs/neuroalign.yaml"
     resources:
         **rule_resources("simulate_dataset", mem_mb=4000, runtime=30),
     params:
@@ -25,6 +27,8 @@ rule recover_simulation:
         ),
     log:
         f"{RESULTS}/logs/simulate/{{kind}}-recover.log",
+    conda:
+        "../envs/neuroalign.yaml"
     resources:
         **rule_resources("recover_simulation", mem_mb=4000, runtime=30),
     shell:

@@ -5,6 +5,8 @@ rule build_stimuli:
         f"{RESULTS}/stimuli/{{stimset}}.parquet",
     log:
         f"{RESULTS}/logs/stimuli/{{stimset}}.log",
+    conda:
+        "../envs/neuroalign.yaml"
     resources:
         **rule_resources("build_stimuli", mem_mb=2000, runtime=20),
     params:

@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"neuroalign {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"neuroalign {args.command}: interrupted; partial outputs were removed.", file=sys.stderr)
+        print(
+            f"neuroalign {args.command}: interrupted; partial outputs were removed.",
+            file=sys.stderr,
+        )
         return 130
     return 0
 

@@ -17,6 +17,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -393,31 +394,45 @@ class Extractor:
             self._seq_len, self._n_prefix = self._probe_vision(
                 replicas[0], table, images, inputs, base_dir
             )
-        for first in range(start_input, len(inputs), chunk_inputs):
-            stop = min(len(inputs), first + chunk_inputs)
-            work = self._prepare(table, images, inputs[first:stop], base_dir)
-            rows = np.sort(np.concatenate([w.rows for w in work]))
-            arrays = {
-                space: np.empty(
-                    (len(rows),)
-                    + (() if space == "embed" else (len(self.layers),))
-                    + (self.n_units(space),),
-                    dtype=np.float32,
-                )
-                for space in self.units
-            }
-            n_tokens = np.zeros(len(rows), dtype=np.int32)
+        starts = list(range(start_input, len(inputs), chunk_inputs))
 
-            def deliver(plan: PoolPlan, host: dict, rows=rows, arrays=arrays, n_tokens=n_tokens):
-                at = np.searchsorted(rows, plan.rows)
-                for space, values in host.items():
-                    arrays[space][at] = values.float().numpy()
-                n_tokens[at] = plan.n_tokens
+        def prepare(first: int) -> list[Any]:
+            return self._prepare(table, images, inputs[first : first + chunk_inputs], base_dir)
 
-            order = np.argsort([-len(w) for w in work], kind="stable")
-            work = [work[i] for i in order]
-            self._run_shards(replicas, work, deliver)
-            yield Chunk(first, stop, rows, arrays, n_tokens)
+        # Tokenizing the next chunk overlaps with running this one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            upcoming = pool.submit(prepare, starts[0]) if starts else None
+            for i, first in enumerate(starts):
+                work = upcoming.result()
+                if i + 1 < len(starts):
+                    upcoming = pool.submit(prepare, starts[i + 1])
+                stop = min(len(inputs), first + chunk_inputs)
+                yield self._run_chunk(replicas, work, first, stop)
+
+    def _run_chunk(self, replicas: list[_Replica], work: list[Any], first: int, stop: int) -> Chunk:
+        """Run one chunk's inputs and return its arrays in row order."""
+        rows = np.sort(np.concatenate([w.rows for w in work]))
+        arrays = {
+            space: np.empty(
+                (len(rows),)
+                + (() if space == "embed" else (len(self.layers),))
+                + (self.n_units(space),),
+                dtype=np.float32,
+            )
+            for space in self.units
+        }
+        n_tokens = np.zeros(len(rows), dtype=np.int32)
+
+        def deliver(plan: PoolPlan, host: dict) -> None:
+            at = np.searchsorted(rows, plan.rows)
+            for space, values in host.items():
+                arrays[space][at] = values.float().numpy()
+            n_tokens[at] = plan.n_tokens
+
+        order = np.argsort([-len(w) for w in work], kind="stable")
+        work = [work[i] for i in order]
+        self._run_shards(replicas, work, deliver)
+        return Chunk(first, stop, rows, arrays, n_tokens)
 
     def _run_shards(self, replicas: list[_Replica], work: list[Any], deliver: Callable) -> None:
         if len(replicas) == 1:

@@ -57,9 +57,14 @@ def _attention_weights(address: str, output: Any) -> torch.Tensor:
     return weights
 
 
-def resolve_module(model: torch.nn.Module, path: str) -> torch.nn.Module:
-    """Return the submodule at ``path``; an unknown path raises and lists the closest names."""
-    modules = dict(model.named_modules())
+def resolve_module(
+    model: torch.nn.Module, path: str, modules: dict[str, torch.nn.Module] | None = None
+) -> torch.nn.Module:
+    """Return the submodule at ``path``; an unknown path raises and lists the closest names.
+
+    ``modules`` is ``dict(model.named_modules())`` when the caller already has it.
+    """
+    modules = dict(model.named_modules()) if modules is None else modules
     if path not in modules:
         close = difflib.get_close_matches(path, list(modules), n=5, cutoff=0.5)
         hint = f" Closest: {', '.join(close)}." if close else ""
@@ -97,7 +102,8 @@ def capture(
         If an address is malformed or names no module.
     """
     parsed = [(a, *parse_address(a)) for a in dict.fromkeys(addresses)]
-    modules = {path: resolve_module(model, path) for _, path, _ in parsed}
+    named = dict(model.named_modules())
+    modules = {path: resolve_module(model, path, named) for _, path, _ in parsed}
     handles = []
 
     def make_hook(address: str, site: str) -> Callable[..., None]:

@@ -102,6 +102,9 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
             chunks=chunks,
             dtype="float32",
             fill_value=np.nan,
+            # Activations barely compress; writing raw keeps the writer ahead of the GPU.
+            compressors=None,
+            config={"write_empty_chunks": True},
             dimension_names=_dims(space),
             attributes={"pooling": extractor.pooling, "unit_space": space},
         )

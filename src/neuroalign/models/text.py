@@ -92,16 +92,16 @@ class TextWindow:
 
     def text(self, texts: np.ndarray) -> str:
         """The input text: the words joined by single spaces."""
-        return " ".join(texts[self.rows])
+        return " ".join(texts[self.rows].tolist())
 
     def target_spans(self, texts: np.ndarray) -> list[tuple[int, int]]:
         """Character span of each target word in :meth:`text`."""
-        lengths = np.array([len(t) for t in texts[self.rows]])
-        starts = np.concatenate([[0], np.cumsum(lengths + 1)[:-1]])
-        return [
-            (int(starts[i]), int(starts[i] + lengths[i]))
-            for i in range(self.n_context, len(lengths))
-        ]
+        end = sum(len(w) for w in texts[self.rows].tolist()) + len(self.rows) - 1
+        spans = []
+        for word in reversed(texts[self.targets].tolist()):
+            spans.append((end - len(word), end))
+            end -= len(word) + 1
+        return spans[::-1]
 
 
 def _groups(table: pd.DataFrame) -> list[np.ndarray]:
@@ -165,32 +165,45 @@ class TokenizedWindow:
 
 
 def _align(
-    window: TextWindow, texts: np.ndarray, offsets: np.ndarray, items: np.ndarray
+    window: TextWindow, texts: np.ndarray, offsets: list[tuple[int, int]], items: np.ndarray
 ) -> list[np.ndarray]:
-    """Token positions of each target word; raise if a word has no token or shares one."""
+    """Token positions of each target word; raise if a word has no token or shares one.
+
+    Targets are the last words of the text, so tokens are scanned from the end only as far
+    as the first target.
+    """
     text = window.text(texts)
-    real = offsets[:, 1] > offsets[:, 0]
-    starts, ends = offsets[:, 0], offsets[:, 1]
+    spans = window.target_spans(texts)
+    first = spans[0][0]
+    candidates = []
+    for t in range(len(offsets) - 1, -1, -1):
+        start, end = offsets[t]
+        if end <= start:
+            continue  # special token
+        if end <= first:
+            break
+        candidates.append(t)
+    candidates.reverse()
     positions = []
-    for (ws, we), row in zip(window.target_spans(texts), window.targets, strict=True):
-        hit = np.flatnonzero(real & (starts < we) & (ends > ws))
-        if len(hit) == 0:
+    for (ws, we), row in zip(spans, window.targets, strict=True):
+        hit = [t for t in candidates if offsets[t][0] < we and offsets[t][1] > ws]
+        if not hit:
             raise NeuroalignError(
                 f"stimulus item {items[row]} ({texts[row]!r}) "
                 "gives no token with this tokenizer; fix the word in the stimulus table (empty "
                 "or only characters the tokenizer drops?)"
             )
-        for t in hit:
-            piece = text[starts[t] : ends[t]]
-            lo = starts[t] + len(piece) - len(piece.lstrip())
-            hi = ends[t] - (len(piece) - len(piece.rstrip()))
+        for t in (hit[0], hit[-1]):
+            piece = text[offsets[t][0] : offsets[t][1]]
+            lo = offsets[t][0] + len(piece) - len(piece.lstrip())
+            hi = offsets[t][1] - (len(piece) - len(piece.rstrip()))
             if lo < ws or hi > we:
                 raise NeuroalignError(
                     f"stimulus item {items[row]}: token {piece!r} spans word {text[ws:we]!r} "
                     "and its neighbour; the words in the table do not match this tokenizer's "
                     "word boundaries"
                 )
-        positions.append(hit)
+        positions.append(np.array(hit, dtype=np.int64))
     return positions
 
 
@@ -244,7 +257,7 @@ def tokenize_windows(
                 f"{len(ids)} tokens, more than the model's {max_tokens}; use a smaller stride "
                 "or shorter sentences"
             )
-        positions = _align(window, texts, np.asarray(offsets).reshape(-1, 2), items)
+        positions = _align(window, texts, offsets, items)
         out.append(TokenizedWindow(np.asarray(ids, dtype=np.int64), window.targets, positions))
     return out
 

@@ -86,7 +86,8 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
-        sub = _resolve(sub, root)
+        # A default written beside a $ref applies; one inside the referenced definition
+        # applies only where the key is present (an absent simulated dataset stays absent).
         if key not in instance and "default" in sub:
             instance[key] = _copy(sub["default"])
         if key in instance:
