@@ -1,0 +1,62 @@
+"""The array seam between numpy callers and the torch engine (CPU or CUDA).
+
+Every solver takes numpy arrays (or torch tensors), an explicit ``device`` and ``dtype``, and
+returns numpy arrays on the CPU. Nothing here is global: a device or precision is always passed in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from neuroalign._check import check_option
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Return a torch device; ``None`` or ``"auto"`` picks CUDA when available, else CPU.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"`` or None.
+
+    Returns
+    -------
+    device : torch.device
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use 'cpu'.")
+    return device
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """Return the torch floating dtype named ``"float32"`` or ``"float64"`` (or given as such)."""
+    if isinstance(dtype, torch.dtype):
+        check_option("dtype", dtype, list(DTYPES.values()))
+        return dtype
+    return DTYPES[check_option("dtype", str(dtype), list(DTYPES))]
+
+
+def as_tensor(x: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """Return ``x`` as a tensor on ``device`` with ``dtype`` (no copy when it already is one)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device=device, dtype=dtype)
+    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """Return a CPU numpy copy of ``x``."""
+    return x.detach().to("cpu").numpy()
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a no-op on CPU); used only for timing."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)

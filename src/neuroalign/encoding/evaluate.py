@@ -1,0 +1,82 @@
+"""Held-out evaluation: nested cross-validated predictions and the gain over a baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from neuroalign.encoding.cv import block_folds
+from neuroalign.encoding.ridge import Fold, ridge_cv
+from neuroalign.encoding.scores import pearson_r, r2_score
+
+
+def cross_val_predict(
+    X, Y, alphas, folds: Sequence[Fold], *, inner_folds: int = 5, **options
+) -> tuple[np.ndarray, np.ndarray]:
+    """Out-of-fold predictions with alphas chosen by inner contiguous-block CV on each training set.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alphas : array of shape (n_alphas,)
+    folds : sequence of (train_indices, test_indices)
+        Outer folds; every sample should be tested once.
+    inner_folds : int
+    **options
+        Passed to :func:`~neuroalign.encoding.ridge.ridge_cv` (device, dtype, ...).
+
+    Returns
+    -------
+    pred : ndarray of shape (n_samples, n_targets)
+        NaN for samples no fold tests.
+    best_alphas : ndarray of shape (n_folds, n_targets)
+    """
+    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    pred = np.full(Y.shape, np.nan)
+    chosen = []
+    for train, test in folds:
+        inner = block_folds(len(train), min(inner_folds, len(train)))
+        fit = ridge_cv(X[train], Y[train], alphas, inner, **options)
+        pred[test] = X[test] @ fit.coef + fit.intercept
+        chosen.append(fit.best_alphas)
+    return pred, np.asarray(chosen)
+
+
+def baseline_gain(
+    X_model, X_baseline, Y, alphas, folds: Sequence[Fold], **options
+) -> dict[str, np.ndarray]:
+    """Held-out scores of a baseline model and of baseline + model features, and the gain.
+
+    Parameters
+    ----------
+    X_model : array of shape (n_samples, n_features)
+    X_baseline : array of shape (n_samples, n_baseline)
+    Y : array of shape (n_samples, n_targets)
+    alphas, folds, **options
+        As in :func:`cross_val_predict`.
+
+    Returns
+    -------
+    scores : dict of str to ndarray of shape (n_targets,)
+        ``r_baseline``, ``r_full``, ``r_gain``, ``r2_baseline``, ``r2_full``, ``r2_gain``
+        (full minus baseline), over the tested samples.
+    """
+    base = np.asarray(X_baseline, float)
+    base = base[:, None] if base.ndim == 1 else base
+    full = np.concatenate([base, np.asarray(X_model, float)], axis=1)
+    Y = np.asarray(Y, float)
+    Y = Y[:, None] if Y.ndim == 1 else Y
+    p_base, _ = cross_val_predict(base, Y, alphas, folds, **options)
+    p_full, _ = cross_val_predict(full, Y, alphas, folds, **options)
+    tested = ~np.isnan(p_full[:, 0])
+    out = {
+        "r_baseline": pearson_r(Y[tested], p_base[tested]),
+        "r_full": pearson_r(Y[tested], p_full[tested]),
+        "r2_baseline": r2_score(Y[tested], p_base[tested]),
+        "r2_full": r2_score(Y[tested], p_full[tested]),
+    }
+    out["r_gain"] = out["r_full"] - out["r_baseline"]
+    out["r2_gain"] = out["r2_full"] - out["r2_baseline"]
+    return out

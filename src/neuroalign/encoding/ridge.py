@@ -1,0 +1,399 @@
+"""Ridge with one alpha per target, chosen by cross-validation in the spectral domain.
+
+The penalty convention is ``alpha * ||w||^2`` (not ``alpha**2``): the weights minimize
+``||y - X w - b||^2 + alpha ||w||^2``. Every solver takes numpy arrays (or tensors), an explicit
+``device`` and ``dtype``, and returns numpy arrays on the CPU.
+
+Cross-validation works in the spectral domain. Per fold, one eigendecomposition (of ``X^T X`` when
+the training set has at least as many samples as features, the *primal* route, else of the kernel
+``X X^T``, the *dual* route) gives test predictions for every alpha as
+``A diag(1 / (s + alpha)) (P Y_train)``, so scoring an alpha costs one reweighting and one product.
+The final refit forms weights only for the alpha each target chose:
+``W = Q ((P Y) / (s + alpha_t))``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from neuroalign._check import check_option, check_range
+from neuroalign.encoding.backend import as_tensor, resolve_device, resolve_dtype, to_numpy
+
+logger = logging.getLogger(__name__)
+
+SCORINGS = ("neg_mse", "r2", "r")
+ROUTES = ("auto", "primal", "dual")
+Fold = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class RidgeCVResult:
+    """What :func:`ridge_cv` returns.
+
+    Attributes
+    ----------
+    coef : ndarray, shape (n_features, n_targets)
+    intercept : ndarray, shape (n_targets,)
+    best_alphas : ndarray, shape (n_targets,)
+    cv_scores : ndarray, shape (n_alphas, n_targets)
+        Mean over folds of the score of each alpha.
+    alphas : ndarray, shape (n_alphas,)
+        The grid, after any widening.
+    route : str
+        ``"primal"`` or ``"dual"`` (of the final refit).
+    n_lower_edge, n_upper_edge : int
+        Targets whose best alpha is the smallest (largest) of the grid; at the upper edge only
+        targets that still beat the mean predictor are counted (null targets go there by design).
+    """
+
+    coef: np.ndarray
+    intercept: np.ndarray
+    best_alphas: np.ndarray
+    cv_scores: np.ndarray
+    alphas: np.ndarray
+    route: str
+    n_lower_edge: int
+    n_upper_edge: int
+
+
+@dataclass(frozen=True)
+class _Spectral:
+    """One decomposition: predictions ``A @ ((P @ Y) / (s + alpha))``, weights ``Q @ (...)``."""
+
+    A: torch.Tensor | None  # (n_test, r)
+    P: torch.Tensor  # (r, n_train)
+    Q: torch.Tensor | None  # (n_features, r)
+    s: torch.Tensor  # (r,)
+    x_mean: torch.Tensor  # (n_features,)
+
+
+def pick_route(n_samples: int, n_features: int, route: str = "auto") -> str:
+    """Return ``"primal"`` when ``n_samples >= n_features`` (or as forced), else ``"dual"``."""
+    check_option("route", route, ROUTES)
+    if route != "auto":
+        return route
+    return "primal" if n_samples >= n_features else "dual"
+
+
+def _spectral(
+    X_train: torch.Tensor,
+    X_test: torch.Tensor | None,
+    *,
+    route: str,
+    fit_intercept: bool,
+    decomp_dtype: torch.dtype,
+    with_weights: bool,
+) -> _Spectral:
+    dtype = X_train.dtype
+    x_mean = X_train.mean(0) if fit_intercept else torch.zeros_like(X_train[0])
+    Xc = (X_train - x_mean).to(decomp_dtype)
+    route = pick_route(*X_train.shape, route)
+    if route == "primal":
+        s, V = torch.linalg.eigh(Xc.T @ Xc)
+        P = (Xc @ V).T
+        Q = V if with_weights else None
+        A = (X_test - x_mean).to(decomp_dtype) @ V if X_test is not None else None
+    else:
+        s, U = torch.linalg.eigh(Xc @ Xc.T)
+        P = U.T
+        Q = Xc.T @ U if with_weights else None
+        A = ((X_test - x_mean).to(decomp_dtype) @ Xc.T) @ U if X_test is not None else None
+    s = s.clamp_min(0)
+    cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
+    return _Spectral(A=cast(A), P=cast(P), Q=cast(Q), s=cast(s), x_mean=x_mean)
+
+
+def _fold_scores(
+    spec: _Spectral,
+    Y_train: torch.Tensor,
+    Y_test: torch.Tensor,
+    alphas: torch.Tensor,
+    scoring: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return scores (n_alphas, n_targets) and the mean-predictor score (n_targets,)."""
+    y_mean = Y_train.mean(0)
+    B = spec.P @ (Y_train - y_mean)
+    Yc = Y_test - y_mean
+    scores = torch.empty(len(alphas), Y_train.shape[1], dtype=Y_train.dtype, device=Y_train.device)
+    for i, alpha in enumerate(alphas):
+        pred = spec.A @ (B / (spec.s + alpha)[:, None])
+        scores[i] = _score(Yc, pred, Y_test, scoring)
+    return scores, _score(Yc, torch.zeros_like(Yc), Y_test, scoring)
+
+
+def _score(Yc: torch.Tensor, pred: torch.Tensor, Y_test: torch.Tensor, scoring: str):
+    if scoring == "r":
+        pc = pred - pred.mean(0)
+        yc = Y_test - Y_test.mean(0)
+        den = torch.sqrt((pc * pc).sum(0) * (yc * yc).sum(0))
+        return torch.where(den > 0, (pc * yc).sum(0) / den.clamp_min(1e-30), 0.0)
+    sse = ((Yc - pred) ** 2).sum(0)
+    if scoring == "neg_mse":
+        return -sse / Yc.shape[0]
+    sst = ((Y_test - Y_test.mean(0)) ** 2).sum(0)
+    return 1 - sse / sst.clamp_min(1e-30)
+
+
+def _check_folds(folds: Sequence[Fold], n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    out = []
+    for k, (train, test) in enumerate(folds):
+        train, test = np.asarray(train, int), np.asarray(test, int)
+        if len(train) < 2 or len(test) < 1:
+            raise ValueError(f"Fold {k} needs at least 2 training and 1 test sample.")
+        if np.intersect1d(train, test).size:
+            raise ValueError(f"Fold {k}: training and test samples overlap.")
+        if train.max() >= n_samples or test.max() >= n_samples:
+            raise ValueError(f"Fold {k} indexes past the {n_samples} samples.")
+        out.append((train, test))
+    if not out:
+        raise ValueError("'folds' is empty; give at least one (train, test) split.")
+    return out
+
+
+def _batches(n: int, size: int | None) -> list[slice]:
+    size = n if size is None else max(1, int(size))
+    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def cv_scores(
+    X,
+    Y,
+    alphas,
+    folds: Sequence[Fold],
+    *,
+    fit_intercept: bool = True,
+    scoring: str = "neg_mse",
+    route: str = "auto",
+    n_targets_batch: int | None = 8192,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype = "float64",
+    decomp_dtype: str | torch.dtype = "float64",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score every alpha for every target by cross-validation (no refit).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alphas : array of shape (n_alphas,)
+        Positive penalties (``alpha * ||w||^2``).
+    folds : sequence of (train_indices, test_indices)
+        From :mod:`neuroalign.encoding.cv`.
+    fit_intercept : bool
+        Center X and Y with the training means of each fold.
+    scoring : {"neg_mse", "r2", "r"}
+        Per-fold score, averaged over folds.
+    route : {"auto", "primal", "dual"}
+        ``"auto"`` picks primal when a fold has at least as many training samples as features.
+    n_targets_batch : int or None
+        Targets per chunk (bounds memory; Y is moved to the device chunk by chunk).
+    device : str or torch.device
+    dtype : {"float32", "float64"}
+        Precision of the products with Y.
+    decomp_dtype : {"float32", "float64"}
+        Precision of the eigendecompositions.
+
+    Returns
+    -------
+    scores : ndarray of shape (n_alphas, n_targets)
+        Mean over folds.
+    baseline : ndarray of shape (n_targets,)
+        Mean over folds of the score of the training-mean predictor (alpha -> infinity).
+    """
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    decomp_dtype = resolve_dtype(decomp_dtype)
+    check_option("scoring", scoring, SCORINGS)
+    Xt = as_tensor(X, device, dtype)
+    n_samples = Xt.shape[0]
+    Y = np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y
+    if Y.shape[0] != n_samples:
+        raise ValueError(f"X has {n_samples} samples but Y has {Y.shape[0]}; they must match.")
+    alphas_t = _check_alphas(alphas, device, dtype)
+    folds = _check_folds(folds, n_samples)
+    specs = [
+        _spectral(
+            Xt[tr], Xt[te], route=route, fit_intercept=fit_intercept,
+            decomp_dtype=decomp_dtype, with_weights=False,
+        )  # fmt: skip
+        for tr, te in folds
+    ]
+    n_targets = Y.shape[1]
+    scores = np.empty((len(alphas_t), n_targets))
+    baseline = np.empty(n_targets)
+    folds_t = [(torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)) for tr, te in folds]
+    for chunk in _batches(n_targets, n_targets_batch):
+        Yc = as_tensor(Y[:, chunk], device, dtype)
+        total = torch.zeros(len(alphas_t), Yc.shape[1], dtype=dtype, device=device)
+        base = torch.zeros(Yc.shape[1], dtype=dtype, device=device)
+        for spec, (tr, te) in zip(specs, folds_t, strict=True):
+            s, b = _fold_scores(spec, Yc[tr], Yc[te], alphas_t, scoring)
+            total += s
+            base += b
+        scores[:, chunk] = to_numpy(total / len(folds))
+        baseline[chunk] = to_numpy(base / len(folds))
+    return scores, baseline
+
+
+def _check_alphas(alphas, device, dtype) -> torch.Tensor:
+    arr = np.atleast_1d(np.asarray(alphas, float))
+    if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"'alphas' must be a 1-D array of positive numbers, got {alphas!r}.")
+    return torch.as_tensor(arr, dtype=dtype, device=device)
+
+
+def refit(
+    X,
+    Y,
+    alphas_per_target,
+    *,
+    fit_intercept: bool = True,
+    route: str = "auto",
+    n_targets_batch: int | None = 8192,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype = "float64",
+    decomp_dtype: str | torch.dtype = "float64",
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Fit ridge with one alpha per target on all samples, in the spectral domain.
+
+    One eigendecomposition; each target's weights are ``Q ((P y) / (s + alpha_t))``, so no
+    weights are formed for alphas nobody chose.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alphas_per_target : array of shape (n_targets,) or float
+    fit_intercept, route, n_targets_batch, device, dtype, decomp_dtype
+        As in :func:`cv_scores`.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_features, n_targets)
+    intercept : ndarray of shape (n_targets,)
+    route : str
+    """
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    Xt = as_tensor(X, device, dtype)
+    Y = np.asarray(Y) if not isinstance(Y, torch.Tensor) else Y
+    n_targets = Y.shape[1]
+    alpha = np.broadcast_to(np.asarray(alphas_per_target, float), (n_targets,))
+    _check_alphas(alpha, device, dtype)
+    spec = _spectral(
+        Xt, None, route=route, fit_intercept=fit_intercept,
+        decomp_dtype=resolve_dtype(decomp_dtype), with_weights=True,
+    )  # fmt: skip
+    coef = np.empty((Xt.shape[1], n_targets))
+    intercept = np.empty(n_targets)
+    for chunk in _batches(n_targets, n_targets_batch):
+        Yc = as_tensor(Y[:, chunk], device, dtype)
+        y_mean = Yc.mean(0) if fit_intercept else torch.zeros_like(Yc[0])
+        a = torch.as_tensor(alpha[chunk], dtype=dtype, device=device)
+        W = spec.Q @ ((spec.P @ (Yc - y_mean)) / (spec.s[:, None] + a[None, :]))
+        coef[:, chunk] = to_numpy(W)
+        intercept[chunk] = to_numpy(y_mean - spec.x_mean @ W)
+    return coef, intercept, pick_route(*Xt.shape, route)
+
+
+def edge_counts(
+    scores: np.ndarray, baseline: np.ndarray, best: np.ndarray
+) -> tuple[int, int]:
+    """Count targets whose best alpha index sits at the lower or (informative) upper grid edge.
+
+    Parameters
+    ----------
+    scores : ndarray of shape (n_alphas, n_targets)
+    baseline : ndarray of shape (n_targets,)
+        Score of the mean predictor; a target at the upper edge counts only if it beats it.
+    best : ndarray of shape (n_targets,)
+        Index of each target's best alpha.
+
+    Returns
+    -------
+    n_lower, n_upper : int
+    """
+    top = scores.shape[0] - 1
+    best_score = scores[best, np.arange(scores.shape[1])]
+    n_lower = int(np.sum(best == 0)) if top > 0 else 0
+    n_upper = int(np.sum((best == top) & (best_score > baseline + 1e-12))) if top > 0 else 0
+    return n_lower, n_upper
+
+
+def widen(alphas: np.ndarray, lower: bool, upper: bool, n_new: int = 3) -> np.ndarray:
+    """Extend a log-spaced grid by ``n_new`` points at the edges asked for (same log step)."""
+    alphas = np.sort(np.asarray(alphas, float))
+    step = np.median(np.diff(np.log10(alphas))) if alphas.size > 1 else 1.0
+    low = alphas[0] * 10.0 ** (-step * np.arange(n_new, 0, -1)) if lower else []
+    high = alphas[-1] * 10.0 ** (step * np.arange(1, n_new + 1)) if upper else []
+    return np.concatenate([low, alphas, high])
+
+
+def ridge_cv(
+    X,
+    Y,
+    alphas,
+    folds: Sequence[Fold],
+    *,
+    fit_intercept: bool = True,
+    scoring: str = "neg_mse",
+    route: str = "auto",
+    widen_fraction: float | None = 0.05,
+    max_widen: int = 2,
+    n_targets_batch: int | None = 8192,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype = "float64",
+    decomp_dtype: str | torch.dtype = "float64",
+) -> RidgeCVResult:
+    """Ridge regression with one alpha per target chosen by cross-validation.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    alphas : array of shape (n_alphas,)
+        Candidate penalties; best sorted and log-spaced when the grid may widen.
+    folds : sequence of (train_indices, test_indices)
+    fit_intercept, scoring, route, n_targets_batch, device, dtype, decomp_dtype
+        As in :func:`cv_scores`.
+    widen_fraction : float or None
+        When more than this fraction of targets sits at a grid edge (see :func:`edge_counts`),
+        the grid grows by three points at that edge and CV reruns, at most ``max_widen`` times.
+        None keeps the grid fixed.
+    max_widen : int
+
+    Returns
+    -------
+    result : RidgeCVResult
+    """
+    alphas = np.sort(np.atleast_1d(np.asarray(alphas, float)))
+    common = dict(
+        fit_intercept=fit_intercept, route=route, n_targets_batch=n_targets_batch,
+        device=device, dtype=dtype, decomp_dtype=decomp_dtype,
+    )  # fmt: skip
+    if widen_fraction is not None:
+        check_range("widen_fraction", widen_fraction, 0, 1)
+    for attempt in range(max_widen + 1):
+        scores, baseline = cv_scores(X, Y, alphas, folds, scoring=scoring, **common)
+        best = np.argmax(scores, axis=0)
+        n_lower, n_upper = edge_counts(scores, baseline, best)
+        n_targets = scores.shape[1]
+        grow_low = widen_fraction is not None and n_lower > widen_fraction * n_targets
+        grow_high = widen_fraction is not None and n_upper > widen_fraction * n_targets
+        if attempt == max_widen or not (grow_low or grow_high):
+            break
+        logger.info(
+            "alpha grid edge: %d targets at the lower, %d at the upper edge; widening",
+            n_lower, n_upper,
+        )  # fmt: skip
+        alphas = widen(alphas, grow_low, grow_high)
+    best_alphas = alphas[best]
+    coef, intercept, used = refit(X, Y, best_alphas, **common)
+    return RidgeCVResult(
+        coef=coef, intercept=intercept, best_alphas=best_alphas, cv_scores=scores,
+        alphas=alphas, route=used, n_lower_edge=n_lower, n_upper_edge=n_upper,
+    )  # fmt: skip
+

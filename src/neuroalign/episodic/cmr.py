@@ -1,0 +1,372 @@
+"""Token-sequence CMR (Ji-An et al. 2024) and CMR distances of head lag profiles.
+
+The model: ``n_items`` one-hot items studied once in order, plus an absorbing end state. With T
+the shift matrix (T[i, i+1] = 1), the associations are M = (I - (1 - beta_enc) T)^-1 T, so
+M[i, j] = (1 - beta_enc)^(j - i - 1) for j > i, used both ways. Recall starts from the context of
+item ``s0``, samples an item with probability proportional to M^T t (no softmax, with
+replacement), stops at the end state, and after each recall f updates the context:
+t_in = norm((1 - gamma_ft) f + gamma_ft M f), t = norm((1 - beta_rec) t + beta_rec t_in).
+The curve is the histogram of successive lags (the first one taken from ``s0``) within
+``[-max_lag, max_lag]``, divided by the run's number of recalls, averaged over runs and start
+items and normalized to sum 1: a lag distribution, not an actual/possible CRP.
+
+Simulation is vectorized over runs, start items and every (beta_rec, gamma_ft) pair of the grid.
+
+CMR distance (Ji-An et al.): with a = profile - min(profile) and c the model curve shifted to
+min 0 and scaled to max(a) (the scale is the inverse temperature), D = mean((c - a)^2) / var(a).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+from scipy.interpolate import RegularGridInterpolator
+from scipy.optimize import minimize
+
+from neuroalign._check import NeuroalignError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """A parameter grid for the token-sequence CMR.
+
+    Defaults are the grid of Ji-An et al.: beta_enc in 0.05..1 (20 values), beta_rec in 0..1
+    (21), gamma_ft in 0..1 (11); 100 items; lags -8..8; 20 start items.
+    """
+
+    beta_enc: tuple[float, ...] = tuple(np.round(np.arange(1, 21) / 20, 4))
+    beta_rec: tuple[float, ...] = tuple(np.round(np.arange(0, 21) / 20, 4))
+    gamma_ft: tuple[float, ...] = tuple(np.round(np.arange(0, 11) / 10, 4))
+    n_items: int = 100
+    max_lag: int = 8
+    n_starts: int = 20
+    n_runs: int = 50
+    max_recalls: int = 100
+
+
+def association_matrix(beta_enc: float, n_items: int) -> np.ndarray:
+    """M = (I - (1 - beta_enc) T)^-1 T over ``n_items`` items plus the absorbing end state."""
+    n = n_items + 1
+    i, j = np.indices((n, n))
+    return np.where(j > i, (1.0 - beta_enc) ** np.maximum(j - i - 1, 0), 0.0)
+
+
+def simulate_curves(
+    beta_enc: float,
+    beta_rec: np.ndarray,
+    gamma_ft: np.ndarray,
+    *,
+    spec: GridSpec,
+    rng: np.random.Generator,
+    device: str | torch.device = "cpu",
+) -> np.ndarray:
+    """Monte-Carlo lag curves for one beta_enc and many (beta_rec, gamma_ft) pairs.
+
+    Parameters
+    ----------
+    beta_enc : float
+        Encoding drift.
+    beta_rec, gamma_ft : ndarray of shape (n_pairs,)
+        Retrieval drift and item-to-context mixing of each pair.
+    spec : GridSpec
+        Items, lags, start items, runs per start item and recall cap.
+    rng : numpy.random.Generator
+        Random source (seeds the torch generator).
+    device : str or torch.device
+        Where to simulate.
+
+    Returns
+    -------
+    curves : ndarray of shape (n_pairs, 2 * max_lag + 1)
+        Normalized lag distributions (rows sum to 1).
+    """
+    dev = torch.device(device)
+    gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62)))
+    m = torch.as_tensor(association_matrix(beta_enc, spec.n_items), device=dev)
+    n_state = m.shape[0]
+    n_pairs = len(beta_rec)
+    shape = (n_pairs, spec.n_starts, spec.n_runs)
+    b_rec = torch.as_tensor(beta_rec, device=dev, dtype=m.dtype)[:, None, None, None]
+    gam = torch.as_tensor(gamma_ft, device=dev, dtype=m.dtype)[:, None, None, None]
+    starts = torch.arange(spec.n_starts, device=dev)[None, :, None].expand(shape)
+    context = torch.nn.functional.one_hot(starts, n_state).to(m.dtype)
+    prev = starts.clone()
+    alive = torch.ones(shape, dtype=torch.bool, device=dev)
+    n_lags = 2 * spec.max_lag + 1
+    counts = torch.zeros((*shape, n_lags), dtype=m.dtype, device=dev)
+    total = torch.zeros(shape, dtype=m.dtype, device=dev)
+    for _ in range(spec.max_recalls):
+        strength = context @ m  # (pairs, starts, runs, state) = M^T t
+        cdf = strength.cumsum(-1)
+        draw = torch.rand(shape, generator=gen, device=dev, dtype=m.dtype) * cdf[..., -1]
+        item = torch.searchsorted(cdf, draw[..., None]).squeeze(-1).clamp_max(n_state - 1)
+        alive &= item < n_state - 1
+        if not alive.any():
+            break
+        lag = item - prev
+        inside = alive & (lag.abs() <= spec.max_lag)
+        counts.view(-1, n_lags)[
+            torch.arange(inside.numel(), device=dev)[inside.reshape(-1)],
+            (lag + spec.max_lag).reshape(-1)[inside.reshape(-1)],
+        ] += 1
+        total += alive
+        recalled = torch.nn.functional.one_hot(item, n_state).to(m.dtype)
+        t_in = (1 - gam) * recalled + gam * m[:, item].permute(1, 2, 3, 0)
+        t_in = t_in / t_in.norm(dim=-1, keepdim=True)
+        updated = (1 - b_rec) * context + b_rec * t_in
+        updated = updated / updated.norm(dim=-1, keepdim=True)
+        context = torch.where(alive[..., None], updated, context)
+        prev = torch.where(alive, item, prev)
+    with np.errstate(invalid="ignore"):
+        per_run = (counts / total[..., None]).cpu().numpy()
+    mean = np.nanmean(per_run.reshape(n_pairs, -1, n_lags), axis=1)
+    return mean / mean.sum(axis=-1, keepdims=True)
+
+
+def cmr_grid(
+    spec: GridSpec | None = None,
+    *,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> xr.DataArray:
+    """Simulate the lag curve at every grid point.
+
+    Parameters
+    ----------
+    spec : GridSpec, optional
+        The grid (default: Ji-An et al.'s).
+    seed : int
+        Random seed; same spec and seed give the same grid on a device.
+    device : str or torch.device
+        Where to simulate.
+
+    Returns
+    -------
+    grid : xarray.DataArray of shape (beta_enc, beta_rec, gamma_ft, lag)
+        Normalized lag curves, with the spec in attrs.
+    """
+    spec = spec or GridSpec()
+    rng = np.random.default_rng(seed)
+    b_rec, gamma = np.meshgrid(spec.beta_rec, spec.gamma_ft, indexing="ij")
+    curves = np.empty((len(spec.beta_enc), b_rec.size, 2 * spec.max_lag + 1))
+    for i, beta_enc in enumerate(spec.beta_enc):
+        curves[i] = simulate_curves(
+            beta_enc, b_rec.ravel(), gamma.ravel(), spec=spec, rng=rng, device=device
+        )
+        logger.info("CMR grid: beta_enc %.3f done (%d/%d)", beta_enc, i + 1, len(spec.beta_enc))
+    curves = curves.reshape(len(spec.beta_enc), *b_rec.shape, -1)
+    return xr.DataArray(
+        curves,
+        dims=("beta_enc", "beta_rec", "gamma_ft", "lag"),
+        coords={
+            "beta_enc": list(spec.beta_enc),
+            "beta_rec": list(spec.beta_rec),
+            "gamma_ft": list(spec.gamma_ft),
+            "lag": np.arange(-spec.max_lag, spec.max_lag + 1),
+        },
+        name="cmr_curve",
+        attrs={
+            "n_items": spec.n_items,
+            "n_starts": spec.n_starts,
+            "n_runs": spec.n_runs,
+            "max_recalls": spec.max_recalls,
+            "seed": seed,
+            "model": "token-sequence CMR (Ji-An et al. 2024)",
+        },
+    )
+
+
+def iid_corner_curve(beta_enc: float, *, spec: GridSpec) -> np.ndarray:
+    """Closed-form curve at beta_rec = 0, gamma_ft = 0 (context never changes).
+
+    Samples are independent draws from p = M[s0] / sum(M[s0]); the lag between two draws has
+    distribution sum_k p[k] p[k + lag]. Averaged over start items, normalized over the lags.
+    """
+    m = association_matrix(beta_enc, spec.n_items)
+    lags = np.arange(-spec.max_lag, spec.max_lag + 1)
+    out = np.zeros(len(lags))
+    for s0 in range(spec.n_starts):
+        p = m[s0, :-1] / m[s0].sum()
+        full = np.correlate(p, p, mode="full")  # index n - 1 + lag
+        curve = full[len(p) - 1 + lags]
+        out += curve / curve.sum()
+    return out / out.sum()
+
+
+def _shift(values: np.ndarray) -> np.ndarray:
+    return values - np.nanmin(values, axis=-1, keepdims=True)
+
+
+def cmr_distance(
+    profiles: np.ndarray, curves: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """CMR distance of each profile to each curve.
+
+    Parameters
+    ----------
+    profiles : ndarray of shape (n_profiles, n_lags)
+        Head lag profiles (pre-softmax or log-probability scale).
+    curves : ndarray of shape (n_curves, n_lags)
+        Model curves on the same lags.
+
+    Returns
+    -------
+    distance, inv_temp : ndarray of shape (n_profiles, n_curves)
+        D = mean((c_scaled - a)^2) / var(a); NaN for a flat profile. ``inv_temp`` is the scale
+        that maps the shifted curve onto the shifted profile.
+    """
+    a = _shift(np.asarray(profiles, dtype=float))
+    c = _shift(np.asarray(curves, dtype=float))
+    c_max = c.max(axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = a.max(axis=-1)[:, None] / np.where(c_max > 0, c_max, np.nan)[None, :]
+        scaled = c[None] * scale[..., None]
+        var = a.var(axis=-1)
+        distance = ((scaled - a[:, None]) ** 2).mean(axis=-1) / np.where(var > 0, var, np.nan)[
+            :, None
+        ]
+    return distance, scale
+
+
+def _lag_mask(lags: np.ndarray, fit_lag: int, exclude_zero: bool) -> np.ndarray:
+    mask = np.abs(lags) <= fit_lag
+    if exclude_zero:
+        mask &= lags != 0
+    return mask
+
+
+def fit_grid(
+    profiles: np.ndarray,
+    lags: np.ndarray,
+    grid: xr.DataArray,
+    *,
+    fit_lag: int = 5,
+    exclude_zero: bool = False,
+    chunk: int = 256,
+) -> dict[str, np.ndarray]:
+    """Best grid point per profile (Ji-An et al.'s replication fit).
+
+    Parameters
+    ----------
+    profiles : ndarray of shape (n_profiles, n_lags)
+        Profiles on ``lags``.
+    lags : ndarray of shape (n_lags,)
+        Their lags (must include every lag in ``[-fit_lag, fit_lag]``).
+    grid : xarray.DataArray
+        From :func:`cmr_grid`.
+    fit_lag : int
+        Fit on lags ``-fit_lag .. fit_lag``.
+    exclude_zero : bool
+        Drop lag 0 (the curves are renormalized over the remaining lags).
+    chunk : int
+        Profiles per vectorized block.
+
+    Returns
+    -------
+    fit : dict of str to ndarray of shape (n_profiles,)
+        ``beta_enc``, ``beta_rec``, ``gamma_ft``, ``inv_temp``, ``distance``.
+    """
+    mask = _lag_mask(np.asarray(lags), fit_lag, exclude_zero)
+    grid_mask = _lag_mask(grid["lag"].values, fit_lag, exclude_zero)
+    if mask.sum() != grid_mask.sum():
+        raise NeuroalignError(
+            f"profiles cover lags {lags.min()}..{lags.max()}; the fit needs -{fit_lag}..{fit_lag}"
+        )
+    curves = grid.values[..., grid_mask]
+    curves = curves / curves.sum(axis=-1, keepdims=True)
+    flat = curves.reshape(-1, curves.shape[-1])
+    profiles = np.asarray(profiles, dtype=float)[:, mask]
+    out = {k: np.full(len(profiles), np.nan) for k in ("distance", "inv_temp")}
+    best = np.zeros(len(profiles), dtype=np.int64)
+    for start in range(0, len(profiles), chunk):
+        dist, scale = cmr_distance(profiles[start : start + chunk], flat)
+        filled = np.where(np.isnan(dist), np.inf, dist)
+        idx = filled.argmin(axis=1)
+        rows = np.arange(len(idx))
+        best[start : start + chunk] = idx
+        out["distance"][start : start + chunk] = dist[rows, idx]
+        out["inv_temp"][start : start + chunk] = scale[rows, idx]
+    i, j, k = np.unravel_index(best, curves.shape[:3])
+    nan = np.isnan(out["distance"])
+    for name, index in (("beta_enc", i), ("beta_rec", j), ("gamma_ft", k)):
+        out[name] = np.where(nan, np.nan, grid[name].values[index])
+    return out
+
+
+def fit_continuous(
+    profiles: np.ndarray,
+    lags: np.ndarray,
+    grid: xr.DataArray,
+    *,
+    fit_lag: int = 5,
+) -> dict[str, np.ndarray]:
+    """Continuous CMR fit with lag 0 excluded.
+
+    The grid curves (renormalized without lag 0) are interpolated linearly in
+    (beta_enc, beta_rec, gamma_ft); D is minimized with L-BFGS-B within the grid's bounds,
+    starting from the best grid point.
+
+    Returns
+    -------
+    fit : dict of str to ndarray of shape (n_profiles,)
+        ``beta_enc``, ``beta_rec``, ``gamma_ft``, ``inv_temp``, ``distance``.
+    """
+    start = fit_grid(profiles, lags, grid, fit_lag=fit_lag, exclude_zero=True)
+    grid_mask = _lag_mask(grid["lag"].values, fit_lag, True)
+    mask = _lag_mask(np.asarray(lags), fit_lag, True)
+    curves = grid.values[..., grid_mask]
+    curves = curves / curves.sum(axis=-1, keepdims=True)
+    axes = [grid[n].values for n in ("beta_enc", "beta_rec", "gamma_ft")]
+    interp = RegularGridInterpolator(axes, curves)
+    bounds = [(float(a.min()), float(a.max())) for a in axes]
+    out = {k: v.copy() for k, v in start.items()}
+    profiles = np.asarray(profiles, dtype=float)[:, mask]
+    for n, profile in enumerate(profiles):
+        if np.isnan(start["distance"][n]):
+            continue
+
+        def loss(x, profile=profile):
+            value = cmr_distance(profile[None], interp(np.asarray(x)[None]))[0]
+            return float(value[0, 0])
+
+        x0 = [start[k][n] for k in ("beta_enc", "beta_rec", "gamma_ft")]
+        res = minimize(loss, x0, method="L-BFGS-B", bounds=bounds)
+        if res.fun <= start["distance"][n]:
+            dist, scale = cmr_distance(profile[None], interp(res.x[None]))
+            out["beta_enc"][n], out["beta_rec"][n], out["gamma_ft"][n] = res.x
+            out["distance"][n], out["inv_temp"][n] = dist[0, 0], scale[0, 0]
+    return out
+
+
+def gaussian_distance(
+    profiles: np.ndarray,
+    lags: np.ndarray,
+    *,
+    fit_lag: int = 5,
+    centers: np.ndarray | None = None,
+    widths: np.ndarray | None = None,
+) -> np.ndarray:
+    """CMR-style distance of each profile to its best Gaussian kernel (a symmetric baseline).
+
+    Kernels exp(-(lag - mu)^2 / (2 sigma^2)) over a grid of centers and widths are scored with
+    :func:`cmr_distance` on lags ``-fit_lag .. fit_lag``.
+
+    Returns
+    -------
+    distance : ndarray of shape (n_profiles,)
+    """
+    mask = _lag_mask(np.asarray(lags), fit_lag, False)
+    x = np.asarray(lags)[mask]
+    centers = np.arange(-fit_lag, fit_lag + 0.01, 0.25) if centers is None else centers
+    widths = np.geomspace(0.1, 20, 40) if widths is None else widths
+    mu, sigma = np.meshgrid(centers, widths, indexing="ij")
+    kernels = np.exp(-((x - mu.reshape(-1, 1)) ** 2) / (2 * sigma.reshape(-1, 1) ** 2))
+    dist, _ = cmr_distance(np.asarray(profiles, dtype=float)[:, mask], kernels)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(dist).all(axis=1), np.nan, np.nanmin(dist, axis=1))

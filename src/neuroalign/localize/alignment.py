@@ -1,0 +1,150 @@
+"""Brain alignment of a unit set: cross-validated ridge from the units to brain responses.
+
+The localized set and each random set of the same size are scored the same way, so the
+difference says whether the localizer picks units that are more brain-like than chance. The
+regression is scikit-learn's ``RidgeCV`` (standardized features, efficient leave-one-out choice
+of the penalty inside each training fold) with contiguous folds by default, or folds that keep
+groups (e.g. passages) together; the score is the Pearson r of the out-of-fold predictions,
+per brain target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuroalign._check import NeuroalignError, check_range
+
+DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 9))
+
+
+def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each column of ``a`` with the same column of ``b`` (NaN if constant)."""
+    a = a - a.mean(0)
+    b = b - b.mean(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
+
+
+def ridge_pearson(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_splits: int = 5,
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    groups: np.ndarray | None = None,
+) -> np.ndarray:
+    """Out-of-fold Pearson r of a ridge regression from ``x`` to each column of ``y``.
+
+    Parameters
+    ----------
+    x : array of shape (n_items, n_features)
+        Unit activations.
+    y : array of shape (n_items, n_targets)
+        Brain responses (voxels, fROIs or a network mean).
+    n_splits : int, default=5
+        Number of folds: contiguous blocks of items, or of groups when ``groups`` is given.
+    alphas : tuple of float
+        Ridge penalties tried by ``RidgeCV`` inside each training fold.
+    groups : array of shape (n_items,), optional
+        Items of the same group never straddle train and test.
+
+    Returns
+    -------
+    r : array of shape (n_targets,)
+    """
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import GroupKFold, KFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    y = y[:, None] if y.ndim == 1 else y
+    if len(x) != len(y):
+        raise NeuroalignError(f"{len(x)} items of activations but {len(y)} brain responses")
+    check_range("n_splits", n_splits, 2, len(x))
+    folds = KFold(n_splits) if groups is None else GroupKFold(n_splits)
+    pred = np.zeros_like(y)
+    for train, test in folds.split(x, y, groups):
+        model = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))
+        model.fit(x[train], y[train])
+        pred[test] = model.predict(x[test]).reshape(len(test), -1)
+    return pearson_columns(pred, y)
+
+
+@dataclass(frozen=True)
+class AlignmentResult:
+    """Brain scores of the localized set and of each random set.
+
+    Attributes
+    ----------
+    localized : array of shape (n_targets,)
+        Pearson r per target from the localized units.
+    random : array of shape (n_seeds, n_targets)
+        The same from each random set.
+    difference : float
+        Mean r of the localized set minus the mean over random sets of their mean r.
+    difference_sd : float
+        Standard deviation over random sets of (localized mean r - that set's mean r).
+    percentile : float
+        Percent of random sets whose mean r is below the localized set's.
+    """
+
+    localized: np.ndarray
+    random: np.ndarray
+    difference: float
+    difference_sd: float
+    percentile: float
+
+
+def compare_alignment(
+    acts: np.ndarray,
+    brain: np.ndarray,
+    mask: np.ndarray,
+    random_masks: np.ndarray,
+    *,
+    n_splits: int = 5,
+    alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    groups: np.ndarray | None = None,
+) -> AlignmentResult:
+    """Score the localized units and every equal-size random set against brain responses.
+
+    Parameters
+    ----------
+    acts : array of shape (n_items, n_layers, n_units)
+        Activations for the items the brain saw.
+    brain : array of shape (n_items,) or (n_items, n_targets)
+        Brain responses.
+    mask : bool array of shape (n_layers, n_units)
+        The localized units.
+    random_masks : bool array of shape (n_seeds, n_layers, n_units)
+        Random sets of the same size.
+    n_splits, alphas, groups
+        See :func:`ridge_pearson`.
+    """
+    acts = np.asarray(acts)
+    flat = acts.reshape(len(acts), -1)
+    if not np.asarray(mask).any():
+        raise NeuroalignError("the localized set is empty; nothing to align")
+
+    def score(m: np.ndarray) -> np.ndarray:
+        return ridge_pearson(
+            flat[:, np.asarray(m, bool).ravel()],
+            brain,
+            n_splits=n_splits,
+            alphas=alphas,
+            groups=groups,
+        )
+
+    loc = score(mask)
+    rand = np.stack([score(m) for m in random_masks])
+    gap = np.nanmean(loc) - np.nanmean(rand, axis=1)
+    return AlignmentResult(
+        localized=loc,
+        random=rand,
+        difference=float(np.mean(gap)),
+        difference_sd=float(np.std(gap, ddof=1)) if len(gap) > 1 else float("nan"),
+        percentile=float(100 * np.mean(gap > 0)),
+    )

@@ -1,0 +1,37 @@
+import numpy as np
+import pytest
+
+from neuroalign._check import NeuroalignError
+from neuroalign.localize.alignment import compare_alignment, pearson_columns, ridge_pearson
+from neuroalign.localize.select import random_masks
+
+
+def test_pearson_columns():
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((50, 3)), rng.standard_normal((50, 3))
+    ref = [np.corrcoef(a[:, i], b[:, i])[0, 1] for i in range(3)]
+    np.testing.assert_allclose(pearson_columns(a, b), ref)
+
+
+def test_ridge_recovers_linear_target():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 5))
+    y = x @ rng.standard_normal((5, 2)) + 0.1 * rng.standard_normal((200, 2))
+    assert (ridge_pearson(x, y) > 0.95).all()
+    groups = np.repeat(np.arange(20), 10)
+    assert (ridge_pearson(x, y, groups=groups) > 0.95).all()
+    with pytest.raises(NeuroalignError, match="items"):
+        ridge_pearson(x, y[:10])
+
+
+def test_planted_units_beat_95_percent_of_random_sets():
+    rng = np.random.default_rng(0)
+    acts = rng.standard_normal((300, 3, 40))
+    mask = np.zeros((3, 40), bool)
+    mask[[0, 1, 2, 2], [3, 9, 0, 17]] = True
+    voxel = acts[:, mask] @ rng.standard_normal(4) + 0.5 * rng.standard_normal(300)
+    rand, _ = random_masks(mask, n_seeds=20, seed=1)
+    res = compare_alignment(acts, voxel, mask, rand)
+    assert res.localized.shape == (1,) and res.random.shape == (20, 1)
+    assert np.mean(res.random[:, 0] < res.localized[0]) >= 0.95
+    assert res.percentile >= 95 and res.difference > 0.3
