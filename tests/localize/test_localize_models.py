@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_gpt2
+from tiny_localize import make_gpt2
 
 from neuroalign._check import NeuroalignError
 from neuroalign.localize.ablate import ablated
@@ -16,7 +16,7 @@ from neuroalign.localize.evaluate import (
     pseudo_loglikelihoods,
     sentence_logprobs,
 )
-from neuroalign.localize.pipeline import Settings, extract_contrast, localize
+from neuroalign.localize.pipeline import Settings, extract_texts, localize
 
 SENTENCES = [
     "the cat sat on the mat",
@@ -42,7 +42,10 @@ NONWORDS = [
 
 def word_ids(tokenizer):
     """Token ids of the sentences that never occur in the non-word lists."""
-    ids = lambda texts: {i for t in texts for i in tokenizer(t, add_special_tokens=False)["input_ids"]}  # noqa: E731
+
+    def ids(texts):
+        return {i for t in texts for i in tokenizer(t, add_special_tokens=False)["input_ids"]}
+
     return sorted(ids(SENTENCES) - ids(NONWORDS))
 
 
@@ -83,7 +86,9 @@ def test_localizer_finds_planted_unit_in_its_layer_and_downstream(items, tokeniz
     model = make_gpt2()
     handles = plant_word_unit(model, tokenizer)
     try:
-        acts, layers, _ = extract_contrast(model, tokenizer, items, pooling="mean", truncate=None)
+        acts, layers, _ = extract_texts(
+            model, tokenizer, items.table["text"], pooling="mean", truncate=None
+        )
     finally:
         for h in handles:
             h.remove()

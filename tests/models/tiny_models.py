@@ -70,3 +70,56 @@ def make_clip(**extra):
         vision_config=dict(tower, image_size=32, patch_size=8),
         **extra,
     )
+
+
+def make_llava(image_token_id, vocab_size, **extra):
+    """A LLaVA-style model: a 2-block CLIP vision tower (32x32 images, 8x8 patches, so 16 image
+    tokens) projected into a 3-block Llama-style text model with grouped-query attention."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    vision = dict(
+        model_type="clip_vision_model",
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=4,
+        intermediate_size=48,
+        image_size=32,
+        patch_size=8,
+    )
+    text = dict(
+        model_type="llama",
+        num_hidden_layers=3,
+        hidden_size=32,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        intermediate_size=48,
+        vocab_size=vocab_size,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
+    kwargs = dict(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=image_token_id,
+        vision_feature_layer=-1,
+        vision_feature_select_strategy="default",
+    )
+    return _small(LlavaConfig, LlavaForConditionalGeneration, **{**kwargs, **extra})
+
+
+def make_llava_processor(tokenizer_dir, padding_side="right"):
+    """A LLaVA processor from a local fast tokenizer (plus an ``<image>`` token) and a CLIP
+    image processor for 32x32 images."""
+    from transformers import AutoTokenizer, CLIPImageProcessor, LlavaProcessor
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir, padding_side=padding_side)
+    tok.add_special_tokens({"additional_special_tokens": ["<image>"]})
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size=32)
+    return LlavaProcessor(
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )

@@ -38,9 +38,15 @@ def test_starter_dry_run_against_mirror(snakemake, workdir, shared_data):
     assert re.search(r"^fetch_dataset\s+\d+", proc.stdout, re.M), proc.stdout
 
 
-def test_slurm_profile_plans_resources(snakemake, workdir):
+def test_slurm_profile_plans_gpu_for_gpu_rules(snakemake, workdir):
     proc = snakemake("-n", "--profile", "profiles/slurm", "--workflow-profile", "none", cwd=workdir)
-    assert "slurm" in proc.stdout + proc.stderr
+    jobs = re.split(r"\n(?=\[.*\]\nrule |rule )", proc.stdout)
+    extract = [j for j in jobs if j.startswith("rule extract_activations")]
+    simulate = [j for j in jobs if j.startswith("rule simulate_dataset")]
+    assert extract and simulate, proc.stdout[-3000:]
+    assert all(re.search(r"resources: .*\bgpu=1\b", j) for j in extract)
+    assert all("slurm_partition" in j for j in extract)
+    assert not any(re.search(r"\bgpu=1\b", j) for j in simulate)
 
 
 @pytest.mark.slow

@@ -5,7 +5,13 @@ import shlex
 from pathlib import Path
 
 from neuroalign._check import NeuroalignError
-from neuroalign.config import fetch_stamp, raw_dir, simulated_kinds, validate_config
+from neuroalign.config import (
+    STORY_STIMSET,
+    fetch_stamp,
+    raw_dir,
+    simulated_kinds,
+    validate_config,
+)
 
 try:
     config = validate_config(
@@ -19,12 +25,16 @@ RESULTS = config["results"]
 SIM_KINDS = simulated_kinds(config)
 DATASETS = list(config["datasets"])
 STIMSETS = list(config["stimuli"])
+EXTRACTIONS = [
+    (m, s) for s, entry in config["extract"].items() for m in entry["models"]
+]
 
 
 wildcard_constraints:
     kind="|".join(SIM_KINDS) or "^$",
     dataset="[a-z0-9_]+",
     stimset="[A-Za-z0-9_.-]+",
+    model="[A-Za-z0-9_.-]+",
 
 
 def rule_resources(rule, **defaults):
@@ -59,6 +69,27 @@ def reader_options(options):
     return " ".join(flags)
 
 
+def simulation_features(wildcards):
+    """The activation store that drives a simulated dataset, if its config names one."""
+    features = config["simulate"][wildcards.kind].get("features")
+    if not features:
+        return {}
+    return {
+        "features": f"{RESULTS}/activations/{features['model']}/{STORY_STIMSET}.zarr"
+    }
+
+
+def features_flags(kind, input):
+    """Command-line flags that pass a simulation's driving activations."""
+    features = config["simulate"][kind].get("features")
+    if not features:
+        return ""
+    return (
+        f"--features {input.features} --features-variable {features['units']}"
+        f" --features-layer {features['layer']}"
+    )
+
+
 def get_final_outputs():
     """Everything `snakemake` builds by default: the report, which depends on every stage."""
     return [f"{RESULTS}/report"]
@@ -72,4 +103,5 @@ def report_inputs(wildcards):
             f"{RESULTS}/simulate/sim_{{kind}}_recovery.nc", kind=SIM_KINDS
         ),
         "fetched": [str(fetch_stamp(config, d)) for d in DATASETS],
+        "activations": [f"{RESULTS}/activations/{m}/{s}.zarr" for m, s in EXTRACTIONS],
     }

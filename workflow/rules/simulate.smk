@@ -1,4 +1,17 @@
+rule story_stimuli:
+    output:
+        f"{RESULTS}/stimuli/{STORY_STIMSET}.parquet",
+    log:
+        f"{RESULTS}/logs/simulate/story.log",
+    conda:
+        "../envs/neuroalign.yaml"
+    shell:
+        "neuroalign simulate story --output {output} 2> {log}"
+
+
 rule simulate_dataset:
+    input:
+        unpack(simulation_features),
     output:
         directory(f"{DATA}/raw/sim_{{kind}}"),
     log:
@@ -9,10 +22,13 @@ rule simulate_dataset:
         **rule_resources("simulate_dataset", mem_mb=4000, runtime=30),
     params:
         seed=lambda wc: config["seed"] + SIM_KINDS.index(wc.kind),
-        settings=lambda wc: json.dumps(config["simulate"][wc.kind]),
+        settings=lambda wc: json.dumps(
+            {k: v for k, v in config["simulate"][wc.kind].items() if k != "features"}
+        ),
+        features=lambda wc, input: features_flags(wc.kind, input),
     shell:
         "neuroalign simulate {wildcards.kind} --output {output} --seed {params.seed}"
-        " --settings {params.settings:q} 2> {log}"
+        " --settings {params.settings:q} {params.features} 2> {log}"
 
 
 rule recover_simulation:

@@ -5,6 +5,8 @@ rule build_stimuli:
         f"{RESULTS}/stimuli/{{stimset}}.parquet",
     log:
         f"{RESULTS}/logs/stimuli/{{stimset}}.log",
+    wildcard_constraints:
+        stimset="|".join(STIMSETS) or "^$",
     conda:
         "../envs/neuroalign.yaml"
     resources:

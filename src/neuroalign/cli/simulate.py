@@ -44,9 +44,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                 default=None,
                 help="word features to drive the simulation instead of hashed embeddings: "
                 "CSV/TSV/Parquet with a 'text' column and numeric columns (optionally "
-                "'surprisal'), or netCDF/Zarr with dims (item, unit) and a 'text' coordinate",
+                "'surprisal'), or netCDF/Zarr with dims (item, unit) and a 'text' coordinate, "
+                "or an activation store (with --features-variable and --features-layer)",
+            )
+            sub.add_argument(
+                "--features-variable",
+                default=None,
+                help="data variable of an xarray feature file, e.g. the unit space 'resid'",
+            )
+            sub.add_argument(
+                "--features-layer", type=int, default=None, help="layer of that variable"
             )
         sub.set_defaults(func=_simulate)
+    story = kinds.add_parser(
+        "story",
+        help="write the bundled story's words as a stimulus table",
+        description="Write the words of the story the simulated datasets are built from as a "
+        "stimulus table (one row per word, chapters as stories, no timing), so a model's "
+        "activations for it can drive a simulation through --features.",
+    )
+    story.add_argument("--output", required=True, type=Path, help="parquet file to write")
+    story.set_defaults(func=_story)
     rec = kinds.add_parser(
         "recover",
         help="estimate planted quantities from a simulated dataset (recovered vs planted)",
@@ -85,9 +103,20 @@ def _simulate(args: argparse.Namespace) -> None:
     settings = resolve_settings(args.kind, _settings(args.settings), source="--settings")
     kwargs: dict[str, Any] = {"seed": args.seed, "settings": settings}
     if getattr(args, "features", None) is not None:
-        kwargs["features"] = read_feature_table(args.features)
+        kwargs["features"] = read_feature_table(
+            args.features, variable=args.features_variable, layer=args.features_layer
+        )
     out = SIMULATORS[args.kind](args.output, **kwargs)
     print(f"wrote sim_{args.kind} to {out} (planted truth in {out}/derivatives/neuroalign-truth)")
+
+
+def _story(args: argparse.Namespace) -> None:
+    from neuroalign.data.simulate.story import story_table
+    from neuroalign.data.stimuli import standardize, write_table
+
+    table = standardize(story_table(), stimset=args.output.stem, reader="simulate story")
+    write_table(table, args.output)
+    print(f"wrote {len(table)} words of the bundled story to {args.output}")
 
 
 def _recover(args: argparse.Namespace) -> None:

@@ -71,6 +71,7 @@ def banded_ridge_cv(
     *,
     n_iter: int = 20,
     seed: int = 0,
+    candidates=None,
     fit_intercept: bool = True,
     scoring: str = "neg_mse",
     n_targets_batch: int | None = 8192,
@@ -93,6 +94,9 @@ def banded_ridge_cv(
         Dirichlet draws beyond the corners and the centre.
     seed : int
         Seed of the draws.
+    candidates : array of shape (n_candidates, n_spaces), optional
+        Explicit space weights to try instead of :func:`gamma_candidates` (rows normalized to
+        sum to 1).
     fit_intercept, scoring, n_targets_batch, device, dtype, decomp_dtype
         As in :func:`~neuroalign.encoding.ridge.cv_scores`.
 
@@ -110,7 +114,13 @@ def banded_ridge_cv(
     if set(np.unique(groups)) != set(range(n_spaces)):
         raise ValueError("'groups' must use every space index from 0 to n_spaces - 1.")
     alphas = np.sort(np.atleast_1d(np.asarray(alphas, float)))
-    gammas = gamma_candidates(n_spaces, n_iter, np.random.default_rng(seed))
+    if candidates is None:
+        gammas = gamma_candidates(n_spaces, n_iter, np.random.default_rng(seed))
+    else:
+        gammas = np.atleast_2d(np.asarray(candidates, float))
+        if gammas.shape[1] != n_spaces or np.any(gammas < 0) or np.any(gammas.sum(1) <= 0):
+            raise ValueError(f"'candidates' must be non-negative rows of {n_spaces} weights.")
+        gammas = gammas / gammas.sum(1, keepdims=True)
     common = dict(
         fit_intercept=fit_intercept, n_targets_batch=n_targets_batch, device=device,
         dtype=dtype, decomp_dtype=decomp_dtype,

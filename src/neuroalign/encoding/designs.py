@@ -148,3 +148,28 @@ def eyetracking_design(model_features, baseline_features) -> tuple[np.ndarray, n
     X = np.concatenate([z(base), z(model)], axis=1)
     groups = np.concatenate([np.zeros(base.shape[1], int), np.ones(model.shape[1], int)])
     return X, groups
+
+
+def pca_reduce(features, n_components: int) -> np.ndarray:
+    """Project centred features on their first principal components (scaled to unit variance).
+
+    Keeps lagged designs small: ``n_components * n_lags`` columns instead of
+    ``n_units * n_lags``.
+
+    Parameters
+    ----------
+    features : array of shape (n_items, n_units)
+    n_components : int
+
+    Returns
+    -------
+    scores : ndarray of shape (n_items, min(n_components, n_items, n_units))
+    """
+    check_range("n_components", n_components, 1)
+    F = np.asarray(features, float)
+    F = F - F.mean(0)
+    U, s, _ = np.linalg.svd(F, full_matrices=False)
+    k = min(n_components, s.size)
+    scores = U[:, :k] * s[:k]
+    sd = scores.std(0)
+    return scores / np.where(sd > 0, sd, 1.0)

@@ -70,6 +70,7 @@ class _Spectral:
     Q: torch.Tensor | None  # (n_features, r)
     s: torch.Tensor  # (r,)
     x_mean: torch.Tensor  # (n_features,)
+    centered: bool  # fit_intercept: Y is centered with the training mean too
 
 
 def pick_route(n_samples: int, n_features: int, route: str = "auto") -> str:
@@ -105,7 +106,9 @@ def _spectral(
         A = ((X_test - x_mean).to(decomp_dtype) @ Xc.T) @ U if X_test is not None else None
     s = s.clamp_min(0)
     cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
-    return _Spectral(A=cast(A), P=cast(P), Q=cast(Q), s=cast(s), x_mean=x_mean)
+    return _Spectral(
+        A=cast(A), P=cast(P), Q=cast(Q), s=cast(s), x_mean=x_mean, centered=fit_intercept
+    )
 
 
 def _fold_scores(
@@ -116,7 +119,7 @@ def _fold_scores(
     scoring: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Return scores (n_alphas, n_targets) and the mean-predictor score (n_targets,)."""
-    y_mean = Y_train.mean(0)
+    y_mean = Y_train.mean(0) if spec.centered else torch.zeros_like(Y_train[0])
     B = spec.P @ (Y_train - y_mean)
     Yc = Y_test - y_mean
     scores = torch.empty(len(alphas), Y_train.shape[1], dtype=Y_train.dtype, device=Y_train.device)
@@ -240,7 +243,7 @@ def cv_scores(
 
 
 def _check_alphas(alphas, device, dtype) -> torch.Tensor:
-    arr = np.atleast_1d(np.asarray(alphas, float))
+    arr = np.atleast_1d(np.array(alphas, float))
     if arr.ndim != 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ValueError(f"'alphas' must be a 1-D array of positive numbers, got {alphas!r}.")
     return torch.as_tensor(arr, dtype=dtype, device=device)
@@ -292,7 +295,7 @@ def refit(
     for chunk in _batches(n_targets, n_targets_batch):
         Yc = as_tensor(Y[:, chunk], device, dtype)
         y_mean = Yc.mean(0) if fit_intercept else torch.zeros_like(Yc[0])
-        a = torch.as_tensor(alpha[chunk], dtype=dtype, device=device)
+        a = torch.as_tensor(np.array(alpha[chunk]), dtype=dtype, device=device)
         W = spec.Q @ ((spec.P @ (Yc - y_mean)) / (spec.s[:, None] + a[None, :]))
         coef[:, chunk] = to_numpy(W)
         intercept[chunk] = to_numpy(y_mean - spec.x_mean @ W)

@@ -134,6 +134,7 @@ def cmr_grid(
     *,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    chunk: int = 8,
 ) -> xr.DataArray:
     """Simulate the lag curve at every grid point.
 
@@ -144,7 +145,10 @@ def cmr_grid(
     seed : int
         Random seed; same spec and seed give the same grid on a device.
     device : str or torch.device
-        Where to simulate.
+        Where to simulate (the full default grid takes minutes on a GPU, hours on two cores).
+    chunk : int
+        (beta_rec, gamma_ft) pairs simulated together (small blocks stay in CPU cache; use
+        hundreds on a GPU).
 
     Returns
     -------
@@ -156,9 +160,16 @@ def cmr_grid(
     b_rec, gamma = np.meshgrid(spec.beta_rec, spec.gamma_ft, indexing="ij")
     curves = np.empty((len(spec.beta_enc), b_rec.size, 2 * spec.max_lag + 1))
     for i, beta_enc in enumerate(spec.beta_enc):
-        curves[i] = simulate_curves(
-            beta_enc, b_rec.ravel(), gamma.ravel(), spec=spec, rng=rng, device=device
-        )
+        for lo in range(0, b_rec.size, chunk):
+            part = slice(lo, lo + chunk)
+            curves[i, part] = simulate_curves(
+                beta_enc,
+                b_rec.ravel()[part],
+                gamma.ravel()[part],
+                spec=spec,
+                rng=rng,
+                device=device,
+            )
         logger.info("CMR grid: beta_enc %.3f done (%d/%d)", beta_enc, i + 1, len(spec.beta_enc))
     curves = curves.reshape(len(spec.beta_enc), *b_rec.shape, -1)
     return xr.DataArray(

@@ -2,10 +2,11 @@
 
 The localized set and each random set of the same size are scored the same way, so the
 difference says whether the localizer picks units that are more brain-like than chance. The
-regression is scikit-learn's ``RidgeCV`` (standardized features, efficient leave-one-out choice
-of the penalty inside each training fold) with contiguous folds by default, or folds that keep
-groups (e.g. passages) together; the score is the Pearson r of the out-of-fold predictions,
-per brain target.
+regression is the encoding engine's nested ridge (:func:`neuroalign.encoding.evaluate.
+cross_val_predict`: the penalty is chosen by inner contiguous-block cross-validation inside each
+training fold) on z-scored units, with contiguous outer folds by default or folds that keep
+groups (e.g. passages) together; the score is the Pearson r of the out-of-fold predictions, per
+brain target.
 """
 
 from __future__ import annotations
@@ -15,16 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuroalign._check import NeuroalignError, check_range
+from neuroalign.encoding.cv import block_folds, group_folds
+from neuroalign.encoding.evaluate import cross_val_predict
+from neuroalign.encoding.scores import pearson_r
 
 DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 9))
-
-
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pearson r of each column of ``a`` with the same column of ``b`` (NaN if constant)."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return (a * b).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum(0))
 
 
 def ridge_pearson(
@@ -40,13 +36,14 @@ def ridge_pearson(
     Parameters
     ----------
     x : array of shape (n_items, n_features)
-        Unit activations.
+        Unit activations (z-scored here; constant units become 0).
     y : array of shape (n_items, n_targets)
         Brain responses (voxels, fROIs or a network mean).
     n_splits : int, default=5
-        Number of folds: contiguous blocks of items, or of groups when ``groups`` is given.
+        Number of outer folds: contiguous blocks of items, or of groups when ``groups`` is
+        given.
     alphas : tuple of float
-        Ridge penalties tried by ``RidgeCV`` inside each training fold.
+        Ridge penalties, chosen per target by inner cross-validation in each training fold.
     groups : array of shape (n_items,), optional
         Items of the same group never straddle train and test.
 
@@ -54,24 +51,20 @@ def ridge_pearson(
     -------
     r : array of shape (n_targets,)
     """
-    from sklearn.linear_model import RidgeCV
-    from sklearn.model_selection import GroupKFold, KFold
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     y = y[:, None] if y.ndim == 1 else y
     if len(x) != len(y):
         raise NeuroalignError(f"{len(x)} items of activations but {len(y)} brain responses")
     check_range("n_splits", n_splits, 2, len(x))
-    folds = KFold(n_splits) if groups is None else GroupKFold(n_splits)
-    pred = np.zeros_like(y)
-    for train, test in folds.split(x, y, groups):
-        model = make_pipeline(StandardScaler(), RidgeCV(alphas=alphas))
-        model.fit(x[train], y[train])
-        pred[test] = model.predict(x[test]).reshape(len(test), -1)
-    return pearson_columns(pred, y)
+    sd = x.std(0)
+    x = (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
+    if groups is None:
+        folds = block_folds(len(x), n_splits)
+    else:
+        folds = group_folds(groups, n_folds=n_splits)
+    pred, _ = cross_val_predict(x, y, np.asarray(alphas), folds)
+    return pearson_r(y, pred)
 
 
 @dataclass(frozen=True)

@@ -101,29 +101,29 @@ class Settings:
         return select_units(t, rule=self.rule, fraction=self.fraction, q=q, alpha=self.alpha)
 
 
-def extract_contrast(
+def extract_texts(
     model: Any,
     tokenizer: Any,
-    items: Contrast,
+    texts: Sequence[str],
     *,
     unit_space: str = "resid",
     pooling: str = "last",
     truncate: int | None = 12,
     layers: str | Sequence[int] = "all",
     batch_size: int = 32,
-) -> tuple[np.ndarray, list[int], np.ndarray]:
-    """Pooled activations of a localizer's items from the extraction engine.
+) -> tuple[np.ndarray, list[int], list[str]]:
+    """Pooled activations of sentence-level items from the extraction engine.
 
     Parameters
     ----------
     model, tokenizer
         A Hugging Face model and its fast tokenizer.
-    items : Contrast
-        The localizer.
+    texts : sequence of str
+        One item per text.
     unit_space : str, default="resid"
         A unit space of :mod:`neuroalign.models.units` with a layer dim.
     pooling : {"last", "mean"}, default="last"
-        Sub-token pooling over each item's text tokens.
+        Sub-token pooling over each item's text tokens (special tokens excluded).
     truncate : int or None, default=12
         Keep the first ``truncate`` tokens (special tokens included; the paper's 12).
     layers : "all" or sequence of int
@@ -136,7 +136,7 @@ def extract_contrast(
     acts : float32 array of shape (n_items, n_layers, n_units)
     layers : list of int
         The block index of each layer row.
-    texts : array of str
+    texts : list of str
         The texts as the model saw them (after truncation).
     """
     from neuroalign.models.extract import Extractor
@@ -147,10 +147,10 @@ def extract_contrast(
             f"unit space {unit_space!r} cannot be localized; use resid, attn_out, mlp_out, "
             "mlp_neuron or head_out"
         )
-    texts = list(items.table["text"])
+    texts = list(texts)
     if truncate:
         texts = truncate_texts(tokenizer, texts, int(truncate))
-    table = pd.DataFrame({"item": items.table["item"].to_numpy(), "text": texts})
+    table = pd.DataFrame({"item": np.arange(len(texts)), "text": texts})
     extractor = Extractor(
         model,
         tokenizer,
@@ -161,7 +161,7 @@ def extract_contrast(
         batch_size=batch_size,
     )
     ds = extract_dataset(extractor, table)
-    return ds[unit_space].to_numpy(), list(extractor.layers), np.asarray(texts, dtype=object)
+    return ds[unit_space].to_numpy(), list(extractor.layers), texts
 
 
 def _int8(mask: np.ndarray) -> np.ndarray:

@@ -4,14 +4,16 @@ The table is cut into model inputs (text windows, images or prompts), processed 
 inputs in table order. Within a chunk the inputs are sorted by length and batched, so padding is
 small; hooks pool each requested activation on the device as soon as it is computed, the forward
 pass stops after the last requested block, and the pooled rows are copied to pinned host memory
-asynchronously while the next batch runs. A chunk's arrays go to a sink (a Zarr store, or memory)
-on a background thread. Out-of-memory halves the batch and goes on. With several devices, each
-holds a replica of the model and takes every n-th batch of a chunk.
+(in the model's dtype) asynchronously while the next batch runs. A chunk goes to a sink (a Zarr
+store, or memory) on a background thread, which also converts it to float32 in row order.
+Out-of-memory halves the batch and goes on. With several devices, each holds a replica of the
+model and takes every n-th batch of a chunk.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import logging
 import queue
@@ -33,10 +35,11 @@ from neuroalign.models.hooks import StopForward, capture
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
     ContextPolicy,
+    TextWork,
     build_windows,
     collate_text,
     parse_context,
-    tokenize_windows,
+    tokenize_stories,
 )
 from neuroalign.models.vision import (
     collate_images,
@@ -63,17 +66,32 @@ class Chunk:
         The chunk covers inputs ``first_input`` to ``stop_input - 1`` (resume counts inputs).
     rows : ndarray of shape (n,)
         Sorted table rows of the chunk's items.
-    arrays : dict of str to ndarray
-        For each unit space, float32 of shape (n, n_layers, n_units) (``embed``: (n, n_units)).
     n_tokens : ndarray of shape (n,)
         Tokens pooled for each item.
+    parts : list of (ndarray, dict of str to tensor)
+        Each batch's positions in ``rows`` and its pooled host tensors per unit space.
+    shapes : dict of str to tuple
+        Shape of each unit space's array.
     """
 
     first_input: int
     stop_input: int
     rows: np.ndarray
-    arrays: dict[str, np.ndarray]
     n_tokens: np.ndarray
+    parts: list[tuple[np.ndarray, dict[str, torch.Tensor]]]
+    shapes: dict[str, tuple[int, ...]]
+
+    @functools.cached_property
+    def arrays(self) -> dict[str, np.ndarray]:
+        """For each unit space, float32 of shape (n, n_layers, n_units) (``embed``: (n, n_units)),
+        in row order. Built on first access (by the writer thread), then the parts are freed."""
+        out = {space: np.empty(shape, dtype=np.float32) for space, shape in self.shapes.items()}
+        for at, host in self.parts:
+            index = torch.from_numpy(at)
+            for space, values in host.items():
+                torch.from_numpy(out[space]).index_copy_(0, index, values.float())
+        self.parts = []
+        return out
 
 
 def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> torch.nn.Module:
@@ -240,10 +258,6 @@ class Extractor:
         base: Path | None,
     ) -> list[Any]:
         mode = self.mode(table, images)
-        if mode == "text":
-            texts = table["text"].astype(str).to_numpy()
-            items = table["item"].to_numpy() if "item" in table else np.arange(len(table))
-            return tokenize_windows(self.tokenizer, inputs, texts, items, self._max_tokens())
         rows = np.concatenate(inputs)
         source = images if images is not None else table["image"].to_numpy()
         loaded = [load_image(source[r], base) for r in rows]
@@ -266,16 +280,16 @@ class Extractor:
             replica.batch_size = self.batch_size
         return replicas
 
-    def _collate(self, batch: list[Any]) -> tuple[dict[str, torch.Tensor], PoolPlan]:
+    def _collate(self, work: Any, index: np.ndarray) -> tuple[dict[str, torch.Tensor], PoolPlan]:
         if self._mode == "image":
-            return collate_images(batch, self._seq_len, self._n_prefix)
+            return collate_images([work[i] for i in index], self._seq_len, self._n_prefix)
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
             pad_id = self.tokenizer.eos_token_id or 0
         side = getattr(self.tokenizer, "padding_side", "right")
-        if self._mode == "text":
-            return collate_text(batch, pad_id, side)
-        return collate_prompts(batch, pad_id, side)
+        if isinstance(work, TextWork):
+            return collate_text(work.take(index), pad_id, side)
+        return collate_prompts([work[i] for i in index], pad_id, side)
 
     def _forward(
         self, replica: _Replica, inputs: dict[str, torch.Tensor], plan: PoolPlan
@@ -319,18 +333,23 @@ class Extractor:
         return out
 
     def _run_device(
-        self, replica: _Replica, work: list[Any], deliver: Callable[[PoolPlan, dict], None]
+        self,
+        replica: _Replica,
+        work: Any,
+        order: np.ndarray,
+        deliver: Callable[[PoolPlan, dict], None],
     ) -> None:
-        """Run ``work`` (sorted by length) in batches; hand each batch's host arrays on.
+        """Run the inputs ``order`` of ``work`` in batches; hand each batch's host tensors on.
 
         The copy of batch k to pinned memory is waited for only after batch k+1 is launched.
         """
         pending = None
         start = 0
         pin = replica.device.type == "cuda"
-        while start < len(work):
-            batch = work[start : start + replica.batch_size]
-            inputs, plan = self._collate(batch)
+        lengths = _lengths(work)
+        while start < len(order):
+            batch = order[start : start + replica.batch_size]
+            inputs, plan = self._collate(work, batch)
             try:
                 out = self._forward(replica, inputs, plan)
             except (torch.OutOfMemoryError, RuntimeError) as err:
@@ -338,7 +357,7 @@ class Extractor:
                     raise
                 if len(batch) == 1:
                     raise NeuroalignError(
-                        f"one input of {len(batch[0])} tokens does not fit in {replica.device} "
+                        f"one input of {lengths[batch[0]]} tokens does not fit in {replica.device} "
                         "memory; use shorter inputs or shard the model (device_map='auto')"
                     ) from None
                 replica.batch_size = max(1, len(batch) // 2)
@@ -386,17 +405,24 @@ class Extractor:
             Directory that relative image paths are relative to.
         """
         self._mode = self.mode(table, images)
-        inputs = self.inputs(table, images)
         per_input = max(1, self.context.stride if self._mode == "text" else 1)
         chunk_inputs = max(1, self.chunk_bytes // (self.item_bytes() * per_input))
         replicas = self._replicas()
+        if self._mode == "text":
+            text_work = tokenize_stories(self.tokenizer, table, self.context, self._max_tokens())
+            n_inputs = len(text_work)
+        else:
+            inputs = self.inputs(table, images)
+            n_inputs = len(inputs)
         if self._mode == "image":
             self._seq_len, self._n_prefix = self._probe_vision(
                 replicas[0], table, images, inputs, base_dir
             )
-        starts = list(range(start_input, len(inputs), chunk_inputs))
+        starts = list(range(start_input, n_inputs, chunk_inputs))
 
-        def prepare(first: int) -> list[Any]:
+        def prepare(first: int) -> Any:
+            if self._mode == "text":
+                return text_work.take(np.arange(first, min(n_inputs, first + chunk_inputs)))
             return self._prepare(table, images, inputs[first : first + chunk_inputs], base_dir)
 
         # Tokenizing the next chunk overlaps with running this one.
@@ -406,37 +432,38 @@ class Extractor:
                 work = upcoming.result()
                 if i + 1 < len(starts):
                     upcoming = pool.submit(prepare, starts[i + 1])
-                stop = min(len(inputs), first + chunk_inputs)
+                stop = min(n_inputs, first + chunk_inputs)
                 yield self._run_chunk(replicas, work, first, stop)
 
-    def _run_chunk(self, replicas: list[_Replica], work: list[Any], first: int, stop: int) -> Chunk:
-        """Run one chunk's inputs and return its arrays in row order."""
-        rows = np.sort(np.concatenate([w.rows for w in work]))
-        arrays = {
-            space: np.empty(
-                (len(rows),)
-                + (() if space == "embed" else (len(self.layers),))
-                + (self.n_units(space),),
-                dtype=np.float32,
-            )
+    def _run_chunk(self, replicas: list[_Replica], work: Any, first: int, stop: int) -> Chunk:
+        """Run one chunk's inputs; its arrays are made in row order when first read."""
+        if isinstance(work, TextWork):
+            rows = np.sort(work.rows)
+        else:
+            rows = np.sort(np.concatenate([w.rows for w in work]))
+        shapes = {
+            space: (len(rows),)
+            + (() if space == "embed" else (len(self.layers),))
+            + (self.n_units(space),)
             for space in self.units
         }
         n_tokens = np.zeros(len(rows), dtype=np.int32)
+        parts: list[tuple[np.ndarray, dict[str, torch.Tensor]]] = []
 
         def deliver(plan: PoolPlan, host: dict) -> None:
             at = np.searchsorted(rows, plan.rows)
-            for space, values in host.items():
-                arrays[space][at] = values.float().numpy()
+            parts.append((at, host))
             n_tokens[at] = plan.n_tokens
 
-        order = np.argsort([-len(w) for w in work], kind="stable")
-        work = [work[i] for i in order]
-        self._run_shards(replicas, work, deliver)
-        return Chunk(first, stop, rows, arrays, n_tokens)
+        order = np.argsort(-_lengths(work), kind="stable")
+        self._run_shards(replicas, work, order, deliver)
+        return Chunk(first, stop, rows, n_tokens, parts, shapes)
 
-    def _run_shards(self, replicas: list[_Replica], work: list[Any], deliver: Callable) -> None:
+    def _run_shards(
+        self, replicas: list[_Replica], work: Any, order: np.ndarray, deliver: Callable
+    ) -> None:
         if len(replicas) == 1:
-            self._run_device(replicas[0], work, deliver)
+            self._run_device(replicas[0], work, order, deliver)
             return
         errors: list[BaseException] = []
         lock = threading.Lock()
@@ -447,7 +474,7 @@ class Extractor:
 
         def run(i: int) -> None:
             try:
-                self._run_device(replicas[i], work[i :: len(replicas)], locked)
+                self._run_device(replicas[i], work, order[i :: len(replicas)], locked)
             except BaseException as err:  # re-raised in the caller's thread
                 errors.append(err)
 
@@ -489,6 +516,13 @@ class Extractor:
         patches = n_patches(getattr(self.model.config, "vision_config", self.model.config))
         prefix = seq_len - patches if patches and patches <= seq_len else 0
         return seq_len, prefix
+
+
+def _lengths(work: Any) -> np.ndarray:
+    """Tokens of each input of a chunk's work."""
+    if isinstance(work, TextWork):
+        return work.n_tokens
+    return np.array([len(w) for w in work], dtype=np.int64)
 
 
 def _finish(event: Any, plan: PoolPlan, host: dict, deliver: Callable) -> None:

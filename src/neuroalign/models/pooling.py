@@ -80,6 +80,32 @@ class PoolPlan:
             seq_len=seq_len,
         )
 
+    @classmethod
+    def from_spans(
+        cls,
+        rows: np.ndarray,
+        batch_index: np.ndarray,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        seq_len: int,
+    ) -> PoolPlan:
+        """Build a plan from each item's batch row and token range ``lo`` to ``hi - 1``
+        (padded coordinates), with array operations only."""
+        batch_index = np.asarray(batch_index, dtype=np.int64)
+        counts = np.asarray(hi, dtype=np.int64) - lo
+        first = batch_index * seq_len + lo
+        offsets = np.cumsum(counts) - counts
+        tokens = np.repeat(first - offsets, counts) + np.arange(counts.sum(), dtype=np.int64)
+        return cls(
+            rows=np.asarray(rows, dtype=np.int64),
+            first=first,
+            last=first + counts - 1,
+            tokens=tokens,
+            owner=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
+            n_tokens=counts,
+            seq_len=seq_len,
+        )
+
     def to(self, device: torch.device | str) -> dict[str, torch.Tensor]:
         """Return the index tensors on ``device`` (``first``, ``last``, ``tokens``, ``owner``,
         ``counts``)."""

@@ -4,12 +4,20 @@ Word-level stimuli are fed the way encoding studies do it: each model input hold
 target words preceded by (up to) ``n_words`` words of context from the same run and story. The
 tokenizer's offset mapping tells which tokens make each target word; a word that yields no token,
 or a token that spans two words, is an error (the table and the tokenizer disagree on words).
+
+A story is the words of a (run, story) joined by single spaces, and a window is its text from
+the space before the window's first word (none at the story's start). Each story is tokenized
+once and each window is a range of those tokens between the model's special tokens; a sample
+of windows is checked against tokenizing the window's own text, and a tokenizer for which they
+differ gets one tokenization per window instead. Inputs are held as flat arrays
+(:class:`TextWork`), so cutting, sorting and padding batches are array operations.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +26,8 @@ import torch
 
 from neuroalign._check import NeuroalignError
 from neuroalign.models.pooling import PoolPlan
+
+logger = logging.getLogger(__name__)
 
 _CONTEXT = re.compile(r"^(?:words:(\d+)(?::(\d+))?|sentence)$")
 
@@ -80,10 +90,14 @@ class TextWindow:
         Table rows of the words of the input, context first.
     n_context : int
         How many of ``rows`` are context; the rest are the targets.
+    space_before : bool, default=False
+        Whether the text starts with the space that precedes its first word in the story (so
+        the first word is tokenized as it is in the story, e.g. GPT-2's leading-space tokens).
     """
 
     rows: np.ndarray
     n_context: int
+    space_before: bool = False
 
     @property
     def targets(self) -> np.ndarray:
@@ -91,12 +105,12 @@ class TextWindow:
         return self.rows[self.n_context :]
 
     def text(self, texts: np.ndarray) -> str:
-        """The input text: the words joined by single spaces."""
-        return " ".join(texts[self.rows].tolist())
+        """The input text: the words joined by single spaces (after a space if ``space_before``)."""
+        return (" " if self.space_before else "") + " ".join(texts[self.rows].tolist())
 
     def target_spans(self, texts: np.ndarray) -> list[tuple[int, int]]:
         """Character span of each target word in :meth:`text`."""
-        end = sum(len(w) for w in texts[self.rows].tolist()) + len(self.rows) - 1
+        end = len(self.text(texts))
         spans = []
         for word in reversed(texts[self.targets].tolist()):
             spans.append((end - len(word), end))
@@ -112,6 +126,13 @@ def _groups(table: pd.DataFrame) -> list[np.ndarray]:
     codes = table.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     order = pd.unique(codes)
     return [np.flatnonzero(codes == c) for c in order]
+
+
+def _window_bounds(n_words: int, policy: ContextPolicy) -> tuple[np.ndarray, ...]:
+    """First word, first target and end (exclusive) of each window of a story of ``n_words``."""
+    target = np.arange(0, n_words, policy.stride, dtype=np.int64)
+    stop = np.minimum(n_words, target + policy.stride)
+    return np.maximum(0, target - policy.n_words), target, stop
 
 
 def build_windows(table: pd.DataFrame, policy: ContextPolicy) -> list[TextWindow]:
@@ -136,32 +157,268 @@ def build_windows(table: pd.DataFrame, policy: ContextPolicy) -> list[TextWindow
         return [TextWindow(rows[i : i + 1], 0) for i in range(len(table))]
     windows = []
     for rows in _groups(table):
-        for start in range(0, len(rows), policy.stride):
-            first = max(0, start - policy.n_words)
-            windows.append(TextWindow(rows[first : start + policy.stride], start - first))
+        for first, target, stop in zip(*_window_bounds(len(rows), policy), strict=True):
+            windows.append(TextWindow(rows[first:stop], int(target - first), bool(first > 0)))
     return windows
 
 
+def _ranges(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + c)`` for each start and count."""
+    counts = np.asarray(counts, dtype=np.int64)
+    offsets = np.cumsum(counts) - counts
+    return np.repeat(np.asarray(starts, dtype=np.int64) - offsets, counts) + np.arange(
+        counts.sum(), dtype=np.int64
+    )
+
+
 @dataclass
-class TokenizedWindow:
-    """A tokenized model input.
+class TextWork:
+    """Tokenized model inputs as flat arrays.
+
+    Window ``i`` is ``prefix + tokens[start[i] : start[i] + length[i]] + suffix``; its target
+    items are ``rows[ptr[i] : ptr[i + 1]]``, and target ``j`` is made of the window's content
+    tokens ``lo[j]`` to ``hi[j] - 1`` (counted from the first token after ``prefix``).
 
     Attributes
     ----------
-    input_ids : ndarray of shape (n_tokens,)
-        Token ids, special tokens included.
-    rows : ndarray of shape (n_targets,)
-        Table rows of the target items.
-    positions : list of ndarray
-        Token positions (in ``input_ids``) of each target item.
+    tokens : ndarray of int64
+        Token ids the windows are cut from (shared, never copied by :meth:`take`).
+    start, length : ndarray of shape (n_windows,)
+        Where each window's content starts in ``tokens`` and how many tokens it has.
+    prefix, suffix : ndarray of int64
+        Special tokens before and after every window's content.
+    ptr : ndarray of shape (n_windows + 1,)
+        Offsets of each window's targets in ``rows``, ``lo`` and ``hi``.
+    rows, lo, hi : ndarray of shape (n_targets,)
+        Table row and content token range of each target.
     """
 
-    input_ids: np.ndarray
+    tokens: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    prefix: np.ndarray
+    suffix: np.ndarray
+    ptr: np.ndarray
     rows: np.ndarray
-    positions: list[np.ndarray] = field(repr=False)
+    lo: np.ndarray
+    hi: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.input_ids)
+        return len(self.start)
+
+    @property
+    def n_tokens(self) -> np.ndarray:
+        """Tokens of each window, special tokens included."""
+        return self.length + len(self.prefix) + len(self.suffix)
+
+    def input_ids(self, i: int) -> np.ndarray:
+        """Token ids of window ``i``, special tokens included."""
+        body = self.tokens[self.start[i] : self.start[i] + self.length[i]]
+        return np.concatenate([self.prefix, body, self.suffix])
+
+    def take(self, index: np.ndarray) -> TextWork:
+        """The windows at ``index`` (in that order), with their targets."""
+        index = np.asarray(index, dtype=np.int64)
+        counts = self.ptr[index + 1] - self.ptr[index]
+        sel = _ranges(self.ptr[index], counts)
+        return TextWork(
+            tokens=self.tokens,
+            start=self.start[index],
+            length=self.length[index],
+            prefix=self.prefix,
+            suffix=self.suffix,
+            ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+            rows=self.rows[sel],
+            lo=self.lo[sel],
+            hi=self.hi[sel],
+        )
+
+
+def _require_fast(tokenizer: Any) -> None:
+    if not getattr(tokenizer, "is_fast", False):
+        raise NeuroalignError(
+            f"{type(tokenizer).__name__} is a slow tokenizer without offset mappings; the model "
+            "needs a tokenizer.json (fast tokenizer) for word alignment"
+        )
+
+
+def _special_template(tokenizer: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Special token ids the tokenizer puts before and after a text."""
+    enc = tokenizer("a", add_special_tokens=True, return_special_tokens_mask=True)
+    ids, special = np.asarray(enc["input_ids"]), np.asarray(enc["special_tokens_mask"], bool)
+    body = np.flatnonzero(~special)
+    if not len(body):
+        return ids[:0].astype(np.int64), ids[:0].astype(np.int64)
+    return ids[: body[0]].astype(np.int64), ids[body[-1] + 1 :].astype(np.int64)
+
+
+def _no_token_error(item: Any, word: str) -> NeuroalignError:
+    return NeuroalignError(
+        f"stimulus item {item} ({word!r}) gives no token with this tokenizer; fix the word in "
+        "the stimulus table (empty or only characters the tokenizer drops?)"
+    )
+
+
+def _spans_error(item: Any, piece: str, word: str) -> NeuroalignError:
+    return NeuroalignError(
+        f"stimulus item {item}: token {piece!r} spans word {word!r} and its neighbour; the "
+        "words in the table do not match this tokenizer's word boundaries"
+    )
+
+
+def _word_tokens(
+    words: list[str], offsets: np.ndarray, rows: np.ndarray, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """First and end (exclusive) token of each word of a story from the tokens' offsets.
+
+    The story is ``" ".join(words)``; a token belongs to the word whose characters it covers
+    (the separating spaces belong to no word). A token over two words, or a word without a
+    token, raises.
+    """
+    n_words = len(words)
+    size = np.fromiter(map(len, words), dtype=np.int64, count=n_words)
+    begin = np.cumsum(size + 1) - size - 1
+    text_len = int(begin[-1] + size[-1]) if n_words else 0
+    owner = np.full(text_len + 1, -1, dtype=np.int64)  # one sentinel character at the end
+    owner[_ranges(begin, size)] = np.repeat(np.arange(n_words, dtype=np.int64), size)
+    real = np.flatnonzero(offsets[:, 1] > offsets[:, 0])
+    bounds = offsets[real].reshape(-1)
+    high = np.maximum.reduceat(owner, bounds)[::2]
+    low = np.minimum.reduceat(np.where(owner < 0, n_words, owner), bounds)[::2]
+    inside = high >= 0
+    split = np.flatnonzero(inside & (low != high))
+    if len(split):
+        t = real[split[0]]
+        text = " ".join(words)
+        w = int(low[split[0]])
+        raise _spans_error(items[rows[w]], text[offsets[t, 0] : offsets[t, 1]], words[w])
+    token, word = real[inside], high[inside]
+    first = np.searchsorted(word, np.arange(n_words), side="left")
+    stop = np.searchsorted(word, np.arange(n_words), side="right")
+    missing = np.flatnonzero(first == stop)
+    if len(missing):
+        raise _no_token_error(items[rows[missing[0]]], words[missing[0]])
+    return token[first], token[stop - 1] + 1
+
+
+def _story_work(
+    tokenizer: Any,
+    groups: list[np.ndarray],
+    texts: np.ndarray,
+    items: np.ndarray,
+    policy: ContextPolicy,
+    max_tokens: int,
+) -> tuple[TextWork, list[TextWindow]]:
+    """Windows cut from one tokenization per story, and the windows as text (for checking)."""
+    stories = [texts[rows].tolist() for rows in groups]
+    encoded = tokenizer(
+        [" ".join(words) for words in stories],
+        return_offsets_mapping=True,
+        add_special_tokens=False,
+        verbose=False,
+    )
+    prefix, suffix = _special_template(tokenizer)
+    room = max_tokens - len(prefix) - len(suffix)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("tokens", "start", "len", "n", "row")}
+    parts.update(lo=[], hi=[])
+    windows = []
+    base = 0
+    for s, (rows, words) in enumerate(zip(groups, stories, strict=True)):
+        ids = np.asarray(encoded["input_ids"][s], dtype=np.int64)
+        offsets = np.asarray(encoded["offset_mapping"][s], dtype=np.int64).reshape(-1, 2)
+        w_first, w_stop = _word_tokens(words, offsets, rows, items)
+        first, target, stop = _window_bounds(len(rows), policy)
+        end = w_stop[stop - 1]
+        # Drop context words from the left until the window fits the model.
+        fit = np.searchsorted(w_first, end - room, side="left")
+        first = np.maximum(first, fit)
+        too_long = np.flatnonzero(first > target)
+        if len(too_long):
+            w = too_long[0]
+            n_needed = int(end[w] - w_first[target[w]]) + len(prefix) + len(suffix)
+            raise NeuroalignError(
+                f"stimulus items {items[rows[target[w]]]}-{items[rows[stop[w] - 1]]} need "
+                f"{n_needed} tokens, more than the model's {max_tokens}; use a smaller stride "
+                "or shorter sentences"
+            )
+        counts = stop - target
+        owner = np.repeat(np.arange(len(target)), counts)
+        targets = _ranges(target, counts)
+        parts["tokens"].append(ids)
+        parts["start"].append(base + w_first[first])
+        parts["len"].append(end - w_first[first])
+        parts["n"].append(counts)
+        parts["row"].append(rows[targets])
+        parts["lo"].append(w_first[targets] - w_first[first][owner])
+        parts["hi"].append(w_stop[targets] - w_first[first][owner])
+        windows.extend(
+            TextWindow(rows[a:c], int(b - a), bool(a > 0))
+            for a, b, c in zip(first, target, stop, strict=True)
+        )
+        base += len(ids)
+    counts = np.concatenate(parts["n"])
+    work = TextWork(
+        tokens=np.concatenate(parts["tokens"]),
+        start=np.concatenate(parts["start"]),
+        length=np.concatenate(parts["len"]),
+        prefix=prefix,
+        suffix=suffix,
+        ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        rows=np.concatenate(parts["row"]),
+        lo=np.concatenate(parts["lo"]),
+        hi=np.concatenate(parts["hi"]),
+    )
+    return work, windows
+
+
+def tokenize_stories(
+    tokenizer: Any,
+    table: pd.DataFrame,
+    policy: ContextPolicy,
+    max_tokens: int,
+    n_checked: int = 16,
+) -> TextWork:
+    """Tokenize a stimulus table's inputs and align their target words to tokens.
+
+    With word context each story is tokenized once and the windows are cut from its tokens;
+    ``n_checked`` windows spread over the corpus are also tokenized on their own, and if any
+    differs (a tokenizer whose tokens depend on the text around a word) every window is
+    tokenized on its own (:func:`tokenize_windows`). Sentences are tokenized one by one.
+
+    Parameters
+    ----------
+    tokenizer : PreTrainedTokenizerFast
+        A fast tokenizer (it must return offset mappings).
+    table : DataFrame
+        Stimulus table with a ``text`` column (and ``run``/``story`` for word context).
+    policy : ContextPolicy
+        Word context or whole sentences.
+    max_tokens : int
+        Longest input the model takes; context words are dropped from the left to fit.
+    n_checked : int, default=16
+        Windows checked against their own tokenization.
+
+    Returns
+    -------
+    work : TextWork
+        One window per input, in the order of :func:`build_windows`.
+    """
+    _require_fast(tokenizer)
+    texts = table["text"].astype(str).to_numpy()
+    items = table["item"].to_numpy() if "item" in table else np.arange(len(table))
+    if policy.kind == "sentence" or not len(table):
+        return tokenize_windows(tokenizer, build_windows(table, policy), texts, items, max_tokens)
+    work, windows = _story_work(tokenizer, _groups(table), texts, items, policy, max_tokens)
+    sample = np.unique(np.linspace(0, len(work) - 1, n_checked).round().astype(np.int64))
+    own = tokenizer([windows[i].text(texts) for i in sample], add_special_tokens=True)
+    for i, ids in zip(sample, own["input_ids"], strict=True):
+        if not np.array_equal(work.input_ids(int(i)), ids):
+            logger.info(
+                "%s tokenizes words differently inside a story; tokenizing each window",
+                type(tokenizer).__name__,
+            )
+            return tokenize_windows(tokenizer, windows, texts, items, max_tokens)
+    return work
 
 
 def _align(
@@ -188,21 +445,13 @@ def _align(
     for (ws, we), row in zip(spans, window.targets, strict=True):
         hit = [t for t in candidates if offsets[t][0] < we and offsets[t][1] > ws]
         if not hit:
-            raise NeuroalignError(
-                f"stimulus item {items[row]} ({texts[row]!r}) "
-                "gives no token with this tokenizer; fix the word in the stimulus table (empty "
-                "or only characters the tokenizer drops?)"
-            )
+            raise _no_token_error(items[row], texts[row])
         for t in (hit[0], hit[-1]):
             piece = text[offsets[t][0] : offsets[t][1]]
             lo = offsets[t][0] + len(piece) - len(piece.lstrip())
             hi = offsets[t][1] - (len(piece) - len(piece.rstrip()))
             if lo < ws or hi > we:
-                raise NeuroalignError(
-                    f"stimulus item {items[row]}: token {piece!r} spans word {text[ws:we]!r} "
-                    "and its neighbour; the words in the table do not match this tokenizer's "
-                    "word boundaries"
-                )
+                raise _spans_error(items[row], piece, text[ws:we])
         positions.append(np.array(hit, dtype=np.int64))
     return positions
 
@@ -213,8 +462,8 @@ def tokenize_windows(
     texts: np.ndarray,
     items: np.ndarray,
     max_tokens: int,
-) -> list[TokenizedWindow]:
-    """Tokenize windows and align their target words to tokens.
+) -> TextWork:
+    """Tokenize each window on its own and align its target words to tokens.
 
     Parameters
     ----------
@@ -231,22 +480,22 @@ def tokenize_windows(
 
     Returns
     -------
-    tokenized : list of TokenizedWindow
+    work : TextWork
     """
-    if not getattr(tokenizer, "is_fast", False):
-        raise NeuroalignError(
-            f"{type(tokenizer).__name__} is a slow tokenizer without offset mappings; the model "
-            "needs a tokenizer.json (fast tokenizer) for word alignment"
-        )
+    _require_fast(tokenizer)
+    prefix, suffix = _special_template(tokenizer)
     encoded = tokenizer(
-        [w.text(texts) for w in windows], return_offsets_mapping=True, add_special_tokens=True
+        [w.text(texts) for w in windows],
+        return_offsets_mapping=True,
+        add_special_tokens=True,
+        verbose=False,
     )
-    out = []
+    bodies, rows, lo, hi, counts = [], [], [], [], []
     for i, window in enumerate(windows):
         ids, offsets = encoded["input_ids"][i], encoded["offset_mapping"][i]
         while len(ids) > max_tokens and window.n_context > 0:
             drop = max(1, window.n_context // 4)
-            window = TextWindow(window.rows[drop:], window.n_context - drop)
+            window = TextWindow(window.rows[drop:], window.n_context - drop, True)
             one = tokenizer(
                 window.text(texts), return_offsets_mapping=True, add_special_tokens=True
             )
@@ -258,19 +507,34 @@ def tokenize_windows(
                 "or shorter sentences"
             )
         positions = _align(window, texts, offsets, items)
-        out.append(TokenizedWindow(np.asarray(ids, dtype=np.int64), window.targets, positions))
-    return out
+        bodies.append(np.asarray(ids[len(prefix) : len(ids) - len(suffix)], dtype=np.int64))
+        rows.append(window.targets)
+        lo.extend(p[0] - len(prefix) for p in positions)
+        hi.extend(p[-1] + 1 - len(prefix) for p in positions)
+        counts.append(len(positions))
+    length = np.array([len(b) for b in bodies], dtype=np.int64)
+    return TextWork(
+        tokens=np.concatenate(bodies) if bodies else np.zeros(0, np.int64),
+        start=np.cumsum(length) - length,
+        length=length,
+        prefix=prefix,
+        suffix=suffix,
+        ptr=np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
+        rows=np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
+        lo=np.array(lo, dtype=np.int64),
+        hi=np.array(hi, dtype=np.int64),
+    )
 
 
 def collate_text(
-    windows: list[TokenizedWindow], pad_id: int, padding_side: str
+    work: TextWork, pad_id: int, padding_side: str
 ) -> tuple[dict[str, torch.Tensor], PoolPlan]:
-    """Pad tokenized windows into a batch and make its pooling plan.
+    """Pad windows into a batch and make its pooling plan (array operations only).
 
     Parameters
     ----------
-    windows : list of TokenizedWindow
-        The inputs of one batch.
+    work : TextWork
+        The windows of one batch.
     pad_id : int
         Padding token id.
     padding_side : {"left", "right"}
@@ -283,22 +547,29 @@ def collate_text(
         ``input_ids``, ``attention_mask`` and ``position_ids``, each of shape (batch, seq).
     plan : PoolPlan
     """
-    seq_len = max(len(w) for w in windows)
-    ids = np.full((len(windows), seq_len), pad_id, dtype=np.int64)
-    mask = np.zeros((len(windows), seq_len), dtype=np.int64)
-    rows, batch_index, positions = [], [], []
-    for b, w in enumerate(windows):
-        shift = seq_len - len(w) if padding_side == "left" else 0
-        ids[b, shift : shift + len(w)] = w.input_ids
-        mask[b, shift : shift + len(w)] = 1
-        rows.extend(w.rows)
-        batch_index.extend([b] * len(w.rows))
-        positions.extend(p + shift for p in w.positions)
+    n_tokens = work.n_tokens
+    seq_len = int(n_tokens.max())
+    n_prefix = len(work.prefix)
+    shift = seq_len - n_tokens if padding_side == "left" else np.zeros_like(n_tokens)
+    col = np.arange(seq_len, dtype=np.int64)[None, :] - shift[:, None]  # position in window
+    mask = (col >= 0) & (col < n_tokens[:, None])
+    ids = np.full(col.shape, pad_id, dtype=np.int64)
+    body = mask & (col >= n_prefix) & (col < n_prefix + work.length[:, None])
+    src = work.start[:, None] + col - n_prefix
+    ids[body] = work.tokens[src[body]]
+    b = np.arange(len(work))
+    for k, token in enumerate(work.prefix):
+        ids[b, shift + k] = token
+    for k, token in enumerate(work.suffix):
+        ids[b, shift + n_prefix + work.length + k] = token
+    mask = mask.astype(np.int64)
     position_ids = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
     inputs = {
         "input_ids": torch.from_numpy(ids),
         "attention_mask": torch.from_numpy(mask),
         "position_ids": torch.from_numpy(position_ids),
     }
-    plan = PoolPlan.from_positions(np.array(rows), np.array(batch_index), positions, seq_len)
+    owner = np.repeat(b, np.diff(work.ptr))
+    at = (shift + n_prefix)[owner]
+    plan = PoolPlan.from_spans(work.rows, owner, work.lo + at, work.hi + at, seq_len)
     return inputs, plan

@@ -23,6 +23,7 @@ STAGE_PAGES: dict[str, str] = {
     "fetch": "neuroalign.report.stages.fetch",
     "simulate": "neuroalign.report.stages.simulate",
     "stimuli": "neuroalign.report.stages.stimuli",
+    "extract": "neuroalign.report.stages.extract",
 }
 
 

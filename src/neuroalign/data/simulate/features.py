@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from neuroalign._check import NeuroalignError, check_file
+from neuroalign._check import NeuroalignError, check_file, suggest
 from neuroalign.data.simulate.story import word_key
 
 BOS = "<s>"
@@ -45,18 +45,26 @@ class FeatureTable:
     source: str
 
 
-def read_feature_table(path: str | Path) -> FeatureTable:
+def read_feature_table(
+    path: str | Path, *, variable: str | None = None, layer: int | None = None
+) -> FeatureTable:
     """Read a feature table: CSV/Parquet with a ``text`` column, or netCDF/Zarr (item, unit).
 
     Tabular files: every numeric column except ``surprisal`` and the index-like columns
     ``onset``, ``duration``, ``item``, ``word_index``, ``sentence``, ``run`` is a feature. xarray
     files: the one data variable with dims ``(item, unit)`` (or the only data variable), with a
-    ``text`` coordinate along ``item`` and optionally a ``surprisal`` coordinate.
+    ``text`` coordinate along ``item`` and optionally a ``surprisal`` coordinate. An activation
+    store (variables with dims ``(item, layer, <space>_unit)``) is read by naming the unit space
+    (``variable``) and the ``layer``.
 
     Parameters
     ----------
     path : str or Path
         ``.csv``, ``.tsv``, ``.parquet``, ``.nc`` or ``.zarr``.
+    variable : str, optional
+        Data variable of an xarray file (e.g. ``"resid"`` in an activation store).
+    layer : int, optional
+        Layer to take from a variable with a ``layer`` dim.
 
     Returns
     -------
@@ -67,14 +75,14 @@ def read_feature_table(path: str | Path) -> FeatureTable:
     if suffix == ".zarr":
         if not path.exists():
             raise NeuroalignError(f"feature table not found: {path}. Check --features.")
-        return _from_xarray(path)
+        return _from_xarray(path, variable, layer)
     check_file(path, "feature table")
     if suffix in (".csv", ".tsv"):
         return _from_frame(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), path)
     if suffix == ".parquet":
         return _from_frame(pd.read_parquet(path), path)
     if suffix == ".nc":
-        return _from_xarray(path)
+        return _from_xarray(path, variable, layer)
     raise NeuroalignError(
         f"{path}: unknown feature table format {suffix!r}; use .csv, .tsv, .parquet, .nc or .zarr."
     )
@@ -102,11 +110,29 @@ def _from_frame(frame: pd.DataFrame, path: Path) -> FeatureTable:
     )
 
 
-def _from_xarray(path: Path) -> FeatureTable:
+def _from_xarray(path: Path, variable: str | None, layer: int | None) -> FeatureTable:
     import xarray as xr
 
     opener = xr.open_zarr if path.suffix.lower() == ".zarr" else xr.open_dataset
     with opener(path) as ds:
+        if variable is not None:
+            if variable not in ds.data_vars:
+                raise NeuroalignError(
+                    f"{path}: no variable {variable!r}; it has {sorted(ds.data_vars)}."
+                    f"{suggest(variable, ds.data_vars)}"
+                )
+            var = ds[variable]
+            if "layer" in var.dims:
+                if layer is None or layer not in var.coords["layer"].values:
+                    raise NeuroalignError(
+                        f"{path}: {variable!r} has layers {var.coords['layer'].values.tolist()}; "
+                        "pick one with the layer setting."
+                    )
+                var = var.sel(layer=layer, drop=True)
+            unit_dims = [d for d in var.dims if d != "item"]
+            if len(unit_dims) != 1:
+                raise NeuroalignError(f"{path}: {variable!r} has dims {var.dims}; expected one unit dim.")
+            ds = var.rename({unit_dims[0]: "unit"}).to_dataset(name=variable)
         names = [n for n, v in ds.data_vars.items() if set(v.dims) == {"item", "unit"}]
         if len(names) != 1:
             names = list(ds.data_vars) if len(ds.data_vars) == 1 else names

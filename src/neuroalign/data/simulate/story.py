@@ -205,3 +205,31 @@ def word_timings(
 def chapter_words() -> dict[str, pd.DataFrame]:
     """Return :func:`tokenize` of every bundled chapter, keyed by chapter id."""
     return {name: tokenize(chapter) for name, chapter in load_story().items()}
+
+
+def story_table() -> pd.DataFrame:
+    """Return every bundled chapter's words as stimulus-table rows, in story order.
+
+    This is the text the simulated datasets are built from, so a model's activations for
+    these rows can drive a simulation (``neuroalign simulate fmri --features``).
+
+    Returns
+    -------
+    table : DataFrame
+        Columns ``text`` (the printed word), ``story`` (chapter id), ``run`` (chapter id),
+        ``position`` (word index in the chapter), ``sentence`` and ``paragraph``; no timing.
+    """
+    frames = [
+        pd.DataFrame(
+            {
+                "text": words["word"].to_numpy(),
+                "story": name,
+                "run": name,
+                "position": words["word_index"].to_numpy(),
+                "sentence": words["sentence"].to_numpy(),
+                "paragraph": words["paragraph"].to_numpy(),
+            }
+        )
+        for name, words in chapter_words().items()
+    ]
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,38 @@
+"""The models page reads activation stores and plots norms per layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from neuroalign.report import build_report
+
+
+def _store(path, *, complete: bool) -> None:
+    rng = np.random.default_rng(1)
+    scale = np.arange(1, 4)[None, :, None]  # norms grow with the layer
+    ds = xr.Dataset(
+        {"resid": (("item", "layer", "resid_unit"), rng.normal(size=(7, 3, 5)) * scale)},
+        coords={
+            "text": ("item", list("abcdefg")),
+            "layer": [0, 1, 2],
+            "layer_name": ("layer", ["h.0", "h.1", "h.2"]),
+        },
+        attrs={"model": "pypi:tiny", "pooling": "mean", "context": "sentence"}
+        | ({"complete": "true"} if complete else {}),
+    )
+    ds.to_zarr(path)
+
+
+def test_models_page_lists_stores_with_norm_figures(tmp_path):
+    results = tmp_path / "results"
+    _store(results / "activations" / "tiny" / "words.zarr", complete=True)
+    _store(results / "activations" / "tiny" / "partial.zarr", complete=False)
+    index = build_report(results / "report" / "index.html", config={}, results=results)
+    site = index.parent
+    assert "extract.html" in index.read_text()
+    page = (site / "extract-tiny.html").read_text()
+    assert "pypi:tiny" in page and "Stimulus set words" in page
+    assert "partial.zarr is incomplete" in page
+    figures = sorted((site / "figures").glob("extract-tiny-*-resid-norms.png"))
+    assert len(figures) == 2
