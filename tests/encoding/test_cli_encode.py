@@ -47,7 +47,7 @@ def test_fmri_end_to_end_recovers_language_voxels(sim_fmri):
     language = ds["planted_language"].values.astype(bool)
     assert ds["r_by_layer"].sel(layer="1").values[language].mean() > 0.3
     assert abs(ds["r_by_layer"].sel(layer="0").values.mean()) < 0.05
-    assert set(ds["best_layer"].values[language]) <= {"0", "1"}
+    assert np.mean(ds["best_layer"].values[language] == "1") > 0.9
     assert np.nanmean(ds["normalized"].values[language]) > 0.5
     img = nib.load(root / "out" / "sub-01_maps" / "r.nii.gz")
     assert img.shape == nib.load(dataset / "derivatives/neuroalign-truth/brain_mask.nii.gz").shape

@@ -290,7 +290,7 @@ def run_fmri(args: argparse.Namespace) -> None:
             "cv_score": ("voxel", res.cv_score), "p": ("voxel", res.p), "q": ("voxel", res.q),
             "explainable_variance": ("voxel", res.explainable_variance),
             "ceiling": ("voxel", res.ceiling), "normalized": ("voxel", res.normalized),
-            "best_layer": ("voxel", np.asarray(sweep.layers)[sweep.best_layer]),
+            "best_layer": ("voxel", np.asarray([str(k) for k in sweep.layers])[sweep.best_layer]),
             "r_by_layer": (("layer", "voxel"), sweep.r_by_layer),
             "cv_by_layer": (("layer", "voxel"), sweep.cv_by_layer),
         },
@@ -410,7 +410,7 @@ def run_meg(args: argparse.Namespace) -> None:
             "r": ("sensor", rs[selected]), "alpha": ("sensor", fit.best_alphas),
             "trf": (("lag", "component", "sensor"), fit.coef),
             "r_by_layer": (("layer", "sensor"), r_by_layer),
-            "best_layer": ("sensor", np.asarray(keys)[np.argmax(r_by_layer, 0)]),
+            "best_layer": ("sensor", np.asarray([str(k) for k in keys])[np.argmax(r_by_layer, 0)]),
         },
         coords={"sensor": raw.ch_names, "lag": lags / args.sfreq, "layer": [str(k) for k in keys]},
     )  # fmt: skip

@@ -26,9 +26,9 @@ def test_activation_store_layer_drives_features(tmp_path):
     assert list(table.text) == ["a", "b", "c", "d", "e"]
     with pytest.raises(NeuroalignError, match="has layers"):
         read_feature_table(tmp_path / "acts.zarr", variable="resid", layer=7)
-    with pytest.raises(NeuroalignError, match="no variable 'resdi'.*Did you mean 'resid'"):
+    with pytest.raises(NeuroalignError, match=r"no variable 'resdi'.*Did you mean 'resid'"):
         read_feature_table(tmp_path / "acts.zarr", variable="resdi", layer=1)
-    with pytest.raises(NeuroalignError, match="select a layer|Select one layer"):
+    with pytest.raises(NeuroalignError, match=r"select a layer|Select one layer"):
         read_feature_table(tmp_path / "acts.zarr")
 
 

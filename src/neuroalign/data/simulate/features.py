@@ -131,7 +131,9 @@ def _from_xarray(path: Path, variable: str | None, layer: int | None) -> Feature
                 var = var.sel(layer=layer, drop=True)
             unit_dims = [d for d in var.dims if d != "item"]
             if len(unit_dims) != 1:
-                raise NeuroalignError(f"{path}: {variable!r} has dims {var.dims}; expected one unit dim.")
+                raise NeuroalignError(
+                    f"{path}: {variable!r} has dims {var.dims}; expected one unit dim."
+                )
             ds = var.rename({unit_dims[0]: "unit"}).to_dataset(name=variable)
         names = [n for n, v in ds.data_vars.items() if set(v.dims) == {"item", "unit"}]
         if len(names) != 1:
