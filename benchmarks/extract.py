@@ -1,11 +1,14 @@
 """Benchmark: the extraction engine against the naive loops, side by side in one run.
 
 Task (the same for all three): every word of a synthetic story gets a window of the ``--context``
-previous words; the residual stream after every block at the word's last token is kept.
+previous words; the embeddings and the residual stream after every block at the word's last token
+are kept as float32 (what ``hidden_states`` holds). Token rates count the same tokens: those of
+each word's window.
 
 * naive: ``output_hidden_states=True``, batch of 1, every layer copied to the host as float32;
 * batched naive: the same with ``--naive-batch`` windows per forward (right padding);
-* ours: :class:`neuroalign.models.extract.Extractor` writing a Zarr store.
+* ours: :class:`neuroalign.models.extract.Extractor` (``units="resid,embed"``), into memory
+  (``extract_dataset``, as the naive loops keep their results) and into a Zarr store.
 
 Models are random-initialized from configs (GPT-2 small, GPT-2 XL, a ~1B Llama-style model with
 grouped-query attention), in bfloat16 for all three methods. The hardware bound is the token rate
@@ -14,13 +17,17 @@ shapes, bytes copied to the host / measured pinned copy rate).
 
 Usage::
 
-    python benchmarks/extract.py --words 20000 --naive-words 300 --out results.json
+    python benchmarks/extract.py --words 20000 --naive-words 300 --out results.json \
+        --profile-dir profile/
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import json
+import pstats
 import resource
 import shutil
 import tempfile
@@ -131,21 +138,70 @@ def naive(model, ids: list[list[int]], batch: int, device: str, pad_id: int) -> 
 
 
 def ours(
-    model, tokenizer, table, n_context: int, batch: int, out_dir: Path, layers: str = "all"
+    model,
+    tokenizer,
+    table,
+    n_context: int,
+    batch: int,
+    out_dir: Path | None,
+    layers: str = "all",
+    units: str = "resid,embed",
 ) -> tuple[float, int]:
-    """The engine writing a Zarr store; returns seconds and the bytes copied to the host."""
+    """The engine into memory (``out_dir`` None) or a Zarr store; returns seconds and the bytes
+    copied to the host."""
     from neuroalign.models.extract import Extractor
-    from neuroalign.models.store import extract_to_zarr
+    from neuroalign.models.store import extract_dataset, extract_to_zarr
 
-    ex = Extractor(model, tokenizer, units="resid", context=f"words:{n_context}", batch_size=batch)
-    path = out_dir / "acts.zarr"
+    ex = Extractor(
+        model,
+        tokenizer,
+        units=units,
+        layers=layers,
+        context=f"words:{n_context}",
+        batch_size=batch,
+    )
     sync(str(ex.devices[0]))
     start = time.perf_counter()
-    extract_to_zarr(ex, table, path, attrs={"model": "bench", "config_hash": "x"})
+    if out_dir is None:
+        extract_dataset(ex, table)
+    else:
+        path = out_dir / "acts.zarr"
+        extract_to_zarr(ex, table, path, attrs={"model": "bench", "config_hash": "x"})
     sync(str(ex.devices[0]))
     seconds = time.perf_counter() - start
-    shutil.rmtree(path)
-    return seconds, len(table) * len(ex.layers) * ex.arch.hidden_size * 2
+    if out_dir is not None:
+        shutil.rmtree(path)
+    return seconds, ex.item_bytes() // 2 * len(table)
+
+
+def profile_ours(model, tokenizer, table, args: argparse.Namespace, arch: str) -> dict:
+    """Ours into memory under cProfile (host, main thread) and torch.profiler (GPU kernels)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    args.profile_dir.mkdir(parents=True, exist_ok=True)
+    host = cProfile.Profile()
+    host.enable()
+    seconds, _ = ours(model, tokenizer, table, args.context, args.batch, None)
+    host.disable()
+    text = io.StringIO()
+    pstats.Stats(host, stream=text).sort_stats("cumulative").print_stats(45)
+    (args.profile_dir / f"{arch}_host.txt").write_text(text.getvalue())
+    activities = [ProfilerActivity.CPU]
+    if args.device.startswith("cuda"):
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        wall, _ = ours(model, tokenizer, table, args.context, args.batch, None)
+    events = prof.key_averages()
+    table_text = events.table(sort_by="self_device_time_total", row_limit=30)
+    (args.profile_dir / f"{arch}_torch.txt").write_text(table_text)
+    # Kernels and copies only (operator rows repeat their kernels' time).
+    device_us = sum(
+        e.self_device_time_total for e in events if e.device_type == torch.autograd.DeviceType.CUDA
+    )
+    return {
+        "profiled_seconds": round(seconds, 2),
+        "gpu_busy_fraction": round(device_us / 1e6 / wall, 2),
+    }
 
 
 def matmul_rate(model, tokens: int, device: str, dtype: torch.dtype) -> float:
@@ -211,14 +267,19 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
     naive(model, ids[:8], 1, device, tokenizer.pad_token_id)  # warm-up
     t_naive = naive(model, ids[:n_naive], 1, device, tokenizer.pad_token_id)
     t_batched = naive(model, ids[:n_batched], args.naive_batch, device, tokenizer.pad_token_id)
+    ours(model, tokenizer, table.iloc[:2000], args.context, args.batch, None)  # warm-up
+    t_ours, host_bytes = ours(model, tokenizer, table, args.context, args.batch, None)
     with tempfile.TemporaryDirectory() as tmp:
-        ours(model, tokenizer, table.iloc[:256], args.context, args.batch, Path(tmp))  # warm-up
-        t_ours, host_bytes = ours(model, tokenizer, table, args.context, args.batch, Path(tmp))
+        t_zarr, _ = ours(model, tokenizer, table, args.context, args.batch, Path(tmp))
     rates = {
         "naive": lengths[:n_naive].sum() / t_naive,
         "batched_naive": lengths[:n_batched].sum() / t_batched,
         "ours": lengths.sum() / t_ours,
+        "ours_zarr": lengths.sum() / t_zarr,
     }
+    profiled = {}
+    if args.profile_dir is not None and arch in args.profile.split(","):
+        profiled = profile_ours(model, tokenizer, table, args, arch)
     flops = forward_flops(model, lengths)
     mm_rate = matmul_rate(model, args.batch * int(lengths.mean()), device, dtype)
     cp_rate = copy_rate(device)
@@ -234,10 +295,15 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         "tokens_per_s": {k: round(float(v)) for k, v in rates.items()},
         "ours_vs_naive": round(float(rates["ours"] / rates["naive"]), 1),
         "ours_vs_batched_naive": round(float(rates["ours"] / rates["batched_naive"]), 2),
+        "zarr_vs_batched_naive": round(float(rates["ours_zarr"] / rates["batched_naive"]), 2),
         "matmul_tflops": round(mm_rate / 1e12, 1),
         "copy_gb_per_s": round(cp_rate / 1e9, 1),
         "bound_tokens_per_s": round(float(bound)),
         "fraction_of_bound": round(float(rates["ours"] / bound), 2),
+        "zarr_fraction_of_bound": round(float(rates["ours_zarr"] / bound), 2),
+        "bound_vs_batched_naive": round(float(bound / rates["batched_naive"]), 1),
+        "bound_by": "compute" if flops / mm_rate >= host_bytes / cp_rate else "copy",
+        **profiled,
         "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
 
@@ -249,7 +315,9 @@ def memory_run(args: argparse.Namespace) -> dict:
     tokenizer = build_tokenizer(table["text"].tolist())
     model = build_model("gpt2-small", 50304, args.device, dtype)
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, _ = ours(model, tokenizer, table, args.context, args.batch, Path(tmp), "-1")
+        seconds, _ = ours(
+            model, tokenizer, table, args.context, args.batch, Path(tmp), "-1", "resid"
+        )
     return {
         "memory_run_words": len(table),
         "seconds": round(seconds, 1),
@@ -269,6 +337,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--profile-dir", type=Path, default=None, help="write profiles here")
+    parser.add_argument("--profile", default="gpt2-small", help="architectures to profile")
     parser.add_argument(
         "--memory-words", type=int, default=0, help="only measure peak host memory on this many"
     )
@@ -281,8 +351,8 @@ def main() -> None:
         result = run_arch(arch, args, args.device)
         print(json.dumps(result), flush=True)
         results.append(result)
-    if args.out:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,38 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"{source}: field 'extract.{stimset}' names a stimulus set that is not under "
                 f"'stimuli'; add it there or use one of {sorted(config['stimuli'])}."
             )
+    for name, entry in config["encode"].items():
+        for model in entry["models"]:
+            if (model, entry["stimset"]) not in {
+                (m, st) for st, e in config["extract"].items() for m in e["models"]
+            }:
+                raise NeuroalignError(
+                    f"{source}: field 'encode.{name}' reads {model!r} activations of stimulus set "
+                    f"{entry['stimset']!r}; add {model!r} to 'extract.{entry['stimset']}.models'."
+                )
+    for name, entry in config["localize"].items():
+        for model in entry["models"]:
+            if model not in config["models"]:
+                raise NeuroalignError(
+                    f"{source}: field 'localize.{name}.models' names {model!r}, which is not "
+                    f"under 'models'; add it there or remove it.{suggest(model, config['models'])}"
+                )
+        if entry["stimset"] is None and "dataset" not in entry:
+            raise NeuroalignError(
+                f"{source}: field 'localize.{name}' needs 'dataset' (a dataset folder with the "
+                "stimuli) or 'stimset' (a stimulus table); add one."
+            )
+        if entry["stimset"] is not None and entry["stimset"] not in config["stimuli"]:
+            raise NeuroalignError(
+                f"{source}: field 'localize.{name}.stimset' is {entry['stimset']!r}, which is not "
+                f"under 'stimuli'; use one of {sorted(config['stimuli'])}."
+            )
+    for model in config["episodic"]["models"]:
+        if model not in config["models"]:
+            raise NeuroalignError(
+                f"{source}: field 'episodic.models' names {model!r}, which is not under "
+                f"'models'; add it there or remove it.{suggest(model, config['models'])}"
+            )
     features = config["simulate"].get("fmri", {}).get("features")
     if features:
         if features["model"] not in config["extract"].get(STORY_STIMSET, {}).get("models", []):

@@ -40,7 +40,7 @@ def test_coef_is_refit_with_chosen_penalties(two_spaces):
     res = banded_ridge_cv(X, Y, groups, [1.0, 100.0], block_folds(400, 4), n_iter=3)
     k = 3
     scale = np.sqrt(res.best_gammas[k])[groups]
-    w, b, _ = refit(X * scale, Y[:, [k]], res.best_alphas[[k]])
+    w, _, _ = refit(X * scale, Y[:, [k]], res.best_alphas[[k]])
     np.testing.assert_allclose(res.coef[:, k], w[:, 0] * scale, rtol=1e-10)
     assert res.candidates.shape == (2 + 1 + 3, 2)
 

@@ -108,7 +108,9 @@ def test_fmri_design_shapes_and_run_awareness():
 
 
 def test_meg_design_impulses():
-    X, runs = meg_design(np.array([[1.0], [2.0], [5.0]]), [0.01, 0.5, 0.02], [0, 0, 1], {0: 100, 1: 50}, sfreq=100)
+    X, _ = meg_design(
+        np.array([[1.0], [2.0], [5.0]]), [0.01, 0.5, 0.02], [0, 0, 1], {0: 100, 1: 50}, sfreq=100
+    )
     assert X.shape == (150, 1) and X[1, 0] == 1 and X[50, 0] == 2 and X[102, 0] == 5
     with pytest.raises(ValueError, match="outside"):
         meg_design(np.ones((1, 1)), [2.0], [0], {0: 100}, sfreq=100)

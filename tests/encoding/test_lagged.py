@@ -51,7 +51,9 @@ def test_cv_equals_explicit_delayed_ridge(scoring):
             elif scoring == "r2":
                 expected[i] += (1 - ((yt - pred) ** 2).sum(0) / ((yt - yt.mean(0)) ** 2).sum(0)) / 3
             else:
-                expected[i] += np.array([np.corrcoef(yt[:, k], pred[:, k])[0, 1] for k in range(2)]) / 3
+                expected[i] += (
+                    np.array([np.corrcoef(yt[:, k], pred[:, k])[0, 1] for k in range(2)]) / 3
+                )
     np.testing.assert_allclose(res.cv_scores, expected, rtol=1e-8, atol=1e-10)
     for k in range(2):
         ref = Ridge(alpha=res.best_alphas[k]).fit(D, Y[:, k])

@@ -20,20 +20,28 @@ def planted(n, p, t, seed):
 
 
 @pytest.mark.parametrize(("n", "p", "cls"), [(150, 20, "RidgeCV"), (60, 120, "KernelRidgeCV")])
-def test_ridge_cv_equals_himalaya(n, p, cls):
+@pytest.mark.parametrize("fit_intercept", [False, True])
+def test_ridge_cv_equals_himalaya(n, p, cls, fit_intercept):
     himalaya_backend.set_backend("numpy", on_error="raise")
     X, Y = planted(n, p, 12, 0)
+    X, Y = X + 0.3, Y + 1.0
     alphas = np.logspace(-2, 5, 15)
     folds = block_folds(n, 5)
-    ours = ridge_cv(X, Y, alphas, folds, fit_intercept=False, widen_fraction=None)
+    ours = ridge_cv(X, Y, alphas, folds, fit_intercept=fit_intercept, widen_fraction=None)
     if cls == "RidgeCV":
-        ref = himalaya_ridge.RidgeCV(alphas=alphas, cv=folds, fit_intercept=False).fit(X, Y)
+        ref = himalaya_ridge.RidgeCV(alphas=alphas, cv=folds, fit_intercept=fit_intercept)
+        ref.fit(X, Y)
         coef = ref.coef_
     else:
-        ref = himalaya_kernel.KernelRidgeCV(alphas=alphas, cv=folds, kernel="linear").fit(X, Y)
-        coef = X.T @ ref.dual_coef_
+        ref = himalaya_kernel.KernelRidgeCV(
+            alphas=alphas, cv=folds, kernel="linear", fit_intercept=fit_intercept
+        ).fit(X, Y)
+        Xc = X - X.mean(0) if fit_intercept else X
+        coef = Xc.T @ ref.dual_coef_
     np.testing.assert_allclose(ours.best_alphas, ref.best_alphas_, rtol=1e-12)
     np.testing.assert_allclose(ours.coef, coef, rtol=1e-6, atol=1e-8)
+    if fit_intercept:
+        np.testing.assert_allclose(ours.intercept, ref.intercept_, rtol=1e-6)
 
 
 def test_banded_ridge_equals_himalaya_on_same_candidates():

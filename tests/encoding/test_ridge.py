@@ -85,7 +85,7 @@ def test_ridge_cv_picks_best_alpha_and_refits():
     res = ridge_cv(X, Y, alphas, folds, widen_fraction=None)
     scores, _ = cv_scores(X, Y, alphas, folds)
     np.testing.assert_array_equal(res.best_alphas, alphas[scores.argmax(0)])
-    W, b = closed_form(X, Y, res.best_alphas)
+    W, _ = closed_form(X, Y, res.best_alphas)
     np.testing.assert_allclose(res.coef, W, rtol=1e-8, atol=1e-12)
     # weaker signal asks for more regularization
     assert res.best_alphas[0] <= res.best_alphas[2] <= res.best_alphas[4]
@@ -138,3 +138,19 @@ def test_same_seed_same_numbers():
     a = ridge_cv(X, Y, np.logspace(-1, 2, 4), block_folds(60, 3))
     b = ridge_cv(X, Y, np.logspace(-1, 2, 4), block_folds(60, 3))
     assert np.array_equal(a.coef, b.coef) and np.array_equal(a.cv_scores, b.cv_scores)
+
+
+def test_backend_precision_restored_and_dtypes():
+    import torch
+
+    from neuroalign.encoding.backend import matmul_precision, resolve_dtype
+
+    before = torch.get_float32_matmul_precision()
+    with pytest.raises(RuntimeError), matmul_precision("high"):
+        assert torch.get_float32_matmul_precision() == "high"
+        raise RuntimeError
+    assert torch.get_float32_matmul_precision() == before
+    with pytest.raises(ValueError, match="dtype"):
+        resolve_dtype("float16")
+    coef, _, _ = refit(np.eye(3), np.eye(3), 1.0, dtype="float32")
+    assert coef.dtype == np.float32

@@ -21,7 +21,7 @@ def _offline(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def planted():
     """Activations (480 items x 3 layers x 40 units) with 6 units shifted up for positives.
 
@@ -36,6 +36,8 @@ def planted():
     for layer, unit in [(0, 1), (0, 22), (1, 7), (1, 39), (2, 30), (2, 0)]:
         mask[layer, unit] = True
     acts[positive] += 1.5 * mask
+    for array in (acts, positive, split, mask):
+        array.setflags(write=False)  # shared by every test of the session
     return acts, positive, split, mask
 
 

@@ -52,3 +52,22 @@ def test_custom_csv(tmp_path):
     )
     with pytest.raises(NeuroalignError, match="1 or 2"):
         custom_contrast(path)
+
+
+def test_custom_from_stimulus_table(tmp_path):
+    from neuroalign.data.stimuli import standardize, write_table
+
+    texts = [f"sentence number {i}" for i in range(8)] + [f"blick fop {i}" for i in range(8)]
+    frame = pd.DataFrame(
+        {
+            "text": texts + texts[:2],  # a repeated sentence is kept once
+            "story": [f"s{i}" for i in range(18)],
+            "position": 0,
+            "condition": ["sentence"] * 8 + ["nonword"] * 8 + ["sentence"] * 2,
+            "run": ["run-1", "run-2"] * 9,
+        }
+    )
+    path = write_table(standardize(frame, stimset="loc", reader="test"), tmp_path / "loc.parquet")
+    items = custom_contrast(path, positive="sentence")
+    assert len(items.table) == 16 and items.is_positive.sum() == 8
+    assert (items.table.groupby(["condition", "split"]).size() == 4).all()

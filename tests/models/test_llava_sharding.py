@@ -87,9 +87,18 @@ def test_prompts_pad_on_the_tokenizer_side(minilm_dir, prompts):
 def test_model_sharded_with_accelerate_gives_the_same_arrays(tmp_path, tokenizer, story_table):
     from accelerate import dispatch_model
 
+    from neuroalign.models.sources import load_model
+
     units = "resid,mlp_out,head_out"
     kwargs = dict(units=units, context="words:3", batch_size=4)
-    expected = extract_dataset(Extractor(make_llama(), tokenizer, **kwargs), story_table)
+    model = make_llama()
+    expected = extract_dataset(Extractor(model, tokenizer, **kwargs), story_table)
+    # Loaded with a device map (all on the CPU here, through accelerate's loader).
+    model.save_pretrained(tmp_path / "m")
+    tokenizer.save_pretrained(tmp_path / "m")
+    loaded, processor, _ = load_model(f"path:{tmp_path / 'm'}", device_map="auto")
+    got = extract_dataset(Extractor(loaded, processor, **kwargs), story_table)
+    np.testing.assert_array_equal(got["resid"].values, expected["resid"].values)
     # Blocks 1 and 2 live on disk and are brought in by accelerate's hooks at each forward.
     device_map = {
         "embed_tokens": "cpu",
@@ -99,23 +108,10 @@ def test_model_sharded_with_accelerate_gives_the_same_arrays(tmp_path, tokenizer
         "layers.2": "disk",
         "norm": "cpu",
     }
-    model = dispatch_model(
-        make_llama(), device_map=device_map, main_device="cpu", offload_dir=tmp_path
+    sharded = dispatch_model(
+        make_llama(), device_map=device_map, main_device="cpu", offload_dir=tmp_path / "off"
     )
-    assert model.layers[1].self_attn.q_proj.weight.device.type == "meta"
-    got = extract_dataset(Extractor(model, tokenizer, **kwargs), story_table)
+    assert sharded.layers[1].self_attn.q_proj.weight.device.type == "meta"
+    got = extract_dataset(Extractor(sharded, tokenizer, **kwargs), story_table)
     for name in units.split(","):
         np.testing.assert_array_equal(got[name].values, expected[name].values, err_msg=name)
-
-
-def test_load_model_with_device_map(tmp_path, tokenizer, story_table):
-    from neuroalign.models.sources import load_model
-
-    model = make_llama()
-    model.save_pretrained(tmp_path / "m")
-    tokenizer.save_pretrained(tmp_path / "m")
-    kwargs = dict(units="resid", context="words:3", batch_size=4)
-    expected = extract_dataset(Extractor(model, tokenizer, **kwargs), story_table)
-    loaded, processor, _ = load_model(f"path:{tmp_path / 'm'}", device_map="auto")
-    got = extract_dataset(Extractor(loaded, processor, **kwargs), story_table)
-    np.testing.assert_array_equal(got["resid"].values, expected["resid"].values)

@@ -5,6 +5,8 @@ import shlex
 from pathlib import Path
 
 from neuroalign._check import NeuroalignError
+from neuroalign.encoding import workflow as encode_workflow
+from neuroalign.localize import workflow as localize_workflow
 from neuroalign.config import (
     STORY_STIMSET,
     fetch_stamp,
@@ -95,6 +97,20 @@ def get_final_outputs():
     return [f"{RESULTS}/report"]
 
 
+def episodic_targets():
+    """Results of the episodic stage the config asks for (none when `episodic` is empty)."""
+    episodic = config["episodic"]
+    out = [f"{RESULTS}/episodic/trajectory/tiny.nc"] if episodic["train"] else []
+    if episodic["human"]:
+        out.append(f"{RESULTS}/episodic/human.nc")
+    for model in episodic["models"]:
+        out += [
+            f"{RESULTS}/episodic/heads/{model}.nc",
+            f"{RESULTS}/episodic/ablation/{model}.nc",
+        ]
+    return out
+
+
 def report_inputs(wildcards):
     """Saved results the report reads."""
     return {
@@ -104,4 +120,10 @@ def report_inputs(wildcards):
         ),
         "fetched": [str(fetch_stamp(config, d)) for d in DATASETS],
         "activations": [f"{RESULTS}/activations/{m}/{s}.zarr" for m, s in EXTRACTIONS],
+        "encoding": encode_workflow.targets(config),
+        "episodic": episodic_targets(),
+        "localize": [
+            f"{RESULTS}/localize/{m}/{n}.nc"
+            for m, n in localize_workflow.localize_runs(config)
+        ],
     }

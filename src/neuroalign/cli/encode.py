@@ -85,7 +85,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     meg.add_argument("--tmax", type=float, default=0.6, help="last lag (s, default 0.6)")
     meg.add_argument("--sfreq", type=float, default=100.0, help="resample to this rate (Hz)")
     meg.add_argument(
-        "--n-components", type=int, default=8, help="principal components of the features"
+        "--n-components",
+        type=int,
+        default=8,
+        help="principal components of the features, added to a word-onset impulse",
     )
     meg.add_argument("--evoked", type=Path, default=None, help="Evoked FIF of the TRF norms")
     meg.set_defaults(func=run_meg)
@@ -105,7 +108,9 @@ def _common(sub: argparse.ArgumentParser) -> None:
     )
     sub.add_argument("--output", required=True, type=Path, help="netCDF file to write")
     sub.add_argument(
-        "--alphas", default="-1:6:15", help="log10 grid start:stop:count (default -1:6:15)"
+        "--alphas",
+        default="-1:6:15",
+        help="log10 grid start:stop:count; write --alphas=-2:4:9 when it starts negative",
     )
     sub.add_argument("--folds", type=int, default=5, help="cross-validation folds")
     sub.add_argument("--device", default="auto", help="cpu, cuda or auto")
@@ -141,6 +146,11 @@ def read_activations(path: Path, variable: str | None, layers: str) -> dict[Any,
         raise NeuroalignError(f"{path}: cannot be read as Zarr or netCDF ({err}).") from None
     if ds.attrs.get("complete", "true") != "true":
         raise NeuroalignError(f"{path}: the store is incomplete; rerun `neuroalign extract`.")
+    # Zarr 3 reads text back as NumPy's variable-width StringDType; plain objects behave like
+    # the stimulus table's strings everywhere downstream.
+    ds = ds.assign_coords(
+        {name: coord.astype(object) for name, coord in ds.coords.items() if coord.dtype.kind == "T"}
+    )
     candidates = [v for v in ds.data_vars if "item" in ds[v].dims and ds[v].ndim >= 2]
     if variable is None:
         if len(candidates) != 1:
@@ -267,61 +277,104 @@ def run_fmri(args: argparse.Namespace) -> None:
             word_runs.append(np.full(len(idx), i))
             n_scans[i] = run["Y"].shape[0]
         X, _ = fmri_design(
-            np.concatenate(feats), np.concatenate(onsets), np.concatenate(word_runs), n_scans,
-            tr=tr, delays=delays, mode=args.resample,
-        )  # fmt: skip
+            np.concatenate(feats),
+            np.concatenate(onsets),
+            np.concatenate(word_runs),
+            n_scans,
+            tr=tr,
+            delays=delays,
+            mode=args.resample,
+        )
         return X
 
-    designs = {k: (design(da, train)[keep], design(da, test[:1])[keep_test]) for k, da in layers.items()}
+    designs = {
+        k: (design(da, train)[keep], design(da, test[:1])[keep_test]) for k, da in layers.items()
+    }
     folds = group_folds(labels[keep], n_folds=min(args.folds, len(train)))
     logger.info(
         "fMRI: %d train TRs, %d test TRs x %d repeats, %d voxels, %d layers",
-        Y_train.shape[0], Y_test.shape[1], Y_test.shape[0], Y_train.shape[1], len(designs),
-    )  # fmt: skip
+        Y_train.shape[0],
+        Y_test.shape[1],
+        Y_test.shape[0],
+        Y_train.shape[1],
+        len(designs),
+    )
     sweep = layer_sweep(
-        designs, Y_train, folds, Y_test, alphas=_alphas(args.alphas), seed=args.seed,
-        n_perm=args.n_perm, min_shift=max(delays) + 5, device=args.device, dtype=args.dtype,
-    )  # fmt: skip
+        designs,
+        Y_train,
+        folds,
+        Y_test,
+        alphas=_alphas(args.alphas),
+        seed=args.seed,
+        n_perm=args.n_perm,
+        min_shift=max(delays) + 5,
+        device=args.device,
+        dtype=args.dtype,
+    )
     res = sweep.result
     ijk = np.argwhere(mask)
     ds = xr.Dataset(
         {
-            "r": ("voxel", res.r), "r2": ("voxel", res.r2), "alpha": ("voxel", res.alpha),
-            "cv_score": ("voxel", res.cv_score), "p": ("voxel", res.p), "q": ("voxel", res.q),
+            "r": ("voxel", res.r),
+            "r2": ("voxel", res.r2),
+            "alpha": ("voxel", res.alpha),
+            "cv_score": ("voxel", res.cv_score),
+            "p": ("voxel", res.p),
+            "q": ("voxel", res.q),
             "explainable_variance": ("voxel", res.explainable_variance),
-            "ceiling": ("voxel", res.ceiling), "normalized": ("voxel", res.normalized),
+            "ceiling": ("voxel", res.ceiling),
+            "normalized": ("voxel", res.normalized),
             "best_layer": ("voxel", np.asarray([str(k) for k in sweep.layers])[sweep.best_layer]),
             "r_by_layer": (("layer", "voxel"), sweep.r_by_layer),
             "cv_by_layer": (("layer", "voxel"), sweep.cv_by_layer),
         },
         coords={
-            "voxel": np.arange(ijk.shape[0]), "layer": [str(k) for k in sweep.layers],
-            "voxel_i": ("voxel", ijk[:, 0]), "voxel_j": ("voxel", ijk[:, 1]),
+            "voxel": np.arange(ijk.shape[0]),
+            "layer": [str(k) for k in sweep.layers],
+            "voxel_i": ("voxel", ijk[:, 0]),
+            "voxel_j": ("voxel", ijk[:, 1]),
             "voxel_k": ("voxel", ijk[:, 2]),
         },
-    )  # fmt: skip
+    )
     truth = args.dataset / TRUTH / "truth.nc"
     summary = _fmri_recovery(truth, args.subject, res) if truth.is_file() else {}
     if summary:
         with xr.open_dataset(truth) as t:
             ds["planted_language"] = ("voxel", t["language_mask"].values.astype(np.int8))
     config = {
-        "kind": "fmri", "subject": args.subject, "test_task": test_task, "delays": delays,
-        "resample": args.resample, "trim": args.trim, "alphas": args.alphas,
-        "folds": len(folds), "n_perm": args.n_perm, "dtype": args.dtype,
-        "variable": args.variable, "layers": args.layers,
-    }  # fmt: skip
+        "kind": "fmri",
+        "subject": args.subject,
+        "test_task": test_task,
+        "delays": delays,
+        "resample": args.resample,
+        "trim": args.trim,
+        "alphas": args.alphas,
+        "folds": len(folds),
+        "n_perm": args.n_perm,
+        "dtype": args.dtype,
+        "variable": args.variable,
+        "layers": args.layers,
+    }
     ds.attrs.update(
         provenance(
-            stage="encode", config=config, seed=args.seed,
-            inputs={"activations": args.activations, "mask": args.dataset / TRUTH / "brain_mask.nii.gz"},
-            dataset=str(args.dataset.name), selected_layer=str(sweep.layers[sweep.selected]),
-            ceiling_convention=CEILING_CONVENTION, alpha_convention="alpha * ||w||^2",
+            stage="encode",
+            config=config,
+            seed=args.seed,
+            inputs={
+                "activations": args.activations,
+                "mask": args.dataset / TRUTH / "brain_mask.nii.gz",
+            },
+            dataset=str(args.dataset.name),
+            selected_layer=str(sweep.layers[sweep.selected]),
+            ceiling_convention=CEILING_CONVENTION,
+            alpha_convention="alpha * ||w||^2",
             score="Pearson r and R^2 against the mean of the test repeats",
-            null="circular shift of the prediction; p from a normal fitted to each null", n_repeats=int(Y_test.shape[0]),
-            n_lower_edge=res.n_lower_edge, n_upper_edge=res.n_upper_edge,
+            null="circular shift of the prediction; p from a normal fitted to each null",
+            n_repeats=int(Y_test.shape[0]),
+            n_lower_edge=res.n_lower_edge,
+            n_upper_edge=res.n_upper_edge,
             summary=summary,
-        )  # fmt: skip
+        )
     )
     _write_netcdf(ds, args.output)
     maps = args.maps or args.output.with_name(args.output.stem + "_maps")
@@ -337,9 +390,7 @@ def run_fmri(args: argparse.Namespace) -> None:
 def _fmri_recovery(truth: Path, subject: str, res) -> dict[str, float]:
     with xr.open_dataset(truth) as t:
         planted = t["language_mask"].values.astype(bool)
-        ideal = (
-            t["ideal_test_r"].sel(subject=subject).values if subject in t["subject"] else None
-        )
+        ideal = t["ideal_test_r"].sel(subject=subject).values if subject in t["subject"] else None
     found = res.q < 0.05
     tp = int(np.sum(found & planted))
     out = {
@@ -395,11 +446,18 @@ def run_meg(args: argparse.Namespace) -> None:
     rs, fits = {}, {}
     for k, da in layers.items():
         idx = align_items(da, words["word"].astype(str).tolist(), task, str(events_path))
-        feats = pca_reduce(da.values[idx], args.n_components)
-        X, _ = meg_design(feats, words["onset"].to_numpy(float), np.zeros(len(idx)),
-                          {0: Y.shape[0]}, sfreq=args.sfreq)  # fmt: skip
-        fit = lag_ridge_cv(X, Y, lags, alphas, segments, scoring="r", device=args.device,
-                           dtype=args.dtype)  # fmt: skip
+        # an onset impulse (all ones) plus the leading components of the model's features
+        feats = np.c_[np.ones(len(idx)), pca_reduce(da.values[idx], args.n_components)]
+        X, _ = meg_design(
+            feats,
+            words["onset"].to_numpy(float),
+            np.zeros(len(idx)),
+            {0: Y.shape[0]},
+            sfreq=args.sfreq,
+        )
+        fit = lag_ridge_cv(
+            X, Y, lags, alphas, segments, scoring="r", device=args.device, dtype=args.dtype
+        )
         rs[k], fits[k] = fit.cv_scores.max(0), fit
     keys = list(rs)
     r_by_layer = np.stack([rs[k] for k in keys])
@@ -407,28 +465,50 @@ def run_meg(args: argparse.Namespace) -> None:
     fit = fits[selected]
     ds = xr.Dataset(
         {
-            "r": ("sensor", rs[selected]), "alpha": ("sensor", fit.best_alphas),
-            "trf": (("lag", "component", "sensor"), fit.coef),
+            "r": ("sensor", rs[selected]),
+            "alpha": ("sensor", fit.best_alphas),
+            "trf": (("lag", "predictor", "sensor"), fit.coef),
             "r_by_layer": (("layer", "sensor"), r_by_layer),
             "best_layer": ("sensor", np.asarray([str(k) for k in keys])[np.argmax(r_by_layer, 0)]),
         },
-        coords={"sensor": raw.ch_names, "lag": lags / args.sfreq, "layer": [str(k) for k in keys]},
-    )  # fmt: skip
-    config = {"kind": "meg", "subject": args.subject, "tmin": args.tmin, "tmax": args.tmax,
-              "sfreq": args.sfreq, "n_components": args.n_components, "alphas": args.alphas,
-              "folds": args.folds, "dtype": args.dtype}  # fmt: skip
-    ds.attrs.update(provenance(
-        stage="encode", config=config, seed=args.seed, inputs={"meg": fif},
-        dataset=args.dataset.name, selected_layer=str(selected),
-        score="Pearson r on held-out contiguous blocks (mean over blocks)",
-        alpha_convention="alpha * ||w||^2", n_lower_edge=fit.n_lower_edge,
-        n_upper_edge=fit.n_upper_edge,
-    ))  # fmt: skip
+        coords={
+            "sensor": raw.ch_names,
+            "lag": lags / args.sfreq,
+            "layer": [str(k) for k in keys],
+            "predictor": ["word_onset", *[f"pc{i}" for i in range(fit.coef.shape[1] - 1)]],
+        },
+    )
+    config = {
+        "kind": "meg",
+        "subject": args.subject,
+        "tmin": args.tmin,
+        "tmax": args.tmax,
+        "sfreq": args.sfreq,
+        "n_components": args.n_components,
+        "alphas": args.alphas,
+        "folds": args.folds,
+        "dtype": args.dtype,
+    }
+    ds.attrs.update(
+        provenance(
+            stage="encode",
+            config=config,
+            seed=args.seed,
+            inputs={"meg": fif},
+            dataset=args.dataset.name,
+            selected_layer=str(selected),
+            score="Pearson r on held-out contiguous blocks (mean over blocks)",
+            alpha_convention="alpha * ||w||^2",
+            n_lower_edge=fit.n_lower_edge,
+            n_upper_edge=fit.n_upper_edge,
+        )
+    )
     _write_netcdf(ds, args.output)
     evoked_path = args.evoked or args.output.with_name(args.output.stem + "_trf-ave.fif")
     norm = np.sqrt((fit.coef**2).sum(1)).T  # (sensor, lag)
-    evoked = mne.EvokedArray(norm, raw.info, tmin=float(lags[0] / args.sfreq),
-                             comment=f"TRF norm, layer {selected}")  # fmt: skip
+    evoked = mne.EvokedArray(
+        norm, raw.info, tmin=float(lags[0] / args.sfreq), comment=f"TRF norm, layer {selected}"
+    )
     with atomic_path(evoked_path) as tmp:
         evoked.save(tmp, verbose="error")
     print(f"wrote {args.output} and {evoked_path} (selected layer {selected})")
@@ -466,23 +546,42 @@ def run_eyetracking(args: argparse.Namespace) -> None:
     for k, da in layers.items():
         idx = []
         for story, block in words.groupby("unique_paragraph_id", sort=False):
-            rows = align_items(da, block["IA_LABEL"].astype(str).tolist(), str(story), str(args.report))
+            rows = align_items(
+                da, block["IA_LABEL"].astype(str).tolist(), str(story), str(args.report)
+            )
             idx.append(rows)
         feats = da.values[np.concatenate(idx)]
-        gains[k] = baseline_gain(feats[ok], base[ok], Y[ok], _alphas(args.alphas), folds,
-                                 device=args.device, dtype=args.dtype)  # fmt: skip
+        gains[k] = baseline_gain(
+            feats[ok],
+            base[ok],
+            Y[ok],
+            _alphas(args.alphas),
+            folds,
+            device=args.device,
+            dtype=args.dtype,
+        )
     keys = list(gains)
     stack = lambda name: np.stack([gains[k][name] for k in keys])  # noqa: E731
     ds = xr.Dataset(
         {name: (("layer", "measure"), stack(name)) for name in gains[keys[0]]},
         coords={"layer": [str(k) for k in keys], "measure": measures},
     )
-    ds.attrs.update(provenance(
-        stage="encode", config={"kind": "eyetracking", "alphas": args.alphas,
-                                "folds": args.folds, "dtype": args.dtype},
-        seed=args.seed, inputs={"report": args.report}, n_words=int(ok.sum()),
-        baseline=list(READING_BASELINE), measures=READING_MEASURES,
-        score="held-out r and R^2 (nested CV by paragraph); gain = full minus baseline",
-    ))  # fmt: skip
+    ds.attrs.update(
+        provenance(
+            stage="encode",
+            config={
+                "kind": "eyetracking",
+                "alphas": args.alphas,
+                "folds": args.folds,
+                "dtype": args.dtype,
+            },
+            seed=args.seed,
+            inputs={"report": args.report},
+            n_words=int(ok.sum()),
+            baseline=list(READING_BASELINE),
+            measures=READING_MEASURES,
+            score="held-out r and R^2 (nested CV by paragraph); gain = full minus baseline",
+        )
+    )
     _write_netcdf(ds, args.output)
     print(f"wrote {args.output}")

@@ -6,6 +6,8 @@ returns numpy arrays on the CPU. Nothing here is global: a device or precision i
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -48,7 +50,10 @@ def as_tensor(x: Any, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
     """Return ``x`` as a tensor on ``device`` with ``dtype`` (no copy when it already is one)."""
     if isinstance(x, torch.Tensor):
         return x.to(device=device, dtype=dtype)
-    return torch.as_tensor(np.asarray(x), dtype=dtype, device=device)
+    arr = np.asarray(x)
+    if not arr.flags.writeable:  # torch cannot wrap read-only memory (memmaps, broadcasts)
+        arr = arr.copy()
+    return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
 def to_numpy(x: torch.Tensor) -> np.ndarray:
@@ -60,3 +65,22 @@ def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work (a no-op on CPU); used only for timing."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+@contextlib.contextmanager
+def matmul_precision(level: str) -> Iterator[None]:
+    """Set torch's float32 matrix-product precision inside a ``with`` block, then restore it.
+
+    Parameters
+    ----------
+    level : {"highest", "high", "medium"}
+        ``"highest"`` is true float32; ``"high"`` allows TF32 tensor cores on NVIDIA GPUs
+        (about 10 bits of mantissa in the products, much faster).
+    """
+    check_option("level", level, ("highest", "high", "medium"))
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(level)
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)

@@ -122,9 +122,12 @@ def banded_ridge_cv(
             raise ValueError(f"'candidates' must be non-negative rows of {n_spaces} weights.")
         gammas = gammas / gammas.sum(1, keepdims=True)
     common = dict(
-        fit_intercept=fit_intercept, n_targets_batch=n_targets_batch, device=device,
-        dtype=dtype, decomp_dtype=decomp_dtype,
-    )  # fmt: skip
+        fit_intercept=fit_intercept,
+        n_targets_batch=n_targets_batch,
+        device=device,
+        dtype=dtype,
+        decomp_dtype=decomp_dtype,
+    )
     n_targets = np.shape(Y)[1]
     best_score = np.full(n_targets, -np.inf)
     best_cand = np.zeros(n_targets, int)
@@ -134,7 +137,11 @@ def banded_ridge_cv(
         idx = np.argmax(scores, axis=0)
         top = scores[idx, np.arange(n_targets)]
         better = top > best_score
-        best_score[better], best_cand[better], best_alpha[better] = top[better], c, alphas[idx][better]
+        best_score[better], best_cand[better], best_alpha[better] = (
+            top[better],
+            c,
+            alphas[idx][better],
+        )
     coef = np.zeros((X.shape[1], n_targets))
     intercept = np.zeros(n_targets)
     Y = np.asarray(Y)
@@ -145,6 +152,10 @@ def banded_ridge_cv(
         coef[:, cols] = w * scale[:, None]
         intercept[cols] = b
     return BandedResult(
-        coef=coef, intercept=intercept, best_alphas=best_alpha,
-        best_gammas=gammas[best_cand], cv_scores=best_score, candidates=gammas,
-    )  # fmt: skip
+        coef=coef,
+        intercept=intercept,
+        best_alphas=best_alpha,
+        best_gammas=gammas[best_cand],
+        cv_scores=best_score,
+        candidates=gammas,
+    )

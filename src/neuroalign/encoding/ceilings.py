@@ -142,6 +142,7 @@ def normalize(score, ceiling, convention: str = "r/c") -> np.ndarray:
     """
     check_option("convention", convention, CONVENTIONS)
     score, ceiling = np.asarray(score, float), np.asarray(ceiling, float)
-    ratio = np.divide(score, ceiling, out=np.full(np.broadcast(score, ceiling).shape, np.nan),
-                      where=ceiling > 0)  # fmt: skip
+    ratio = np.divide(
+        score, ceiling, out=np.full(np.broadcast(score, ceiling).shape, np.nan), where=ceiling > 0
+    )
     return ratio**2 * np.sign(ratio) if convention == "(r/c)^2" else ratio

@@ -91,12 +91,22 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"RidgeCV needs at least 2 samples; got n_samples = {X.shape[0]}.")
         Y = y[:, None] if y.ndim == 1 else y
         alphas = np.logspace(-3, 6, 19) if self.alphas is None else self.alphas
-        folds = block_folds(X.shape[0], min(self.cv, X.shape[0])) if np.isscalar(self.cv) else self.cv
+        folds = (
+            block_folds(X.shape[0], min(self.cv, X.shape[0])) if np.isscalar(self.cv) else self.cv
+        )
         res = ridge_cv(
-            X, Y, alphas, folds, fit_intercept=self.fit_intercept, scoring=self.scoring,
-            route=self.route, widen_fraction=self.widen_fraction,
-            n_targets_batch=self.n_targets_batch, device=self.device, dtype=self.dtype,
-        )  # fmt: skip
+            X,
+            Y,
+            alphas,
+            folds,
+            fit_intercept=self.fit_intercept,
+            scoring=self.scoring,
+            route=self.route,
+            widen_fraction=self.widen_fraction,
+            n_targets_batch=self.n_targets_batch,
+            device=self.device,
+            dtype=self.dtype,
+        )
         one = y.ndim == 1
         self.coef_ = res.coef[:, 0] if one else res.coef.T
         self.intercept_ = float(res.intercept[0]) if one else res.intercept

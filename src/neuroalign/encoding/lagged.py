@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -60,15 +61,23 @@ class _Stats:
 
     def __sub__(self, other: _Stats) -> _Stats:
         return _Stats(
-            self.G - other.G, self.XtY - other.XtY, self.colsum - other.colsum,
-            self.ysum - other.ysum, self.yy - other.yy, self.n - other.n,
-        )  # fmt: skip
+            self.G - other.G,
+            self.XtY - other.XtY,
+            self.colsum - other.colsum,
+            self.ysum - other.ysum,
+            self.yy - other.yy,
+            self.n - other.n,
+        )
 
     def __add__(self, other: _Stats) -> _Stats:
         return _Stats(
-            self.G + other.G, self.XtY + other.XtY, self.colsum + other.colsum,
-            self.ysum + other.ysum, self.yy + other.yy, self.n + other.n,
-        )  # fmt: skip
+            self.G + other.G,
+            self.XtY + other.XtY,
+            self.colsum + other.colsum,
+            self.ysum + other.ysum,
+            self.yy + other.yy,
+            self.n + other.n,
+        )
 
 
 def check_lags(lags) -> np.ndarray:
@@ -144,23 +153,31 @@ def lagged_gram(
     return to_numpy(_gram(as_tensor(X, device, dtype), check_lags(lags)))
 
 
-def _solve(stats: _Stats, alpha: float, fit_intercept: bool):
-    G, XtY = stats.G, stats.XtY
-    if fit_intercept:
-        m = stats.colsum / stats.n
-        y_mean = stats.ysum / stats.n
-        G = G - stats.n * torch.outer(m, m)
-        XtY = XtY - stats.n * torch.outer(m, y_mean)
-    eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
-    chol, info = torch.linalg.cholesky_ex(G + alpha * eye)
+def _centered(stats: _Stats, fit_intercept: bool):
+    """Return ``(G, XtY, x_mean, y_mean)`` of the design centred with its own means."""
+    if not fit_intercept:
+        zeros = torch.zeros_like(stats.ysum)
+        return stats.G, stats.XtY, torch.zeros_like(stats.colsum), zeros
+    m = stats.colsum / stats.n
+    y_mean = stats.ysum / stats.n
+    G = stats.G - stats.n * torch.outer(m, m)
+    XtY = stats.XtY - stats.n * torch.outer(m, y_mean)
+    return G, XtY, m, y_mean
+
+
+def _solve(centered, alpha: float):
+    G, XtY, m, y_mean = centered
+    shifted = G.clone()
+    shifted.diagonal().add_(alpha)
+    chol, info = torch.linalg.cholesky_ex(shifted)
+    del shifted
     if int(info) != 0:
         raise ValueError(
             f"The lagged Gram plus alpha={alpha:g} is not positive definite in this precision; "
             "use dtype='float64' or larger alphas."
         )
     W = torch.cholesky_solve(XtY, chol)
-    b = (y_mean - m @ W) if fit_intercept else torch.zeros_like(W[0])
-    return W, b
+    return W, y_mean - m @ W
 
 
 def _scores_from_stats(test: _Stats, W: torch.Tensor, b: torch.Tensor, scoring: str):
@@ -230,7 +247,7 @@ def lag_ridge_cv(
     bounds = np.concatenate([[0], edges, [segments.size]])
     if len(np.unique(segments)) != len(bounds) - 1:
         raise ValueError("Each segment label must cover one contiguous block of samples.")
-    parts = [_segment_stats(Xt[a:b], Yt[a:b], lags) for a, b in zip(bounds[:-1], bounds[1:])]
+    parts = [_segment_stats(Xt[a:b], Yt[a:b], lags) for a, b in pairwise(bounds)]
     total = parts[0]
     for part in parts[1:]:
         total = total + part
@@ -240,8 +257,9 @@ def lag_ridge_cv(
         baseline = torch.zeros(n_targets, dtype=dtype, device=device)
         for test in parts:
             train = total - test
+            centered = _centered(train, fit_intercept)
             for i, alpha in enumerate(alphas):
-                W, b = _solve(train, float(alpha), fit_intercept)
+                W, b = _solve(centered, float(alpha))
                 scores[i] += _scores_from_stats(test, W, b, scoring)
             zero = torch.zeros_like(W)
             mean = train.ysum / train.n if fit_intercept else torch.zeros_like(b)
@@ -257,13 +275,18 @@ def lag_ridge_cv(
         n_lower = n_upper = 0
     coef = torch.empty(lags.size * Xt.shape[1], n_targets, dtype=dtype, device=device)
     intercept = torch.empty(n_targets, dtype=dtype, device=device)
+    G_all, XtY_all, m_all, y_mean_all = _centered(total, fit_intercept)
     for i in np.unique(best):
         cols = torch.as_tensor(np.flatnonzero(best == i), device=device)
-        sub = _Stats(total.G, total.XtY[:, cols], total.colsum, total.ysum[cols], total.yy[cols], total.n)
-        W, b = _solve(sub, float(alphas[i]), fit_intercept)
+        W, b = _solve((G_all, XtY_all[:, cols], m_all, y_mean_all[cols]), float(alphas[i]))
         coef[:, cols], intercept[cols] = W, b
     return LagRidgeResult(
         coef=to_numpy(coef).reshape(lags.size, Xt.shape[1], n_targets),
-        intercept=to_numpy(intercept), best_alphas=alphas[best], cv_scores=scores_np,
-        alphas=alphas, lags=lags, n_lower_edge=n_lower, n_upper_edge=n_upper,
-    )  # fmt: skip
+        intercept=to_numpy(intercept),
+        best_alphas=alphas[best],
+        cv_scores=scores_np,
+        alphas=alphas,
+        lags=lags,
+        n_lower_edge=n_lower,
+        n_upper_edge=n_upper,
+    )

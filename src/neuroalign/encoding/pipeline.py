@@ -101,9 +101,13 @@ def fit_and_test(
     if n_perm > 0:
         device = options.get("device", "cpu")
         null = circular_shift_null(
-            y, pred, n_perm=n_perm, rng=rng, min_shift=min(min_shift, y.shape[0] // 2),
+            y,
+            pred,
+            n_perm=n_perm,
+            rng=rng,
+            min_shift=min(min_shift, y.shape[0] // 2),
             device=device,
-        )  # fmt: skip
+        )
         p = p_values(r, null, method="gaussian")
         q = bh_qvalues(p)
     else:
@@ -115,12 +119,21 @@ def fit_and_test(
         ev = ceiling = np.full(r.shape, np.nan)
     best = fit.cv_scores.max(0)
     return HeldOut(
-        r=r, r2=r2_score(y, pred), alpha=fit.best_alphas, cv_score=best, p=p, q=q,
-        explainable_variance=ev, ceiling=ceiling,
-        normalized=normalize(r, ceiling, CEILING_CONVENTION), coef=fit.coef,
-        intercept=fit.intercept, n_lower_edge=fit.n_lower_edge, n_upper_edge=fit.n_upper_edge,
+        r=r,
+        r2=r2_score(y, pred),
+        alpha=fit.best_alphas,
+        cv_score=best,
+        p=p,
+        q=q,
+        explainable_variance=ev,
+        ceiling=ceiling,
+        normalized=normalize(r, ceiling, CEILING_CONVENTION),
+        coef=fit.coef,
+        intercept=fit.intercept,
+        n_lower_edge=fit.n_lower_edge,
+        n_upper_edge=fit.n_upper_edge,
         alphas=fit.alphas,
-    )  # fmt: skip
+    )
 
 
 @dataclass(frozen=True)
@@ -181,13 +194,23 @@ def layer_sweep(
     for label, (X_train, X_test) in designs.items():
         logger.info("layer %s", label)
         results[label] = fit_and_test(
-            X_train, Y_train, folds, X_test, Y_test_repeats, alphas=alphas,
-            rng=np.random.default_rng(seed), **options,
-        )  # fmt: skip
+            X_train,
+            Y_train,
+            folds,
+            X_test,
+            Y_test_repeats,
+            alphas=alphas,
+            rng=np.random.default_rng(seed),
+            **options,
+        )
     layers = list(results)
     cv = np.stack([results[k].cv_score for k in layers])
     selected = int(np.argmax(cv.mean(1)))
     return LayerSweep(
-        layers=layers, r_by_layer=np.stack([results[k].r for k in layers]), cv_by_layer=cv,
-        best_layer=np.argmax(cv, axis=0), selected=selected, result=results[layers[selected]],
-    )  # fmt: skip
+        layers=layers,
+        r_by_layer=np.stack([results[k].r for k in layers]),
+        cv_by_layer=cv,
+        best_layer=np.argmax(cv, axis=0),
+        selected=selected,
+        result=results[layers[selected]],
+    )

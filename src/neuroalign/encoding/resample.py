@@ -69,7 +69,9 @@ def lanczos_resample(
         values = values[:, None]
     times = np.asarray(times, float)
     if times.shape != (values.shape[0],):
-        raise ValueError(f"'times' has {times.shape[0]} entries but 'values' has {values.shape[0]}.")
+        raise ValueError(
+            f"'times' has {times.shape[0]} entries but 'values' has {values.shape[0]}."
+        )
     H = lanczos_kernel(np.asarray(grid, float)[:, None] - times[None, :], cutoff / tr, window)
     out = H @ values
     if mode == "mean":

@@ -220,15 +220,21 @@ def cv_scores(
     folds = _check_folds(folds, n_samples)
     specs = [
         _spectral(
-            Xt[tr], Xt[te], route=route, fit_intercept=fit_intercept,
-            decomp_dtype=decomp_dtype, with_weights=False,
-        )  # fmt: skip
+            Xt[tr],
+            Xt[te],
+            route=route,
+            fit_intercept=fit_intercept,
+            decomp_dtype=decomp_dtype,
+            with_weights=False,
+        )
         for tr, te in folds
     ]
     n_targets = Y.shape[1]
     scores = np.empty((len(alphas_t), n_targets))
     baseline = np.empty(n_targets)
-    folds_t = [(torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)) for tr, te in folds]
+    folds_t = [
+        (torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)) for tr, te in folds
+    ]
     for chunk in _batches(n_targets, n_targets_batch):
         Yc = as_tensor(Y[:, chunk], device, dtype)
         total = torch.zeros(len(alphas_t), Yc.shape[1], dtype=dtype, device=device)
@@ -287,11 +293,16 @@ def refit(
     alpha = np.broadcast_to(np.asarray(alphas_per_target, float), (n_targets,))
     _check_alphas(alpha, device, dtype)
     spec = _spectral(
-        Xt, None, route=route, fit_intercept=fit_intercept,
-        decomp_dtype=resolve_dtype(decomp_dtype), with_weights=True,
-    )  # fmt: skip
-    coef = np.empty((Xt.shape[1], n_targets))
-    intercept = np.empty(n_targets)
+        Xt,
+        None,
+        route=route,
+        fit_intercept=fit_intercept,
+        decomp_dtype=resolve_dtype(decomp_dtype),
+        with_weights=True,
+    )
+    out_dtype = np.float32 if dtype == torch.float32 else np.float64
+    coef = np.empty((Xt.shape[1], n_targets), dtype=out_dtype)
+    intercept = np.empty(n_targets, dtype=out_dtype)
     for chunk in _batches(n_targets, n_targets_batch):
         Yc = as_tensor(Y[:, chunk], device, dtype)
         y_mean = Yc.mean(0) if fit_intercept else torch.zeros_like(Yc[0])
@@ -302,9 +313,7 @@ def refit(
     return coef, intercept, pick_route(*Xt.shape, route)
 
 
-def edge_counts(
-    scores: np.ndarray, baseline: np.ndarray, best: np.ndarray
-) -> tuple[int, int]:
+def edge_counts(scores: np.ndarray, baseline: np.ndarray, best: np.ndarray) -> tuple[int, int]:
     """Count targets whose best alpha index sits at the lower or (informative) upper grid edge.
 
     Parameters
@@ -374,9 +383,13 @@ def ridge_cv(
     """
     alphas = np.sort(np.atleast_1d(np.asarray(alphas, float)))
     common = dict(
-        fit_intercept=fit_intercept, route=route, n_targets_batch=n_targets_batch,
-        device=device, dtype=dtype, decomp_dtype=decomp_dtype,
-    )  # fmt: skip
+        fit_intercept=fit_intercept,
+        route=route,
+        n_targets_batch=n_targets_batch,
+        device=device,
+        dtype=dtype,
+        decomp_dtype=decomp_dtype,
+    )
     if widen_fraction is not None:
         check_range("widen_fraction", widen_fraction, 0, 1)
     for attempt in range(max_widen + 1):
@@ -390,13 +403,19 @@ def ridge_cv(
             break
         logger.info(
             "alpha grid edge: %d targets at the lower, %d at the upper edge; widening",
-            n_lower, n_upper,
-        )  # fmt: skip
+            n_lower,
+            n_upper,
+        )
         alphas = widen(alphas, grow_low, grow_high)
     best_alphas = alphas[best]
     coef, intercept, used = refit(X, Y, best_alphas, **common)
     return RidgeCVResult(
-        coef=coef, intercept=intercept, best_alphas=best_alphas, cv_scores=scores,
-        alphas=alphas, route=used, n_lower_edge=n_lower, n_upper_edge=n_upper,
-    )  # fmt: skip
-
+        coef=coef,
+        intercept=intercept,
+        best_alphas=best_alphas,
+        cv_scores=scores,
+        alphas=alphas,
+        route=used,
+        n_lower_edge=n_lower,
+        n_upper_edge=n_upper,
+    )

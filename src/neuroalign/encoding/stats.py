@@ -101,7 +101,9 @@ def block_permutation_null(
     n = np.shape(Y)[0]
     check_range("block", block, 1, n)
     blocks = np.array_split(np.arange(n), int(np.ceil(n / block)))
-    sets = [np.concatenate([blocks[i] for i in rng.permutation(len(blocks))]) for _ in range(n_perm)]
+    sets = [
+        np.concatenate([blocks[i] for i in rng.permutation(len(blocks))]) for _ in range(n_perm)
+    ]
     return _null_r(Y, pred, sets, device, dtype, batch)
 
 

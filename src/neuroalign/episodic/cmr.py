@@ -10,7 +10,8 @@ The curve is the histogram of successive lags (the first one taken from ``s0``) 
 ``[-max_lag, max_lag]``, divided by the run's number of recalls, averaged over runs and start
 items and normalized to sum 1: a lag distribution, not an actual/possible CRP.
 
-Simulation is vectorized over runs, start items and every (beta_rec, gamma_ft) pair of the grid.
+Simulation is vectorized over runs, start items and blocks of (beta_rec, gamma_ft) pairs;
+finished runs drop out of the arrays.
 
 CMR distance (Ji-An et al.): with a = profile - min(profile) and c the model curve shifted to
 min 0 and scaled to max(a) (the scale is the inverse temperature), D = mean((c - a)^2) / var(a).
@@ -22,7 +23,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
 from scipy.optimize import minimize
@@ -64,7 +64,6 @@ def simulate_curves(
     *,
     spec: GridSpec,
     rng: np.random.Generator,
-    device: str | torch.device = "cpu",
 ) -> np.ndarray:
     """Monte-Carlo lag curves for one beta_enc and many (beta_rec, gamma_ft) pairs.
 
@@ -77,55 +76,52 @@ def simulate_curves(
     spec : GridSpec
         Items, lags, start items, runs per start item and recall cap.
     rng : numpy.random.Generator
-        Random source (seeds the torch generator).
-    device : str or torch.device
-        Where to simulate.
+        Random source.
 
     Returns
     -------
     curves : ndarray of shape (n_pairs, 2 * max_lag + 1)
         Normalized lag distributions (rows sum to 1).
     """
-    dev = torch.device(device)
-    gen = torch.Generator(device=dev).manual_seed(int(rng.integers(2**62)))
-    m = torch.as_tensor(association_matrix(beta_enc, spec.n_items), device=dev)
+    m = association_matrix(beta_enc, spec.n_items)
+    m_t = np.ascontiguousarray(m.T)
     n_state = m.shape[0]
     n_pairs = len(beta_rec)
-    shape = (n_pairs, spec.n_starts, spec.n_runs)
-    b_rec = torch.as_tensor(beta_rec, device=dev, dtype=m.dtype)[:, None, None, None]
-    gam = torch.as_tensor(gamma_ft, device=dev, dtype=m.dtype)[:, None, None, None]
-    starts = torch.arange(spec.n_starts, device=dev)[None, :, None].expand(shape)
-    context = torch.nn.functional.one_hot(starts, n_state).to(m.dtype)
-    prev = starts.clone()
-    alive = torch.ones(shape, dtype=torch.bool, device=dev)
+    per_pair = spec.n_starts * spec.n_runs
+    n_total = n_pairs * per_pair
+    b_rec = np.repeat(np.asarray(beta_rec, dtype=float), per_pair)
+    gam = np.repeat(np.asarray(gamma_ft, dtype=float), per_pair)
+    prev = np.tile(np.repeat(np.arange(spec.n_starts), spec.n_runs), n_pairs)
+    context = np.zeros((n_total, n_state))
+    context[np.arange(n_total), prev] = 1.0
+    active = np.arange(n_total)
     n_lags = 2 * spec.max_lag + 1
-    counts = torch.zeros((*shape, n_lags), dtype=m.dtype, device=dev)
-    total = torch.zeros(shape, dtype=m.dtype, device=dev)
+    counts = np.zeros((n_total, n_lags))
+    total = np.zeros(n_total)
     for _ in range(spec.max_recalls):
-        strength = context @ m  # (pairs, starts, runs, state) = M^T t
-        cdf = strength.cumsum(-1)
-        draw = torch.rand(shape, generator=gen, device=dev, dtype=m.dtype) * cdf[..., -1]
-        item = torch.searchsorted(cdf, draw[..., None]).squeeze(-1).clamp_max(n_state - 1)
-        alive &= item < n_state - 1
-        if not alive.any():
+        cdf = np.cumsum(context @ m, axis=1)  # M^T t, row by row
+        draw = rng.random(len(active)) * cdf[:, -1]
+        item = np.minimum((cdf < draw[:, None]).sum(axis=1), n_state - 1)
+        keep = item < n_state - 1
+        active, item, cdf = active[keep], item[keep], None
+        context, prev_a = context[keep], prev[active]
+        if len(active) == 0:
             break
-        lag = item - prev
-        inside = alive & (lag.abs() <= spec.max_lag)
-        counts.view(-1, n_lags)[
-            torch.arange(inside.numel(), device=dev)[inside.reshape(-1)],
-            (lag + spec.max_lag).reshape(-1)[inside.reshape(-1)],
-        ] += 1
-        total += alive
-        recalled = torch.nn.functional.one_hot(item, n_state).to(m.dtype)
-        t_in = (1 - gam) * recalled + gam * m[:, item].permute(1, 2, 3, 0)
-        t_in = t_in / t_in.norm(dim=-1, keepdim=True)
-        updated = (1 - b_rec) * context + b_rec * t_in
-        updated = updated / updated.norm(dim=-1, keepdim=True)
-        context = torch.where(alive[..., None], updated, context)
-        prev = torch.where(alive, item, prev)
+        lag = item - prev_a
+        inside = np.abs(lag) <= spec.max_lag
+        counts[active[inside], lag[inside] + spec.max_lag] += 1
+        total[active] += 1
+        prev[active] = item
+        g, b = gam[active, None], b_rec[active, None]
+        rows = np.arange(len(active))
+        t_in = g * m_t[item]
+        t_in[rows, item] += 1 - g[:, 0]
+        t_in /= np.linalg.norm(t_in, axis=1, keepdims=True)
+        context = (1 - b) * context + b * t_in
+        context /= np.linalg.norm(context, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
-        per_run = (counts / total[..., None]).cpu().numpy()
-    mean = np.nanmean(per_run.reshape(n_pairs, -1, n_lags), axis=1)
+        per_run = counts / total[:, None]
+        mean = np.nanmean(per_run.reshape(n_pairs, per_pair, n_lags), axis=1)
     return mean / mean.sum(axis=-1, keepdims=True)
 
 
@@ -133,7 +129,6 @@ def cmr_grid(
     spec: GridSpec | None = None,
     *,
     seed: int = 0,
-    device: str | torch.device = "cpu",
     chunk: int = 8,
 ) -> xr.DataArray:
     """Simulate the lag curve at every grid point.
@@ -143,12 +138,10 @@ def cmr_grid(
     spec : GridSpec, optional
         The grid (default: Ji-An et al.'s).
     seed : int
-        Random seed; same spec and seed give the same grid on a device.
-    device : str or torch.device
-        Where to simulate (the full default grid takes minutes on a GPU, hours on two cores).
+        Random seed; same spec and seed give the same grid.
     chunk : int
-        (beta_rec, gamma_ft) pairs simulated together (small blocks stay in CPU cache; use
-        hundreds on a GPU).
+        (beta_rec, gamma_ft) pairs simulated together (blocks that fit in the CPU cache run
+        fastest).
 
     Returns
     -------
@@ -168,7 +161,6 @@ def cmr_grid(
                 gamma.ravel()[part],
                 spec=spec,
                 rng=rng,
-                device=device,
             )
         logger.info("CMR grid: beta_enc %.3f done (%d/%d)", beta_enc, i + 1, len(spec.beta_enc))
     curves = curves.reshape(len(spec.beta_enc), *b_rec.shape, -1)
@@ -214,9 +206,7 @@ def _shift(values: np.ndarray) -> np.ndarray:
     return values - np.nanmin(values, axis=-1, keepdims=True)
 
 
-def cmr_distance(
-    profiles: np.ndarray, curves: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def cmr_distance(profiles: np.ndarray, curves: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """CMR distance of each profile to each curve.
 
     Parameters
@@ -379,5 +369,5 @@ def gaussian_distance(
     mu, sigma = np.meshgrid(centers, widths, indexing="ij")
     kernels = np.exp(-((x - mu.reshape(-1, 1)) ** 2) / (2 * sigma.reshape(-1, 1) ** 2))
     dist, _ = cmr_distance(np.asarray(profiles, dtype=float)[:, mask], kernels)
-    with np.errstate(invalid="ignore"):
-        return np.where(np.isnan(dist).all(axis=1), np.nan, np.nanmin(dist, axis=1))
+    best = np.where(np.isnan(dist), np.inf, dist).min(axis=1)
+    return np.where(np.isinf(best), np.nan, best)

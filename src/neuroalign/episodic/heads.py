@@ -167,7 +167,9 @@ def copying_scores(
     b = patterns.shape[0]
     attended = patterns[:, :, :, probe.queries, :].argmax(axis=-1)  # (b, l, h, half)
     tokens = np.take_along_axis(
-        np.broadcast_to(probe.tokens[:b, None, None, :], (*attended.shape[:3], probe.tokens.shape[1])),
+        np.broadcast_to(
+            probe.tokens[:b, None, None, :], (*attended.shape[:3], probe.tokens.shape[1])
+        ),
         attended,
         axis=-1,
     )
@@ -352,7 +354,11 @@ def run_probe(
     losses = []
     for i, (logits, patterns, out) in enumerate(
         forward_batches(
-            model, arch, probe.tokens, batch_size=batch_size, device=device,
+            model,
+            arch,
+            probe.tokens,
+            batch_size=batch_size,
+            device=device,
             heads_out=w_u is not None,
         )
     ):
@@ -391,10 +397,9 @@ def token_loss(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """Cross-entropy of each next token: shape (batch, seq_len - 1)."""
     logits = torch.as_tensor(logits[:, :-1])
     target = torch.as_tensor(tokens[:, 1:])
-    return (
-        torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="none")
-        .numpy()
-    )
+    return torch.nn.functional.cross_entropy(
+        logits.transpose(1, 2), target, reduction="none"
+    ).numpy()
 
 
 def half_losses(loss: np.ndarray, probe: Probe) -> tuple[float, float]:

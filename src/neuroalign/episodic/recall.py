@@ -11,6 +11,7 @@ pooled over a subject's lists (Kahana 1996).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,7 @@ def _transitions(sequence: np.ndarray, list_length: int):
     pool = np.ones(list_length + 1, dtype=bool)
     pool[0] = False
     seq = sequence[sequence >= 0]
-    for prev, nxt in zip(seq[:-1], seq[1:], strict=False):
+    for prev, nxt in itertools.pairwise(seq):
         if not pool[prev]:
             continue
         pool[prev] = False
@@ -187,7 +188,7 @@ def recall_curves(data: pd.DataFrame, *, dataset: str = "data") -> xr.Dataset:
             "temporal_factor": ("subject", tf),
         },
         coords={"subject": subjects, "position": positions, "lag": lags},
-        attrs={"dataset": dataset, "list_length": n, "n_lists": int(len(lists.subject))},
+        attrs={"dataset": dataset, "list_length": n, "n_lists": len(lists.subject)},
     )
 
 

@@ -131,6 +131,21 @@ def tom_contrast(path: str | Path) -> Contrast:
     return _finish("tom", table, "belief", "photo")
 
 
+def _read_custom(path: Path) -> pd.DataFrame:
+    """The rows of a custom contrast: a CSV, or a stimulus table whose runs become the splits."""
+    if path.suffix != ".parquet":
+        return pd.read_csv(path, keep_default_na=False)
+    from neuroalign.data.stimuli import read_table
+
+    table, _ = read_table(path)
+    if "split" not in table.columns and "run" in table.columns:
+        table = table.drop_duplicates(["text", "condition"]).copy()
+        runs = sorted(table["run"].astype(str).unique())
+        half = {run: 1 + i % 2 for i, run in enumerate(runs)}
+        table["split"] = table["run"].astype(str).map(half)
+    return table
+
+
 def custom_contrast(path: str | Path, positive: str | None = None) -> Contrast:
     """A user-defined contrast from a CSV with columns ``text, condition, split``.
 
@@ -138,12 +153,14 @@ def custom_contrast(path: str | Path, positive: str | None = None) -> Contrast:
     ----------
     path : path
         The CSV. ``condition`` holds exactly two labels; ``split`` is 1 or 2 (the two runs,
-        with disjoint items).
+        with disjoint items). A stimulus table (``.parquet`` from ``neuroalign stimuli``) with
+        ``run`` instead of ``split`` also works: its runs, sorted, alternate between splits 1
+        and 2, and repeated texts are kept once.
     positive : str, optional
         The positive label; by default ``pos`` when the labels are ``pos`` and ``neg``.
     """
-    path = check_file(path, "custom localizer CSV")
-    table = pd.read_csv(path, keep_default_na=False)
+    path = check_file(path, "custom localizer table")
+    table = _read_custom(path)
     missing = [c for c in ("text", "condition", "split") if c not in table.columns]
     if missing:
         raise NeuroalignError(

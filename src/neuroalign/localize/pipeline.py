@@ -384,8 +384,12 @@ def ablation_study(
             task.fit(model)
     baseline = run(np.zeros_like(t, dtype=bool))
     sets = dose_masks(t, settings, doses, scheme)
-    localized = np.stack([run(mask) for mask, _ in sets])
-    rand = np.stack([np.stack([run(m) for m in rmasks]) for _, rmasks in sets])
+    localized, rand = [], []
+    for dose, (mask, rmasks) in zip(doses, sets, strict=True):
+        logger.info("ablating %d units (dose %g) and %d random sets", mask.sum(), dose, len(rmasks))
+        localized.append(run(mask))
+        rand.append(np.stack([run(m) for m in rmasks]))
+    localized, rand = np.stack(localized), np.stack(rand)
     z = np.full(localized.shape, np.nan)
     pct = np.full(localized.shape, np.nan)
     for j, task in enumerate(tasks):

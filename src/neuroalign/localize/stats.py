@@ -65,6 +65,24 @@ def bh_fdr(p: np.ndarray) -> np.ndarray:
     return q
 
 
+#: Units per block when computing moments, so float64 copies stay small (~16 MiB per 1000 items).
+BLOCK_UNITS = 2048
+
+
+def _moments(x: np.ndarray, absolute: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and unbiased variance over axis 0 in float64, block by block over the units."""
+    flat = x.reshape(len(x), -1)
+    mean = np.empty(flat.shape[1])
+    var = np.empty(flat.shape[1])
+    for start in range(0, flat.shape[1], BLOCK_UNITS):
+        block = flat[:, start : start + BLOCK_UNITS].astype(np.float64)
+        if absolute:
+            np.abs(block, out=block)
+        mean[start : start + BLOCK_UNITS] = block.mean(0)
+        var[start : start + BLOCK_UNITS] = block.var(0, ddof=1)
+    return mean.reshape(x.shape[1:]), var.reshape(x.shape[1:])
+
+
 def welch(pos: np.ndarray, neg: np.ndarray, *, absolute: bool = False) -> Selectivity:
     """Welch's unequal-variance t test of every unit, positive vs negative items.
 
@@ -84,8 +102,7 @@ def welch(pos: np.ndarray, neg: np.ndarray, *, absolute: bool = False) -> Select
         Arrays of the unit shape; computed in float64. Equal to
         ``scipy.stats.ttest_ind(pos, neg, equal_var=False)`` for ``t`` and ``p``.
     """
-    pos = np.asarray(pos, dtype=np.float64)
-    neg = np.asarray(neg, dtype=np.float64)
+    pos, neg = np.asarray(pos), np.asarray(neg)
     if pos.shape[1:] != neg.shape[1:]:
         raise NeuroalignError(
             f"the two conditions have different unit shapes: {pos.shape[1:]} vs {neg.shape[1:]}"
@@ -94,11 +111,9 @@ def welch(pos: np.ndarray, neg: np.ndarray, *, absolute: bool = False) -> Select
         raise NeuroalignError(
             f"a Welch t test needs at least 2 items per condition, got {len(pos)} and {len(neg)}"
         )
-    if absolute:
-        pos, neg = np.abs(pos), np.abs(neg)
     n1, n2 = len(pos), len(neg)
-    m1, m2 = pos.mean(0), neg.mean(0)
-    v1, v2 = pos.var(0, ddof=1), neg.var(0, ddof=1)
+    m1, v1 = _moments(pos, absolute)
+    m2, v2 = _moments(neg, absolute)
     se1, se2 = v1 / n1, v2 / n2
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (m1 - m2) / np.sqrt(se1 + se2)

@@ -296,10 +296,15 @@ class Extractor:
     ) -> dict[str, torch.Tensor]:
         """Run one batch; return pooled device tensors per space, (n, layers, units)."""
         device = replica.device
-        index = plan.to(device)
+        pin = device.type == "cuda"
+        index = plan.to(device, pin=pin)
         dtype = next(replica.model.parameters()).dtype
+        if "attention_mask" in inputs and bool(inputs["attention_mask"].all()):
+            # No padding: without a mask the model takes its unmasked path, which does not wait
+            # for the device to check the mask.
+            inputs = {k: v for k, v in inputs.items() if k != "attention_mask"}
         feed = {
-            k: v.to(device, non_blocking=True)
+            k: (v.pin_memory() if pin else v).to(device, non_blocking=True)
             for k, v in inputs.items()
             if replica.accepted is None or k in replica.accepted
         }

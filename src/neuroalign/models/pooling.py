@@ -106,16 +106,17 @@ class PoolPlan:
             seq_len=seq_len,
         )
 
-    def to(self, device: torch.device | str) -> dict[str, torch.Tensor]:
+    def to(self, device: torch.device | str, pin: bool = False) -> dict[str, torch.Tensor]:
         """Return the index tensors on ``device`` (``first``, ``last``, ``tokens``, ``owner``,
-        ``counts``)."""
-        return {
-            "first": torch.from_numpy(self.first).to(device, non_blocking=True),
-            "last": torch.from_numpy(self.last).to(device, non_blocking=True),
-            "tokens": torch.from_numpy(self.tokens).to(device, non_blocking=True),
-            "owner": torch.from_numpy(self.owner).to(device, non_blocking=True),
-            "counts": torch.from_numpy(self.n_tokens).to(device, non_blocking=True),
-        }
+        ``counts``), copied in one transfer (from pinned memory if ``pin``, so the copy does
+        not wait for the device)."""
+        parts = [self.first, self.last, self.tokens, self.owner, self.n_tokens]
+        packed = torch.from_numpy(np.concatenate(parts).astype(np.int64, copy=False))
+        if pin:
+            packed = packed.pin_memory()
+        packed = packed.to(device, non_blocking=True)
+        names = ("first", "last", "tokens", "owner", "counts")
+        return dict(zip(names, packed.split([len(p) for p in parts]), strict=True))
 
 
 def pool_tokens(hidden: torch.Tensor, index: dict[str, torch.Tensor], how: str) -> torch.Tensor:

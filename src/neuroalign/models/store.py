@@ -231,12 +231,20 @@ def extract_dataset(
         else (len(table), len(extractor.layers), extractor.n_units(space))
         for space in extractor.units
     }
-    data = {space: np.full(shape, np.nan, dtype=np.float32) for space, shape in shapes.items()}
+    # Every row is the target of exactly one input, so every row gets written; the pages are
+    # touched by the writer thread as results arrive, not all at once before the run.
+    data = {space: np.empty(shape, dtype=np.float32) for space, shape in shapes.items()}
     n_tokens = np.full(len(table), -1, dtype=np.int32)
-    for chunk in extractor.iter_chunks(table, images=images, base_dir=base_dir):
+
+    def sink(chunk: Chunk) -> None:
         for space, values in chunk.arrays.items():
             data[space][chunk.rows] = values
         n_tokens[chunk.rows] = chunk.n_tokens
+
+    # Chunks are converted and copied on a thread while the next one runs.
+    with BackgroundWriter(sink) as writer:
+        for chunk in extractor.iter_chunks(table, images=images, base_dir=base_dir):
+            writer.put(chunk)
     for space, values in data.items():
         ds[space] = (_dims(space), values, {"pooling": extractor.pooling, "unit_space": space})
     ds["n_tokens"] = ("item", n_tokens)

@@ -308,8 +308,9 @@ def _story_work(
     items: np.ndarray,
     policy: ContextPolicy,
     max_tokens: int,
-) -> tuple[TextWork, list[TextWindow]]:
-    """Windows cut from one tokenization per story, and the windows as text (for checking)."""
+) -> tuple[TextWork, list[tuple[np.ndarray, ...]]]:
+    """Windows cut from one tokenization per story, and each story's rows and window bounds
+    (first word, first target, end) after fitting the model."""
     stories = [texts[rows].tolist() for rows in groups]
     encoded = tokenizer(
         [" ".join(words) for words in stories],
@@ -321,7 +322,7 @@ def _story_work(
     room = max_tokens - len(prefix) - len(suffix)
     parts: dict[str, list[np.ndarray]] = {k: [] for k in ("tokens", "start", "len", "n", "row")}
     parts.update(lo=[], hi=[])
-    windows = []
+    bounds = []
     base = 0
     for s, (rows, words) in enumerate(zip(groups, stories, strict=True)):
         ids = np.asarray(encoded["input_ids"][s], dtype=np.int64)
@@ -351,10 +352,7 @@ def _story_work(
         parts["row"].append(rows[targets])
         parts["lo"].append(w_first[targets] - w_first[first][owner])
         parts["hi"].append(w_stop[targets] - w_first[first][owner])
-        windows.extend(
-            TextWindow(rows[a:c], int(b - a), bool(a > 0))
-            for a, b, c in zip(first, target, stop, strict=True)
-        )
+        bounds.append((rows, first, target, stop))
         base += len(ids)
     counts = np.concatenate(parts["n"])
     work = TextWork(
@@ -368,7 +366,20 @@ def _story_work(
         lo=np.concatenate(parts["lo"]),
         hi=np.concatenate(parts["hi"]),
     )
-    return work, windows
+    return work, bounds
+
+
+def _as_windows(
+    bounds: list[tuple[np.ndarray, ...]], index: np.ndarray | None = None
+) -> list[TextWindow]:
+    """:class:`TextWindow` objects of the windows at ``index`` (all if None)."""
+    flat = [
+        (rows, a, b, c)
+        for rows, first, target, stop in bounds
+        for a, b, c in zip(first.tolist(), target.tolist(), stop.tolist(), strict=True)
+    ]
+    picked = flat if index is None else [flat[i] for i in index]
+    return [TextWindow(rows[a:c], b - a, a > 0) for rows, a, b, c in picked]
 
 
 def tokenize_stories(
@@ -408,16 +419,17 @@ def tokenize_stories(
     items = table["item"].to_numpy() if "item" in table else np.arange(len(table))
     if policy.kind == "sentence" or not len(table):
         return tokenize_windows(tokenizer, build_windows(table, policy), texts, items, max_tokens)
-    work, windows = _story_work(tokenizer, _groups(table), texts, items, policy, max_tokens)
+    work, bounds = _story_work(tokenizer, _groups(table), texts, items, policy, max_tokens)
     sample = np.unique(np.linspace(0, len(work) - 1, n_checked).round().astype(np.int64))
-    own = tokenizer([windows[i].text(texts) for i in sample], add_special_tokens=True)
+    checked = _as_windows(bounds, sample)
+    own = tokenizer([w.text(texts) for w in checked], add_special_tokens=True)
     for i, ids in zip(sample, own["input_ids"], strict=True):
         if not np.array_equal(work.input_ids(int(i)), ids):
             logger.info(
                 "%s tokenizes words differently inside a story; tokenizing each window",
                 type(tokenizer).__name__,
             )
-            return tokenize_windows(tokenizer, windows, texts, items, max_tokens)
+            return tokenize_windows(tokenizer, _as_windows(bounds), texts, items, max_tokens)
     return work
 
 

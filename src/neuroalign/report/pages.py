@@ -24,6 +24,9 @@ STAGE_PAGES: dict[str, str] = {
     "simulate": "neuroalign.report.stages.simulate",
     "stimuli": "neuroalign.report.stages.stimuli",
     "extract": "neuroalign.report.stages.extract",
+    "encode": "neuroalign.report.stages.encode",
+    "localize": "neuroalign.report.stages.localize",
+    "episodic": "neuroalign.report.stages.episodic",
 }
 
 

@@ -38,7 +38,7 @@ MAX_ITEMS = 2000
 def collect(ctx: ReportContext) -> Page | None:
     """The page of models and their activation stores, or None when there are none."""
     folder = ctx.results_path("activations")
-    if folder is None:
+    if folder is None or not folder.is_dir():
         return None
     models = sorted(p for p in folder.iterdir() if p.is_dir() and list(p.glob("*.zarr")))
     if not models:

@@ -1,0 +1,73 @@
+"""What the Snakemake rules of ``encode`` need from the config: targets, inputs and flags.
+
+Pure functions of the validated config (a mapping), so the rule file stays a thin shell and the
+logic is tested without Snakemake. An ``encode`` entry names one analysis: a ``kind`` (fmri,
+meg or eyetracking), a ``dataset``, the ``stimset`` whose activations it reads, ``models`` and,
+for brain data, ``subjects``.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from neuroalign.config import fetch_stamp, raw_dir
+
+KINDS = ("fmri", "meg", "eyetracking")
+
+
+def entries_of(config: Mapping[str, Any], kind: str) -> str:
+    """Names of the ``encode`` entries of one kind, as a wildcard pattern (never empty)."""
+    names = [n for n, e in config.get("encode", {}).items() if e["kind"] == kind]
+    return "|".join(names) or "^$"
+
+
+def targets(config: Mapping[str, Any]) -> list[str]:
+    """Every result file the ``encode`` entries ask for."""
+    results = config["results"]
+    out = []
+    for name, entry in config.get("encode", {}).items():
+        for model in entry["models"]:
+            if entry["kind"] == "eyetracking":
+                out.append(f"{results}/encoding/{name}/{model}/reading.nc")
+            else:
+                out += [f"{results}/encoding/{name}/{model}/sub-{s}.nc" for s in entry["subjects"]]
+    return out
+
+
+def rule_inputs(config: Mapping[str, Any], name: str, model: str) -> dict[str, str]:
+    """The activation store and the dataset (folder or fetch stamp) entry ``name`` reads."""
+    entry = config["encode"][name]
+    dataset = entry["dataset"]
+    ready = raw_dir(config, dataset) if dataset.startswith("sim_") else fetch_stamp(config, dataset)
+    return {
+        "activations": f"{config['results']}/activations/{model}/{entry['stimset']}.zarr",
+        "dataset": str(ready),
+    }
+
+
+def data_path(config: Mapping[str, Any], name: str) -> str:
+    """The dataset folder of entry ``name``, or its report file for eye-tracking."""
+    entry = config["encode"][name]
+    folder = Path(raw_dir(config, entry["dataset"]))
+    return str(folder / entry["report"]) if entry["kind"] == "eyetracking" else str(folder)
+
+
+def cli_flags(config: Mapping[str, Any], name: str) -> str:
+    """Command-line flags of entry ``name``: shared keys, then its kind-specific ``options``."""
+    entry = config["encode"][name]
+    flags = [
+        f"--alphas={entry['alphas']}",
+        f"--layers {shlex.quote(str(entry['layers']))}",
+        f"--folds {entry['folds']}",
+        f"--device {entry['device']}",
+        f"--dtype {entry['dtype']}",
+        f"--seed {config['seed']}",
+    ]
+    if entry.get("variable"):
+        flags.append(f"--variable {shlex.quote(entry['variable'])}")
+    for key, value in entry.get("options", {}).items():
+        flags.append(f"--{key.replace('_', '-')}={shlex.quote(str(value))}")
+    return " ".join(flags)

@@ -1,0 +1,172 @@
+"""Result datasets of the episodic stage and their atomic netCDF writes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import xarray as xr
+
+from neuroalign._io import atomic_path, provenance
+from neuroalign.episodic.recall import recall_curves
+
+
+def human_dataset(paths: Mapping[str, str | Path]) -> xr.Dataset:
+    """Free-recall curves of several datasets on shared dims (dataset, subject, lag/position).
+
+    Parameters
+    ----------
+    paths : mapping of str to path
+        Dataset name to psifr-format CSV.
+
+    Returns
+    -------
+    human : xarray.Dataset
+        ``spc``, ``pfr`` (dataset, subject, position), ``crp``, ``crp_actual``,
+        ``crp_possible`` (dataset, subject, lag), ``temporal_factor`` (dataset, subject);
+        NaN where a dataset lacks a subject, position or lag. Provenance in attrs.
+    """
+    from neuroalign.data.readers.free_recall import read_free_recall
+
+    parts = []
+    for name, path in paths.items():
+        curves = recall_curves(read_free_recall(path), dataset=name)
+        curves = curves.assign_coords(subject=[f"{name}-{s}" for s in curves.subject.values])
+        parts.append(curves.expand_dims(dataset=[name]).drop_attrs())
+    merged = xr.concat(parts, dim="dataset", join="outer")
+    merged.attrs = provenance(stage="episodic", inputs={k: Path(v) for k, v in paths.items()})
+    return merged
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write a dataset to netCDF atomically (a killed job leaves no file that looks done)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp)
+    return path
+
+
+def heads_file(
+    model_spec: str,
+    config,
+    output: str | Path,
+    *,
+    grid: str | Path | None = None,
+    human: str | Path | None = None,
+    device: str = "cpu",
+) -> xr.Dataset:
+    """Analyze a model's heads and write the result to netCDF (with provenance).
+
+    Parameters
+    ----------
+    model_spec : str
+        Model source.
+    config : HeadConfig
+        Analysis settings.
+    output : path
+        netCDF to write.
+    grid, human : path, optional
+        CMR grid and human netCDFs.
+    device : str
+        Torch device.
+
+    Returns
+    -------
+    heads : xarray.Dataset
+        What was written.
+    """
+    from dataclasses import asdict
+
+    from neuroalign.episodic.analysis import (
+        analyze_heads,
+        load_causal_lm,
+        make_probes,
+        probe_tokens,
+    )
+    from neuroalign.models.discover import discover
+
+    model, tokenizer, source = load_causal_lm(model_spec, device=device)
+    arch = discover(model)
+    vocab, bos_id, bos_kind = probe_tokens(model, tokenizer)
+    probes = make_probes(config, vocab, bos_id, bos_kind)
+    grid_da = xr.load_dataset(grid)["cmr_curve"] if grid is not None else None
+    human_ds = xr.load_dataset(human) if human is not None else None
+    ds = analyze_heads(model, arch, probes, config, grid=grid_da, human=human_ds, device=device)
+    inputs = {k: Path(v) for k, v in (("grid", grid), ("human", human)) if v is not None}
+    ds.attrs.update(
+        provenance(
+            stage="episodic",
+            config=asdict(config),
+            inputs=inputs,
+            seed=config.seed,
+            model=source.spec,
+            revision=source.revision or "",
+            probe="repeat,permuted",
+        )
+    )
+    write_netcdf(ds, output)
+    return ds
+
+
+def ablation_file(
+    model_spec: str,
+    config,
+    heads: str | Path,
+    output: str | Path,
+    *,
+    corpus: str | Path | None = None,
+    k: int | None = None,
+    n_random: int = 20,
+    device: str = "cpu",
+) -> xr.Dataset:
+    """Run the head ablations of a model and write them to netCDF (with provenance).
+
+    ``k`` defaults to 10% of the heads (at least 1). The ICL score uses documents of 512 tokens
+    from ``corpus`` (loss at token 500 minus token 50), when the model has a tokenizer.
+    """
+    from dataclasses import asdict
+
+    from neuroalign.episodic.analysis import (
+        corpus_documents,
+        load_causal_lm,
+        make_probes,
+        probe_tokens,
+        run_ablation,
+    )
+    from neuroalign.models.discover import discover
+
+    model, tokenizer, source = load_causal_lm(model_spec, device=device)
+    arch = discover(model)
+    head_ds = xr.load_dataset(heads)
+    vocab, bos_id, bos_kind = probe_tokens(model, tokenizer)
+    probes = make_probes(config, vocab, bos_id, bos_kind)
+    k = k or max(1, round(0.1 * arch.n_layers * arch.n_heads))
+    docs = None
+    if corpus is not None and tokenizer is not None:
+        docs = corpus_documents(tokenizer, Path(corpus).read_text(), 512, config.n_seq)
+    ds = run_ablation(
+        model,
+        arch,
+        head_ds,
+        probes,
+        config,
+        k=k,
+        n_random=n_random,
+        docs=docs,
+        seed=config.seed,
+        device=device,
+    )
+    inputs = {"heads": Path(heads), **({"corpus": Path(corpus)} if corpus else {})}
+    ds.attrs.update(
+        provenance(
+            stage="episodic",
+            config=asdict(config),
+            inputs=inputs,
+            seed=config.seed,
+            model=source.spec,
+            revision=source.revision or "",
+        )
+    )
+    write_netcdf(ds, output)
+    return ds

@@ -1,0 +1,175 @@
+"""Train a small transformer on sequences with repeated spans, saving checkpoints.
+
+Induction heads form in two-layer models trained on data where copying pays (Olsson et al.
+2022). Each training sequence is ``[BOS]`` plus a span of distinct random tokens, of random
+length, repeated to fill the sequence; the model is a small Llama-style transformer with eager
+attention, so the saved checkpoints load as
+``path:<dir>/step<N>`` sources for the head analysis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from neuroalign._io import atomic_path, write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+BOS_ID = 0
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Model and training settings (defaults run in a few minutes on one CPU core).
+
+    Attributes
+    ----------
+    vocab_size : int
+        Token ids ``1 .. vocab_size - 1`` are ordinary; ``0`` is BOS.
+    span : int
+        Longest repeated span (sequences have ``1 + 3 * span`` tokens).
+    n_layer, n_head, n_embd : int
+        Model shape (a Llama-style block: rotary positions, MLP of width 2 * n_embd).
+    steps, batch_size : int
+        Optimizer steps and sequences per step.
+    lr : float
+        AdamW learning rate.
+    checkpoints : tuple of int
+        Steps after which to save (0 saves the initialization).
+    """
+
+    vocab_size: int = 64
+    span: int = 16
+    n_layer: int = 2
+    n_head: int = 4
+    n_embd: int = 64
+    steps: int = 1000
+    batch_size: int = 32
+    lr: float = 3e-3
+    checkpoints: tuple[int, ...] = (0, 100, 200, 300, 400, 500, 600, 800, 1000)
+
+
+def repeated_span_batch(spec: TrainSpec, rng: np.random.Generator) -> np.ndarray:
+    """Random spans repeated until the sequence is full: shape (batch, 1 + 3 * span).
+
+    Each row is ``[BOS]`` plus a span of distinct random tokens, of random length in
+    ``[4, span]``, repeated (the last copy cut short). The varying period keeps a fixed
+    positional offset from solving the task, so only looking back to the token after the
+    previous occurrence of the current one (induction) does.
+    """
+    length = 3 * spec.span
+    out = np.empty((spec.batch_size, length), dtype=np.int64)
+    ids = np.arange(1, spec.vocab_size)
+    for row in out:
+        n = int(rng.integers(4, spec.span + 1))
+        span = rng.choice(ids, size=n, replace=False)
+        row[:] = np.resize(span, length)
+    return np.concatenate([np.full((spec.batch_size, 1), BOS_ID), out], axis=1)
+
+
+def make_model(spec: TrainSpec, seed: int) -> torch.nn.Module:
+    """A freshly initialized Llama-style language model (rotary positions, eager attention).
+
+    Rotary (relative) positions let a previous-token head form quickly, so induction heads
+    emerge within a few hundred steps.
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=spec.vocab_size,
+        hidden_size=spec.n_embd,
+        intermediate_size=2 * spec.n_embd,
+        num_hidden_layers=spec.n_layer,
+        num_attention_heads=spec.n_head,
+        num_key_value_heads=spec.n_head,
+        max_position_embeddings=8 * spec.span + 2,
+        bos_token_id=BOS_ID,
+        eos_token_id=BOS_ID,
+        pad_token_id=BOS_ID,
+        tie_word_embeddings=False,
+        attn_implementation="eager",
+    )
+    return LlamaForCausalLM(config)
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """Use ``n`` torch threads inside the block (a tiny model gains nothing from more, and on a
+    busy machine extra threads mostly wait for each other)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train(output: str | Path, spec: TrainSpec | None = None, *, seed: int = 0) -> list[Path]:
+    """Train and save checkpoints ``<output>/step<N>`` (Hugging Face format), atomically.
+
+    Parameters
+    ----------
+    output : path
+        Directory for the checkpoints and ``train.json`` (settings and losses).
+    spec : TrainSpec, optional
+        Settings (defaults if None).
+    seed : int
+        Seed of the initialization and of the data.
+
+    Returns
+    -------
+    paths : list of Path
+        The checkpoint directories, in step order.
+    """
+    spec = spec or TrainSpec()
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    model = make_model(spec, seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=spec.lr, weight_decay=0.0)
+    saved, losses = [], []
+
+    def save(step: int) -> None:
+        path = output / f"step{step}"
+        with atomic_path(path) as tmp:
+            model.save_pretrained(tmp)
+        saved.append(path)
+
+    if 0 in spec.checkpoints:
+        save(0)
+    model.train()
+    with _torch_threads(1):
+        _fit(model, optimizer, spec, rng, save, losses)
+    write_json_atomic(
+        output / "train.json",
+        {
+            "spec": asdict(spec),
+            "seed": seed,
+            "loss": losses,
+            "checkpoints": [p.name for p in saved],
+        },
+    )
+    return saved
+
+
+def _fit(model, optimizer, spec: TrainSpec, rng: np.random.Generator, save, losses) -> None:
+    """The training loop: one batch per step, checkpoints saved at ``spec.checkpoints``."""
+    for step in range(1, spec.steps + 1):
+        ids = torch.as_tensor(repeated_span_batch(spec, rng))
+        loss = model(input_ids=ids, labels=ids).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+        if step in spec.checkpoints:
+            model.eval()
+            save(step)
+            model.train()
+            logger.info("step %d: loss %.3f", step, losses[-1])

@@ -1,0 +1,212 @@
+"""Encoding models: held-out scores, ceilings, layer sweeps and, for simulated data, recovery.
+
+Reads every ``<results>/encoding/**/*.nc`` written by ``neuroalign encode``: voxel-wise (fMRI),
+sensor-wise (MEG) or measure-wise (eye-tracking) results with provenance in their attrs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure as MplFigure
+
+from neuroalign._check import NeuroalignError
+from neuroalign.report._format import as_text, slugify
+from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
+from neuroalign.report.context import ReportContext
+from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
+
+SIMULATED_NOTICE = (
+    "Simulated data: these scores come from a dataset generated with a planted ground truth, "
+    "not from a recording."
+)
+SHOWN_ATTRS = (
+    "dataset",
+    "selected_layer",
+    "score",
+    "ceiling_convention",
+    "alpha_convention",
+    "null",
+    "n_repeats",
+    "n_lower_edge",
+    "n_upper_edge",
+    "config_hash",
+    "created",
+)
+
+
+def collect(ctx: ReportContext) -> Page | None:
+    """The encoding page with one subpage per fitted model, or None without results."""
+    folder = ctx.results_path("encoding")
+    files = sorted(folder.rglob("*.nc")) if folder is not None and folder.is_dir() else []
+    if not files:
+        return None
+    subpages = [_fit_page(ctx, folder, path) for path in files]
+    rows = [
+        [Link(sub.extra["name"], sub.href), sub.extra["kind"], sub.extra["headline"]]
+        for sub in subpages
+    ]
+    return Page(
+        slug="encode",
+        title="Encoding models",
+        summary=f"{len(files)} fitted model(s)",
+        sections=[Section("Fits", [Table(["fit", "kind", "headline"], rows)])],
+        subpages=subpages,
+        simulated=all(sub.simulated for sub in subpages),
+    )
+
+
+def _open(path: Path) -> xr.Dataset:
+    try:
+        with xr.open_dataset(path) as ds:
+            return ds.load()
+    except (OSError, ValueError) as err:
+        raise NeuroalignError(f"{path}: cannot be read as netCDF ({err}). Rerun encode.") from None
+
+
+def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
+    ds = _open(ctx.read(path))
+    name = path.relative_to(folder).with_suffix("").as_posix()
+    slug = slugify(f"encode-{name}")
+    simulated = str(ds.attrs.get("dataset", "")).startswith("sim_")
+    kind = "fmri" if "voxel" in ds.dims else "meg" if "sensor" in ds.dims else "eyetracking"
+    blocks: list[Block] = [Notice(SIMULATED_NOTICE, "simulated")] if simulated else []
+    if kind == "eyetracking":
+        headline, more = _reading_blocks(ctx, slug, ds)
+    else:
+        headline, more = _target_blocks(ctx, slug, ds, kind)
+    blocks += more
+    attrs = [[k, as_text(ds.attrs[k])] for k in SHOWN_ATTRS if k in ds.attrs]
+    sections = [
+        Section("Results", blocks),
+        Section("Provenance", [Table(["attribute", "value"], attrs)]),
+    ]
+    return Page(
+        slug=slug,
+        title=f"Encoding: {name}",
+        summary=headline,
+        sections=sections,
+        simulated=simulated,
+        extra={"name": name, "kind": kind, "headline": headline},
+    )
+
+
+def _layer_figure(labels, curves: dict[str, np.ndarray], ylabel: str, title: str) -> MplFigure:
+    fig = MplFigure(figsize=(5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    colors = [PLANTED_COLOR, RECOVERED_COLOR, "#7570b3", "#1b9e77", "#e7298a"]
+    for (label, values), color in zip(curves.items(), colors * 4, strict=False):
+        ax.plot(range(len(labels)), values, marker="o", label=label, color=color)
+    ax.set_xticks(range(len(labels)), [str(v) for v in labels])
+    ax.set_xlabel("layer")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    if len(curves) > 1:
+        ax.legend(fontsize=7)
+    return fig
+
+
+def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
+    dim = "voxel" if kind == "fmri" else "sensor"
+    r = ds["r"].values
+    blocks: list[Block] = []
+    headline = f"{r.size} {dim}s, median r = {np.nanmedian(r):.3f}, max r = {np.nanmax(r):.3f}"
+    rows = [["median r", np.nanmedian(r)], ["max r", np.nanmax(r)]]
+    if "q" in ds:
+        rows.append([f"{dim}s with q < 0.05", int(np.sum(ds["q"].values < 0.05))])
+    if "normalized" in ds:
+        rows.append(["median normalized score (r / ceiling)", np.nanmedian(ds["normalized"])])
+    blocks.append(Table(["statistic", "value"], [[k, as_text(v)] for k, v in rows]))
+    blocks.append(
+        ctx.save_figure(
+            histogram_figure(r, xlabel="held-out r", title=f"r per {dim}"),
+            f"{slug}-r",
+            alt=f"Histogram of held-out r over {dim}s",
+            caption=f"Held-out Pearson r of every {dim} (selected layer). Null {dim}s pile up "
+            "around 0; predicted ones form the right tail.",
+        )
+    )
+    if "r_by_layer" in ds and ds.sizes.get("layer", 0) > 1:
+        layers = ds["layer"].values
+        by_layer = ds["r_by_layer"].values
+        best = ds["best_layer"].values.astype(str)
+        share = np.array([np.mean(best == str(v)) for v in layers])
+        curves = {"mean r": np.nanmean(by_layer, 1), f"share of {dim}s best here": share}
+        blocks.append(
+            ctx.save_figure(
+                _layer_figure(layers, curves, "value", "Layer sweep"),
+                f"{slug}-layers",
+                alt="Mean held-out r and best-layer share per layer",
+                caption="Layer sweep: mean held-out r over targets per layer, and the share of "
+                "targets whose cross-validated best layer it is (chosen on training data).",
+            )
+        )
+    if "summary" in ds.attrs:
+        summary = json.loads(ds.attrs["summary"])
+        if summary:
+            blocks.append(
+                Table(
+                    ["recovery metric", "value"],
+                    [[k, as_text(v)] for k, v in summary.items()],
+                    caption="Recovered vs planted: precision and recall of the planted "
+                    "language voxels at q < 0.05, and the correlation of r with the planted "
+                    "ideal r.",
+                )
+            )
+    if "trf" in ds:
+        norm = np.sqrt((ds["trf"] ** 2).sum("predictor")).mean("sensor")
+        fig = MplFigure(figsize=(5, 3.2), layout="constrained")
+        ax = fig.subplots()
+        ax.plot(ds["lag"].values, norm.values, color=PLANTED_COLOR)
+        ax.set_xlabel("lag (s)")
+        ax.set_ylabel("TRF norm (mean over sensors)")
+        blocks.append(
+            ctx.save_figure(
+                fig,
+                f"{slug}-trf",
+                alt="TRF norm over lags",
+                caption="Temporal response function norm over predictors, averaged over "
+                "sensors: when after a word the sensors respond.",
+            )
+        )
+    return headline, blocks
+
+
+def _reading_blocks(ctx, slug, ds) -> tuple[str, list[Block]]:
+    gain = ds["r2_gain"]
+    best = float(gain.max())
+    headline = f"best R^2 gain over the baseline = {best:.4f}"
+    rows = [
+        [
+            str(layer),
+            str(m),
+            as_text(float(ds["r2_baseline"].sel(layer=layer, measure=m))),
+            as_text(float(ds["r2_full"].sel(layer=layer, measure=m))),
+            as_text(float(gain.sel(layer=layer, measure=m))),
+        ]
+        for layer in ds["layer"].values
+        for m in ds["measure"].values
+    ]
+    blocks: list[Block] = [
+        Table(
+            ["layer", "measure", "R^2 baseline", "R^2 baseline + model", "gain"],
+            rows,
+            caption="Held-out R^2 (nested CV by paragraph) of the baseline (length, "
+            "frequency, position) and of baseline plus model features; the gain is what the "
+            "model adds.",
+        )
+    ]
+    if ds.sizes["layer"] > 1:
+        curves = {str(m): gain.sel(measure=m).values for m in ds["measure"].values}
+        blocks.append(
+            ctx.save_figure(
+                _layer_figure(ds["layer"].values, curves, "R^2 gain", "Gain over baseline"),
+                f"{slug}-layers",
+                alt="R^2 gain over the baseline per layer and measure",
+                caption="Held-out R^2 gain of model features over the baseline, per layer.",
+            )
+        )
+    return headline, blocks

@@ -1,0 +1,56 @@
+"""The report page of the stage, built from results of the hand-built model."""
+
+import numpy as np
+import pandas as pd
+
+from neuroalign.episodic.analysis import HeadConfig, analyze_heads, run_ablation, trajectory
+from neuroalign.episodic.cmr import GridSpec, cmr_grid
+from neuroalign.episodic.outputs import write_netcdf
+from neuroalign.episodic.probes import make_probe
+from neuroalign.episodic.recall import recall_curves
+from neuroalign.report.context import ReportContext
+from neuroalign.report.stages.episodic import collect
+
+
+def _human():
+    rows = []
+    for lst, order in enumerate(["abcdef", "fabcde", "cdefab"], start=1):
+        rows += [(1, lst, i, "study", it) for i, it in enumerate("abcdef", start=1)]
+        rows += [(1, lst, i, "recall", it) for i, it in enumerate(order, start=1)]
+    table = pd.DataFrame(rows, columns=["subject", "list", "position", "trial_type", "item"])
+    return recall_curves(table, dataset="toy").expand_dims(dataset=["toy"])
+
+
+def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tmp_path):
+    model, arch = induction_model
+    config = HeadConfig(half_len=20, n_seq=4, max_lag=8, n_copy_seq=1)
+    rng = np.random.default_rng(0)
+    probes = {
+        kind: make_probe(kind, n_seq=4, half_len=20, vocab=vocab, rng=rng, bos_id=0)
+        for kind in ("repeat", "permuted")
+    }
+    grid = cmr_grid(GridSpec(beta_enc=(0.5, 1.0), beta_rec=(0.0, 1.0), gamma_ft=(0.0,), n_runs=2))
+    human = _human()
+    heads = analyze_heads(model, arch, probes, config, grid=grid, human=human)
+    assert heads.human_jsd.dims == ("dataset", "probe", "layer", "head")
+    assert float(heads.cmr_distance.sel(probe="repeat", layer=1, head=0)) < 1e-6
+    root = tmp_path / "results" / "episodic"
+    write_netcdf(heads, root / "heads" / "hand.nc")
+    write_netcdf(human, root / "human.nc")
+    ablation = run_ablation(model, arch, heads, probes, config, k=1, n_random=2)
+    write_netcdf(ablation, root / "ablation" / "hand.nc")
+    write_netcdf(trajectory({"a": heads, "b": heads}), root / "trajectory" / "run.nc")
+    site = tmp_path / "site"
+    (site / "figures").mkdir(parents=True)
+    ctx = ReportContext(config={}, results=tmp_path / "results", data_root=None, site=site)
+    page = collect(ctx)
+    assert page is not None
+    assert [p.slug for p in page.subpages] == ["episodic-hand", "episodic-training-run"]
+    assert len(list((site / "figures").glob("*.png"))) == 5
+    assert str(root / "heads" / "hand.nc") in ctx.inputs
+
+
+def test_no_results_no_page(tmp_path):
+    site = tmp_path / "site"
+    ctx = ReportContext(config={}, results=tmp_path, data_root=None, site=site)
+    assert collect(ctx) is None

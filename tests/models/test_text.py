@@ -1,0 +1,161 @@
+"""One tokenization per story gives the same windows as tokenizing each window on its own."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from neuroalign.models import text as text_module
+from neuroalign.models.text import (
+    TextWork,
+    build_windows,
+    collate_text,
+    parse_context,
+    tokenize_stories,
+    tokenize_windows,
+)
+
+STORY = (
+    "Once upon a time, the snorkelling cat's friend-of-a-friend sat on 3.5 mats; "
+    "then it slept. Unbelievably, nobody noticed the cat at all."
+)
+
+
+def _table(n_stories=2):
+    words = STORY.split()
+    return pd.DataFrame(
+        {
+            "item": np.arange(n_stories * len(words)),
+            "text": words * n_stories,
+            "run": "1",
+            "story": np.repeat([f"s{i}" for i in range(n_stories)], len(words)),
+        }
+    )
+
+
+def _byte_level_bpe():
+    """A GPT-2-style tokenizer (byte-level BPE, leading-space tokens) trained on the story."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.BPE())
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    raw.post_processor = processors.ByteLevel(trim_offsets=True)
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
+    raw.train_from_iterator([STORY] * 4, trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw, eos_token="<|endoftext|>", pad_token="<|endoftext|>"
+    )
+
+
+def _prefix_sensitive():
+    """A SentencePiece-like tokenizer that marks the text start: a leading space becomes a
+    token of its own, so windows tokenized alone differ from the story's tokens."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = sorted(set(STORY.split()))
+    vocab = {"<unk>": 0, "<pad>": 1, "\u2581": 2}
+    vocab.update({"\u2581" + w: i + 3 for i, w in enumerate(words)})
+    raw = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    raw.normalizer = normalizers.Sequence(
+        [normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")]
+    )
+    raw.pre_tokenizer = pre_tokenizers.Metaspace(prepend_scheme="never")
+    return PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>", unk_token="<unk>")
+
+
+def _assert_same_work(a: TextWork, b: TextWork):
+    assert len(a) == len(b)
+    for i in range(len(a)):
+        np.testing.assert_array_equal(a.input_ids(i), b.input_ids(i))
+    for name in ("ptr", "rows", "lo", "hi"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+@pytest.mark.parametrize("context", ["words:0", "words:3", "words:5:2", "words:40:3"])
+@pytest.mark.parametrize("kind", ["wordpiece", "byte_level"])
+def test_story_tokenization_equals_window_tokenization(kind, context, tokenizer, monkeypatch):
+    tok = tokenizer if kind == "wordpiece" else _byte_level_bpe()
+    table = _table()
+    policy = parse_context(context)
+    texts, items = table["text"].to_numpy(), table["item"].to_numpy()
+    per_window = tokenize_windows(tok, build_windows(table, policy), texts, items, 512)
+
+    def no_fallback(*args, **kwargs):
+        raise AssertionError("fell back to one tokenization per window")
+
+    monkeypatch.setattr(text_module, "tokenize_windows", no_fallback)
+    story = tokenize_stories(tok, table, policy, 512, n_checked=4)
+    _assert_same_work(story, per_window)
+    assert np.array_equal(np.sort(story.rows), np.arange(len(table)))
+
+
+def test_byte_level_windows_start_with_the_story_space():
+    """A mid-story window's first word keeps its leading-space token, as in the story."""
+    tok = _byte_level_bpe()
+    table = _table(1)
+    work = tokenize_stories(tok, table, parse_context("words:2"), 512)
+    window = tok.convert_ids_to_tokens(work.input_ids(5).tolist())
+    assert window[0].startswith("\u0120")  # GPT-2's marker of a leading space
+    first = tok.convert_ids_to_tokens(work.input_ids(0).tolist())
+    assert not first[0].startswith("\u0120")
+
+
+def test_context_sensitive_tokenizer_falls_back_to_windows(caplog):
+    tok = _prefix_sensitive()
+    table = _table()
+    policy = parse_context("words:3")
+    texts, items = table["text"].to_numpy(), table["item"].to_numpy()
+    with caplog.at_level(logging.INFO, logger=text_module.__name__):
+        work = tokenize_stories(tok, table, policy, 512)
+    assert "tokenizing each window" in caplog.text
+    expected = tokenize_windows(tok, build_windows(table, policy), texts, items, 512)
+    _assert_same_work(work, expected)
+
+
+def test_long_windows_drop_context_words_to_fit(tokenizer):
+    table = _table(1)
+    policy = parse_context("words:30")
+    full = tokenize_stories(tokenizer, table, policy, 512)
+    short = tokenize_stories(tokenizer, table, policy, 16)
+    assert full.n_tokens.max() > 16 >= short.n_tokens.max()
+    np.testing.assert_array_equal(short.rows, full.rows)
+    # The fitted window is the tail of the full one: same target tokens at the end.
+    i = len(full) - 1
+    np.testing.assert_array_equal(short.input_ids(i)[-8:], full.input_ids(i)[-8:])
+    assert short.hi[i] - short.lo[i] == full.hi[i] - full.lo[i]
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_collate_pads_and_plans_targets(side, tokenizer):
+    table = _table(1)
+    work = tokenize_stories(tokenizer, table, parse_context("words:2:2"), 512)
+    batch = work.take(np.array([3, 0, 7]))
+    inputs, plan = collate_text(batch, 0, side)
+    ids, mask = inputs["input_ids"].numpy(), inputs["attention_mask"].numpy()
+    for b in range(3):
+        np.testing.assert_array_equal(ids[b][mask[b] == 1], batch.input_ids(b))
+        assert ids[b][mask[b] == 0].tolist() == [0] * int((mask[b] == 0).sum())
+    np.testing.assert_array_equal(plan.rows, batch.rows)
+    flat = ids.reshape(-1)
+    for j in range(len(batch.rows)):
+        b = np.searchsorted(batch.ptr, j, side="right") - 1
+        start = (ids.shape[1] - batch.n_tokens[b] if side == "left" else 0) + 1  # after [CLS]
+        expected = batch.input_ids(b)[1 + batch.lo[j] : 1 + batch.hi[j]]
+        np.testing.assert_array_equal(flat[plan.tokens[plan.owner == j]], expected)
+        assert plan.first[j] == b * ids.shape[1] + start + batch.lo[j]
+    positions = inputs["position_ids"].numpy()
+    np.testing.assert_array_equal(
+        positions[mask == 1], np.concatenate([np.arange(n) for n in batch.n_tokens])
+    )
+    assert torch.is_tensor(inputs["input_ids"])

@@ -1,0 +1,71 @@
+# Encoding models: one job per (config `encode` entry, model, subject). fMRI also writes NIfTI
+# maps, MEG an Evoked file of the TRF norms. Logic lives in neuroalign.encoding.workflow.
+
+
+rule encode_fmri:
+    input:
+        unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+    output:
+        nc=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}.nc",
+        maps=directory(
+            f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}_maps"
+        ),
+    log:
+        f"{RESULTS}/logs/encode/{{encoding}}/{{model}}/sub-{{subject}}.log",
+    wildcard_constraints:
+        encoding=encode_workflow.entries_of(config, "fmri"),
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("encode_fmri", mem_mb=16000, runtime=60, gpu=1),
+    params:
+        dataset=lambda wc: encode_workflow.data_path(config, wc.encoding),
+        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
+    shell:
+        "neuroalign encode fmri --activations {input.activations} --dataset {params.dataset:q}"
+        " --subject {wildcards.subject} --output {output.nc} --maps {output.maps}"
+        " {params.flags} 2> {log}"
+
+
+rule encode_meg:
+    input:
+        unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+    output:
+        nc=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}.nc",
+        evoked=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}_trf-ave.fif",
+    log:
+        f"{RESULTS}/logs/encode/{{encoding}}/{{model}}/sub-{{subject}}.log",
+    wildcard_constraints:
+        encoding=encode_workflow.entries_of(config, "meg"),
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("encode_meg", mem_mb=16000, runtime=60, gpu=1),
+    params:
+        dataset=lambda wc: encode_workflow.data_path(config, wc.encoding),
+        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
+    shell:
+        "neuroalign encode meg --activations {input.activations} --dataset {params.dataset:q}"
+        " --subject {wildcards.subject} --output {output.nc} --evoked {output.evoked}"
+        " {params.flags} 2> {log}"
+
+
+rule encode_reading:
+    input:
+        unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+    output:
+        f"{RESULTS}/encoding/{{encoding}}/{{model}}/reading.nc",
+    log:
+        f"{RESULTS}/logs/encode/{{encoding}}/{{model}}/reading.log",
+    wildcard_constraints:
+        encoding=encode_workflow.entries_of(config, "eyetracking"),
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("encode_reading", mem_mb=8000, runtime=30),
+    params:
+        report=lambda wc: encode_workflow.data_path(config, wc.encoding),
+        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
+    shell:
+        "neuroalign encode eyetracking --activations {input.activations}"
+        " --report {params.report:q} --output {output} {params.flags} 2> {log}"
