@@ -16,7 +16,17 @@ from neuroalign import __version__
 from neuroalign._check import NeuroalignError
 
 # Order is the order of the pipeline; it is the order ``neuroalign --help`` lists them in.
-COMMANDS = ("fetch", "manifest", "simulate", "stimuli", "extract", "encode", "localize", "episodic", "report")
+COMMANDS = (
+    "fetch",
+    "manifest",
+    "simulate",
+    "stimuli",
+    "extract",
+    "encode",
+    "localize",
+    "episodic",
+    "report",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
