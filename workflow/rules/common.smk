@@ -6,6 +6,7 @@ from pathlib import Path
 
 from neuroalign._check import NeuroalignError
 from neuroalign.encoding import workflow as encode_workflow
+from neuroalign.episodic.train import TrainSpec
 from neuroalign.localize import workflow as localize_workflow
 from neuroalign.config import (
     STORY_STIMSET,
@@ -97,13 +98,41 @@ def get_final_outputs():
     return [f"{RESULTS}/report"]
 
 
+EPISODIC = config["episodic"]
+EPISODIC_MODELS = EPISODIC["models"]
+EPISODIC_STEPS = EPISODIC["train"].get("checkpoints", list(TrainSpec().checkpoints))
+# The model name of the trained tiny transformer's last checkpoint (`episodic.analyze_trained`).
+TRAINED = "trained_tiny"
+TRAINED_PATH = f"{RESULTS}/episodic/train/tiny/step{max(EPISODIC_STEPS)}"
+
+
+def episodic_model_source(model):
+    """The source of a model of the episodic stage: a config model or the trained checkpoint."""
+    if model == TRAINED:
+        return f"path:{TRAINED_PATH}"
+    return config["models"][model]["source"]
+
+
+def episodic_heads_inputs(wildcards):
+    """The CMR grid, the human curves (when configured) and the trained run (when analysed)."""
+    inputs = {"grid": f"{RESULTS}/episodic/cmr_grid.nc"}
+    if EPISODIC["human"]:
+        inputs["human"] = f"{RESULTS}/episodic/human.nc"
+    if wildcards.model == TRAINED:
+        inputs["train"] = f"{RESULTS}/episodic/train/tiny"
+    return inputs
+
+
 def episodic_targets():
     """Results of the episodic stage the config asks for (none when `episodic` is empty)."""
     episodic = config["episodic"]
     out = [f"{RESULTS}/episodic/trajectory/tiny.nc"] if episodic["train"] else []
     if episodic["human"]:
         out.append(f"{RESULTS}/episodic/human.nc")
-    for model in episodic["models"]:
+    models = episodic["models"] + (
+        ["trained_tiny"] if episodic["analyze_trained"] else []
+    )
+    for model in models:
         out += [
             f"{RESULTS}/episodic/heads/{model}.nc",
             f"{RESULTS}/episodic/ablation/{model}.nc",

@@ -1,12 +1,5 @@
 # Induction heads vs human episodic memory: free-recall curves, the cached CMR grid, head
 # analyses, ablations, and a tiny training run whose checkpoints show induction heads emerging.
-from neuroalign.episodic.train import TrainSpec
-
-EPISODIC = config["episodic"]
-EPISODIC_MODELS = EPISODIC["models"]
-EPISODIC_STEPS = EPISODIC["train"].get("checkpoints", list(TrainSpec().checkpoints))
-
-
 rule episodic_human:
     input:
         lambda wc: [dataset_input(e["dataset"]) for e in EPISODIC["human"].values()],
@@ -46,8 +39,7 @@ rule episodic_cmr_grid:
 
 rule episodic_heads:
     input:
-        grid=f"{RESULTS}/episodic/cmr_grid.nc",
-        human=f"{RESULTS}/episodic/human.nc",
+        unpack(episodic_heads_inputs),
     output:
         f"{RESULTS}/episodic/heads/{{model}}.nc",
     log:
@@ -57,12 +49,15 @@ rule episodic_heads:
     resources:
         **rule_resources("episodic_heads", mem_mb=16000, runtime=60, gpu=1),
     params:
-        source=lambda wc: config["models"][wc.model]["source"],
+        source=lambda wc: episodic_model_source(wc.model),
+        human=lambda wc, input: (
+            f"--human {input.human}" if "human" in input.keys() else ""
+        ),
         settings=json.dumps(EPISODIC["heads"]),
         device=EPISODIC["device"],
     shell:
         "neuroalign episodic heads --model {params.source:q} --grid {input.grid}"
-        " --human {input.human} --device {params.device} --settings {params.settings:q}"
+        " {params.human} --device {params.device} --settings {params.settings:q}"
         " --output {output} 2> {log}"
 
 
@@ -78,7 +73,7 @@ rule episodic_ablate:
     resources:
         **rule_resources("episodic_ablate", mem_mb=16000, runtime=120, gpu=1),
     params:
-        source=lambda wc: config["models"][wc.model]["source"],
+        source=lambda wc: episodic_model_source(wc.model),
         settings=json.dumps(EPISODIC["heads"]),
         device=EPISODIC["device"],
         corpus=(
