@@ -105,3 +105,22 @@ def test_simulation_features_need_their_extraction():
         validate_config(config)
     ok = validate_config({**config, "extract": {"sim_story": {"models": ["m"]}}})
     assert ok["simulate"]["fmri"]["features"]["units"] == "resid"
+
+
+def test_encode_localized_must_name_a_localize_entry_of_the_same_models():
+    config = {
+        "simulate": {"fmri": {}, "localizer": {}},
+        "stimuli": {"loc": {"dataset": "sim_localizer", "reader": "bids_events"}},
+        "models": {"m": {"source": "path:/models/m"}},
+        "extract": {"sim_story": {"models": ["m"]}},
+        "localize": {"lang": {"localizer": "custom", "stimset": "loc", "models": ["m"]}},
+        "encode": {
+            "fit": {"kind": "fmri", "dataset": "sim_fmri", "stimset": "sim_story", "models": ["m"]}
+        },
+    }
+    assert validate_config(config)["encode"]["fit"]["localized"] is None
+    config["encode"]["fit"]["localized"] = "lang"
+    assert validate_config(config)["encode"]["fit"]["localized"] == "lang"
+    config["encode"]["fit"]["localized"] = "langg"
+    with pytest.raises(NeuroalignError, match=r"'encode.fit.localized' is 'langg'"):
+        validate_config(config)

@@ -76,6 +76,13 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                     f"{source}: field 'encode.{name}' reads {model!r} activations of stimulus set "
                     f"{entry['stimset']!r}; add {model!r} to 'extract.{entry['stimset']}.models'."
                 )
+        if entry["localized"] is not None:
+            localized = config["localize"].get(entry["localized"])
+            if localized is None or not set(entry["models"]) <= set(localized["models"]):
+                raise NeuroalignError(
+                    f"{source}: field 'encode.{name}.localized' is {entry['localized']!r}; it "
+                    "must name a 'localize' entry run on the same models."
+                )
     for name, entry in config["localize"].items():
         for model in entry["models"]:
             if model not in config["models"]:

@@ -21,10 +21,13 @@ rule encode_fmri:
     params:
         dataset=lambda wc: encode_workflow.data_path(config, wc.encoding),
         flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
+        unit_sets=lambda wc, input: (
+            f"--unit-sets {input.unit_sets}" if "unit_sets" in input.keys() else ""
+        ),
     shell:
         "neuroalign encode fmri --activations {input.activations} --dataset {params.dataset:q}"
         " --subject {wildcards.subject} --output {output.nc} --maps {output.maps}"
-        " {params.flags} 2> {log}"
+        " {params.unit_sets} {params.flags} 2> {log}"
 
 
 rule encode_meg:

@@ -75,6 +75,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fmri.add_argument("--trim", type=int, default=2, help="TRs dropped at each run's start/end")
     fmri.add_argument("--n-perm", type=int, default=200, help="circular shifts in the null")
     fmri.add_argument("--maps", type=Path, default=None, help="folder for NIfTI maps")
+    fmri.add_argument(
+        "--unit-sets",
+        type=Path,
+        default=None,
+        help="a `neuroalign localize` result: also fit the localized units and each of its "
+        "equal-size random sets (brain alignment of the localized units)",
+    )
     fmri.set_defaults(func=run_fmri)
     meg = kinds.add_parser("meg", help="story MEG (BIDS FIF): sensors as targets, TRFs")
     _common(meg)
@@ -338,6 +345,30 @@ def run_fmri(args: argparse.Namespace) -> None:
     )
     truth = args.dataset / TRUTH / "truth.nc"
     summary = _fmri_recovery(truth, args.subject, res) if truth.is_file() else {}
+    if args.unit_sets is not None:
+        sets = read_unit_sets(args.unit_sets, layers)
+        set_designs = {}
+        for name, set_mask in sets.items():
+            da = select_units(layers, set_mask)
+            set_designs[name] = (design(da, train)[keep], design(da, test[:1])[keep_test])
+        logger.info("brain alignment: %d unit sets of %d units", len(sets), set_mask.sum())
+        set_sweep = layer_sweep(
+            set_designs,
+            Y_train,
+            folds,
+            Y_test,
+            alphas=_alphas(args.alphas),
+            seed=args.seed,
+            n_perm=0,
+            device=args.device,
+            dtype=args.dtype,
+        )
+        responsive = res.q < 0.05 if np.any(res.q < 0.05) else np.ones_like(res.q, bool)
+        ds["unit_set_r"] = (("unit_set", "voxel"), set_sweep.r_by_layer)
+        ds["unit_set_mean_r"] = ("unit_set", set_sweep.r_by_layer[:, responsive].mean(axis=1))
+        ds = ds.assign_coords(unit_set=list(sets))
+        ds["responsive_voxel"] = ("voxel", responsive.astype(np.int8))
+        summary.update(alignment_summary(ds["unit_set_mean_r"]))
     if summary:
         with xr.open_dataset(truth) as t:
             ds["planted_language"] = ("voxel", t["language_mask"].values.astype(np.int8))
@@ -385,6 +416,64 @@ def run_fmri(args: argparse.Namespace) -> None:
             vol[mask] = np.nan_to_num(ds[name].values.astype(np.float32))
             nib.save(nib.Nifti1Image(vol, mask_img.affine), tmp / f"{name}.nii.gz")
     print(f"wrote {args.output} and {maps}/ (selected layer {sweep.layers[sweep.selected]})")
+
+
+def read_unit_sets(path: Path, layers: dict[Any, xr.DataArray]) -> dict[str, np.ndarray]:
+    """The localized mask and every random mask of a localize result, as (layer, unit) arrays.
+
+    Raises
+    ------
+    NeuroalignError
+        If the file is not a localize result, or its layers or unit count differ from the
+        activations'.
+    """
+    if not path.is_file():
+        raise NeuroalignError(f"unit sets not found: {path}. Run `neuroalign localize` first.")
+    with xr.open_dataset(path) as loc:
+        if "mask" not in loc or "random_mask" not in loc:
+            raise NeuroalignError(
+                f"{path}: no 'mask' and 'random_mask' variables; pass a localize result."
+            )
+        names = [str(k) for k in layers]
+        loc_layers = [str(v) for v in loc["layer"].values]
+        width = {int(da.shape[1]) for da in layers.values()}
+        if loc_layers != names or width != {loc.sizes["unit"]}:
+            raise NeuroalignError(
+                f"{path}: localized on layers {loc_layers} x {loc.sizes['unit']} units, but the "
+                f"activations have layers {names} x {sorted(width)} units; localize and extract "
+                "the same model, unit space and layers."
+            )
+        sets = {"localized": loc["mask"].isel(network=0).values.astype(bool)}
+        for scheme in loc["scheme"].values:
+            for seed in loc["seed"].values:
+                mask = loc["random_mask"].sel(scheme=scheme, seed=seed).values.astype(bool)
+                sets[f"{scheme}_{int(seed)}"] = mask
+    return sets
+
+
+def select_units(layers: dict[Any, xr.DataArray], mask: np.ndarray) -> xr.DataArray:
+    """The units of ``mask`` (layer, unit) from every layer, side by side as one (item, unit)."""
+    arrays = [da.transpose("item", ...) for da in layers.values()]
+    values = np.concatenate(
+        [da.values[:, np.asarray(m, bool)] for da, m in zip(arrays, mask, strict=True)], axis=1
+    )
+    coords = {k: c for k, c in arrays[0].coords.items() if c.dims == ("item",)}
+    return xr.DataArray(values, dims=("item", "unit"), coords=coords)
+
+
+def alignment_summary(mean_r: xr.DataArray) -> dict[str, float]:
+    """Localized units vs random sets: mean r over responsive voxels, difference, z, percentile."""
+    localized = float(mean_r.sel(unit_set="localized"))
+    random = mean_r.values[np.asarray(mean_r["unit_set"].values) != "localized"]
+    sd = float(random.std(ddof=1)) if random.size > 1 else float("nan")
+    return {
+        "alignment_localized_r": localized,
+        "alignment_random_r_mean": float(random.mean()),
+        "alignment_random_r_sd": sd,
+        "alignment_difference": localized - float(random.mean()),
+        "alignment_z": (localized - float(random.mean())) / sd if sd > 0 else float("nan"),
+        "alignment_percentile": float(np.mean(random < localized) * 100),
+    }
 
 
 def _fmri_recovery(truth: Path, subject: str, res) -> dict[str, float]:

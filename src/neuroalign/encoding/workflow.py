@@ -42,10 +42,13 @@ def rule_inputs(config: Mapping[str, Any], name: str, model: str) -> dict[str, s
     entry = config["encode"][name]
     dataset = entry["dataset"]
     ready = raw_dir(config, dataset) if dataset.startswith("sim_") else fetch_stamp(config, dataset)
-    return {
+    inputs = {
         "activations": f"{config['results']}/activations/{model}/{entry['stimset']}.zarr",
         "dataset": str(ready),
     }
+    if entry.get("localized"):
+        inputs["unit_sets"] = f"{config['results']}/localize/{model}/{entry['localized']}.nc"
+    return inputs
 
 
 def data_path(config: Mapping[str, Any], name: str) -> str:

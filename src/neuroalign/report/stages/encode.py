@@ -80,10 +80,10 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         headline, more = _target_blocks(ctx, slug, ds, kind)
     blocks += more
     attrs = [[k, as_text(ds.attrs[k])] for k in SHOWN_ATTRS if k in ds.attrs]
-    sections = [
-        Section("Results", blocks),
-        Section("Provenance", [Table(["attribute", "value"], attrs)]),
-    ]
+    sections = [Section("Results", blocks)]
+    if "unit_set_mean_r" in ds:
+        sections.append(Section("Localized units vs random sets", _alignment_blocks(ctx, slug, ds)))
+    sections.append(Section("Provenance", [Table(["attribute", "value"], attrs)]))
     return Page(
         slug=slug,
         title=f"Encoding: {name}",
@@ -92,6 +92,46 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         simulated=simulated,
         extra={"name": name, "kind": kind, "headline": headline},
     )
+
+
+def _alignment_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> list[Block]:
+    """Brain alignment of the localized units against each equal-size random set."""
+    mean_r = ds["unit_set_mean_r"]
+    names = np.asarray(mean_r["unit_set"].values).astype(str)
+    localized = float(mean_r.values[names == "localized"][0])
+    fig = MplFigure(figsize=(5.5, 3.2), layout="constrained")
+    ax = fig.subplots()
+    schemes = sorted({n.rsplit("_", 1)[0] for n in names if n != "localized"})
+    for i, scheme in enumerate(schemes):
+        values = mean_r.values[[n.rsplit("_", 1)[0] == scheme for n in names]]
+        ax.scatter(
+            np.full(values.size, i),
+            values,
+            color="0.55",
+            s=18,
+            label="random sets" if i == 0 else None,
+        )
+    ax.axhline(localized, color="#c0392b", label="localized units")
+    ax.set_xticks(range(len(schemes)), schemes)
+    ax.set_xlim(-0.7, len(schemes) - 0.3)
+    ax.set_ylabel("mean test r (responsive voxels)")
+    ax.legend(fontsize=8)
+    figure = ctx.save_figure(
+        fig,
+        f"{slug}-unit-sets",
+        alt="Mean held-out r of encoding models from the localized units (line) and from each "
+        "random unit set of the same size (points).",
+        caption="Brain alignment: encoding models fitted on the localized units only (red line) "
+        "and on each equal-size random set (grey points, uniform or layer-matched), scored on the "
+        "held-out repeats; mean r over the voxels that the full model predicts (q < 0.05).",
+    )
+    summary = json.loads(ds.attrs.get("summary", "{}"))
+    rows = [
+        [k.removeprefix("alignment_"), f"{v:.4g}"]
+        for k, v in summary.items()
+        if k.startswith("alignment_")
+    ]
+    return [figure, Table(["alignment", "value"], rows)]
 
 
 def _layer_figure(labels, curves: dict[str, np.ndarray], ylabel: str, title: str) -> MplFigure:
