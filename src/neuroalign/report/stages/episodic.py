@@ -105,6 +105,9 @@ def _human_blocks(ctx: ReportContext, human: xr.Dataset) -> list[Block]:
 
 def _heatmap(ax, values: np.ndarray, title: str, cmap: str) -> None:
     image = ax.imshow(values, aspect="auto", cmap=cmap, origin="lower")
+    # one tick per layer and head (at most about 12 labels per axis)
+    for axis, n in ((ax.yaxis, values.shape[0]), (ax.xaxis, values.shape[1])):
+        axis.set_ticks(range(0, n, max(1, -(-n // 12))))
     ax.set_xlabel("head")
     ax.set_ylabel("layer")
     ax.set_title(title, fontsize=10)
