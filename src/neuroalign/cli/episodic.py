@@ -8,7 +8,6 @@ Subcommands: ``human`` (free-recall curves), ``grid`` (the token-sequence CMR gr
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -121,18 +120,12 @@ def _settings(text: str | None, cls: type) -> Any:
     from dataclasses import fields
 
     from neuroalign._check import NeuroalignError
+    from neuroalign.cli._settings import read_settings
 
     if text is None:
         return cls()
-    source = "--settings"
-    if not text.lstrip().startswith("{") and Path(text).is_file():
-        source, text = text, Path(text).read_text()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise NeuroalignError(f"{source}: not valid JSON ({err.msg} at char {err.pos}).") from err
-    if not isinstance(value, dict):
-        raise NeuroalignError(f"{source}: must be a JSON object of settings.")
+    source = text if not text.lstrip().startswith("{") else "--settings"
+    value = read_settings(text)
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(value) - known)
     if unknown:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from neuroalign._check import NeuroalignError
+from neuroalign.cli._settings import read_settings
 
 _KIND_HELP = {
     "fmri": "story-listening fMRI (BIDS NIfTI on an MNI grid) with planted language voxels",
@@ -80,27 +80,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rec.set_defaults(func=_recover)
 
 
-def _settings(text: str | None) -> dict[str, Any]:
-    if text is None:
-        return {}
-    source = "--settings"
-    if not text.lstrip().startswith("{") and Path(text).is_file():
-        source, text = text, Path(text).read_text()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise NeuroalignError(f"{source}: not valid JSON ({err.msg} at char {err.pos}).") from err
-    if not isinstance(value, dict):
-        raise NeuroalignError(
-            f"{source}: must be a JSON object of settings, e.g. '{{\"n_subjects\": 1}}'."
-        )
-    return value
-
-
 def _simulate(args: argparse.Namespace) -> None:
     from neuroalign.data.simulate import SIMULATORS, read_feature_table, resolve_settings
 
-    settings = resolve_settings(args.kind, _settings(args.settings), source="--settings")
+    settings = resolve_settings(args.kind, read_settings(args.settings), source="--settings")
     kwargs: dict[str, Any] = {"seed": args.seed, "settings": settings}
     if getattr(args, "features", None) is not None:
         kwargs["features"] = read_feature_table(
