@@ -157,39 +157,44 @@ def _cell(value: Any) -> Any:
     return as_text(value.item() if isinstance(value, np.generic) else value, limit=80)
 
 
+def _count_figure(
+    ctx: ReportContext, stimset: str, frame: pd.DataFrame, column: str, *, alt: str, caption: str
+) -> Block:
+    """A bar chart of the number of rows per value of ``column``, saved in the site."""
+    counts = frame.groupby(column, dropna=True, sort=True).size()
+    fig = bar_figure(
+        list(counts.index),
+        counts.to_numpy(),
+        xlabel=column,
+        ylabel="rows",
+        title=f"{stimset}: rows per {column}",
+    )
+    return ctx.save_figure(
+        fig, slugify(f"stimuli-{stimset}-per-{column}"), alt=alt, caption=caption
+    )
+
+
 def _figures(ctx: ReportContext, stimset: str, frame: pd.DataFrame, timing: str) -> list[Block]:
     blocks: list[Block] = []
     if "run" in frame and frame["run"].notna().any():
-        counts = frame.groupby("run", dropna=True, sort=True).size()
-        fig = bar_figure(
-            list(counts.index),
-            counts.to_numpy(),
-            xlabel="run",
-            ylabel="rows",
-            title=f"{stimset}: rows per run",
-        )
         blocks.append(
-            ctx.save_figure(
-                fig,
-                slugify(f"stimuli-{stimset}-per-run"),
+            _count_figure(
+                ctx,
+                stimset,
+                frame,
+                "run",
                 alt=f"Bar chart of the number of rows (words or images) in each run of {stimset}.",
                 caption="Rows per run: how many stimuli (words or images) each run holds. Runs of "
                 "very different lengths can point to a truncated or merged event file.",
             )
         )
     if "condition" in frame and frame["condition"].nunique(dropna=True) > 1:
-        counts = frame.groupby("condition", dropna=True, sort=True).size()
-        fig = bar_figure(
-            list(counts.index),
-            counts.to_numpy(),
-            xlabel="condition",
-            ylabel="rows",
-            title=f"{stimset}: rows per condition",
-        )
         blocks.append(
-            ctx.save_figure(
-                fig,
-                slugify(f"stimuli-{stimset}-per-condition"),
+            _count_figure(
+                ctx,
+                stimset,
+                frame,
+                "condition",
                 alt=f"Bar chart of the number of rows in each condition of {stimset}.",
                 caption="Rows per condition: the balance of the experimental conditions.",
             )
