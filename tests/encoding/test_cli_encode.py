@@ -169,6 +169,19 @@ def test_meg_end_to_end_recovers_trfs(sim_meg):
     assert np.corrcoef(recovered, truth[: recovered.size])[0, 1] > 0.9
     evoked = mne.read_evokeds(root / "out" / "meg_trf-ave.fif", verbose="error")[0]
     assert evoked.data.shape == (ds.sizes["sensor"], ds.sizes["lag"])
+    # held-out statistics per sensor: the strongest planted sensors are found, the (nearly)
+    # signal-free ones are not
+    strength = np.sqrt((planted**2).sum(("lag", "predictor"))).sel(sensor=ds["sensor"]).values
+    order = np.argsort(strength)
+    assert np.all(ds["q"].values[order[-20:]] < 0.05)
+    assert strength[order[19]] < 0.01 * strength.max()
+    assert 0.25 < ds["p"].values[order[:20]].mean() < 0.75
+    assert not np.any(ds["q"].values[order[:20]] < 0.05)
+    assert np.all(ds["r2"].values <= ds["r"].values ** 2 + 1e-12)
+    # time-resolved scores: sensors are best predicted around the planted M100 (0.1 s)
+    peak = float(ds["lag"][int(np.argmax(ds["r_by_lag"].mean("sensor").values))])
+    assert 0.05 <= peak <= 0.15
+    assert json.loads(ds.attrs["summary"])["word_onset_trf_correlation"] > 0.8
 
 
 def test_eyetracking_gain_over_baseline(tmp_path):

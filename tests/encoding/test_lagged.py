@@ -3,7 +3,14 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from neuroalign.encoding.delays import delay
-from neuroalign.encoding.lagged import check_lags, lag_ridge_cv, lagged_gram
+from neuroalign.encoding.lagged import (
+    check_lags,
+    lag_resolved_r,
+    lag_ridge_cv,
+    lagged_gram,
+    lagged_predict,
+)
+from neuroalign.encoding.scores import pearson_r
 
 
 def test_lagged_gram_equals_explicit_design():
@@ -83,3 +90,34 @@ def test_input_checks():
         lag_ridge_cv(np.zeros((10, 1)), np.zeros((10, 1)), [0, 1], [1, 2], np.zeros(10))
     with pytest.raises(ValueError, match="contiguous block"):
         lag_ridge_cv(np.ones((6, 1)), np.ones((6, 1)), [0], [1, 2], [0, 1, 0, 1, 0, 1])
+
+
+def test_lagged_predict_equals_explicit_delayed_design():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((90, 3))
+    lags = np.arange(-2, 4)
+    coef = rng.standard_normal((lags.size, 3, 2))
+    intercept = rng.standard_normal(2)
+    segments = np.repeat([5, 1, 7], 30)
+    expected = delay(X, lags, runs=segments) @ coef.reshape(-1, 2) + intercept
+    np.testing.assert_allclose(lagged_predict(X, coef, intercept, lags, segments), expected)
+    whole = delay(X, lags) @ coef.reshape(-1, 2) + intercept
+    np.testing.assert_allclose(lagged_predict(X, coef, intercept, lags), whole)
+    with pytest.raises(ValueError, match="n_lags=6"):
+        lagged_predict(X, coef[1:], intercept, lags)
+
+
+def test_lag_resolved_r_equals_explicit_partial_predictions():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((150, 2))
+    lags = np.arange(-1, 3)
+    coef = rng.standard_normal((lags.size, 2, 3))
+    segments = np.repeat([0, 1, 2], 50)
+    D = delay(X, lags, runs=segments)
+    Y = D[:, 2:4] @ coef[1] + rng.standard_normal((150, 3))  # lag 0 carries the signal
+    expected = np.stack([pearson_r(Y, D[:, 2 * i : 2 * i + 2] @ coef[i]) for i in range(lags.size)])
+    got = lag_resolved_r(X, Y, coef, lags, segments)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    assert np.all(np.argmax(got, axis=0) == 1)
+    with pytest.raises(ValueError, match="n_lags=4"):
+        lag_resolved_r(X, Y, coef[:2], lags)

@@ -97,6 +97,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=8,
         help="principal components of the features, added to a word-onset impulse",
     )
+    meg.add_argument(
+        "--test-blocks",
+        type=int,
+        default=1,
+        help="last contiguous blocks (of --folds) held out for scores, p and q (default 1)",
+    )
+    meg.add_argument("--n-perm", type=int, default=200, help="circular shifts in the null")
     meg.add_argument("--evoked", type=Path, default=None, help="Evoked FIF of the TRF norms")
     meg.set_defaults(func=run_meg)
     eye = kinds.add_parser(
@@ -105,6 +112,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(eye)
     eye.add_argument("--report", required=True, type=Path, help="interest-area report (CSV)")
     eye.set_defaults(func=run_eyetracking)
+    from neuroalign.cli.encode_tables import add_parsers
+
+    add_parsers(kinds)
 
 
 def _common(sub: argparse.ArgumentParser) -> None:
@@ -504,12 +514,12 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
 
 # --------------------------------------------------------------------------- MEG
 def run_meg(args: argparse.Namespace) -> None:
-    """Fit TRFs from word features to MEG sensors (leave-one-block-out CV) and write them."""
+    """Fit TRFs from word features to MEG sensors, score them on held-out blocks, write them."""
     import mne
 
     from neuroalign.encoding.cv import block_labels
     from neuroalign.encoding.designs import meg_design, pca_reduce
-    from neuroalign.encoding.lagged import lag_ridge_cv
+    from neuroalign.encoding.pipeline import lag_fit_and_test
 
     layers = read_activations(args.activations, args.variable, args.layers)
     meg_dir = args.dataset / f"sub-{args.subject}" / "meg"
@@ -518,6 +528,11 @@ def run_meg(args: argparse.Namespace) -> None:
         fifs = [f for f in fifs if f"_task-{args.task}_" in f.name]
     if len(fifs) != 1:
         raise NeuroalignError(f"{meg_dir}: expected one *_meg.fif (found {len(fifs)}); use --task.")
+    if not 1 <= args.test_blocks <= args.folds - 2:
+        raise NeuroalignError(
+            f"--test-blocks {args.test_blocks} with --folds {args.folds}: hold out at least 1 "
+            "block and keep at least 2 for cross-validation (e.g. --folds 5 --test-blocks 1)."
+        )
     fif = fifs[0]
     events_path = check_file(fif.with_name(fif.name.replace("_meg.fif", "_events.tsv")), "events")
     task = re.search(r"_task-([^_]+)", fif.name).group(1)
@@ -531,8 +546,9 @@ def run_meg(args: argparse.Namespace) -> None:
     words = words[words["trial_type"] == "word"] if "trial_type" in words else words
     lags = np.arange(round(args.tmin * args.sfreq), round(args.tmax * args.sfreq) + 1)
     segments = block_labels(Y.shape[0], args.folds)
+    test_blocks = list(range(args.folds - args.test_blocks, args.folds))
     alphas = _alphas(args.alphas)
-    rs, fits = {}, {}
+    fits = {}
     for k, da in layers.items():
         idx = align_items(da, words["word"].astype(str).tolist(), task, str(events_path))
         # an onset impulse (all ones) plus the leading components of the model's features
@@ -544,21 +560,36 @@ def run_meg(args: argparse.Namespace) -> None:
             {0: Y.shape[0]},
             sfreq=args.sfreq,
         )
-        fit = lag_ridge_cv(
-            X, Y, lags, alphas, segments, scoring="r", device=args.device, dtype=args.dtype
+        fits[k] = lag_fit_and_test(
+            X,
+            Y,
+            lags,
+            alphas,
+            segments,
+            test_blocks,
+            rng=np.random.default_rng(args.seed),
+            n_perm=args.n_perm,
+            scoring="r",
+            device=args.device,
+            dtype=args.dtype,
         )
-        rs[k], fits[k] = fit.cv_scores.max(0), fit
-    keys = list(rs)
-    r_by_layer = np.stack([rs[k] for k in keys])
-    selected = keys[int(np.argmax(r_by_layer.mean(1)))]
+    keys = list(fits)
+    cv_by_layer = np.stack([fits[k].cv_score for k in keys])
+    selected = keys[int(np.argmax(cv_by_layer.mean(1)))]
     fit = fits[selected]
     ds = xr.Dataset(
         {
-            "r": ("sensor", rs[selected]),
-            "alpha": ("sensor", fit.best_alphas),
+            "r": ("sensor", fit.r),
+            "r2": ("sensor", fit.r2),
+            "p": ("sensor", fit.p),
+            "q": ("sensor", fit.q),
+            "alpha": ("sensor", fit.alpha),
+            "cv_score": ("sensor", fit.cv_score),
+            "r_by_lag": (("lag", "sensor"), fit.r_by_lag),
             "trf": (("lag", "predictor", "sensor"), fit.coef),
-            "r_by_layer": (("layer", "sensor"), r_by_layer),
-            "best_layer": ("sensor", np.asarray([str(k) for k in keys])[np.argmax(r_by_layer, 0)]),
+            "r_by_layer": (("layer", "sensor"), np.stack([fits[k].r for k in keys])),
+            "cv_by_layer": (("layer", "sensor"), cv_by_layer),
+            "best_layer": ("sensor", np.asarray([str(k) for k in keys])[np.argmax(cv_by_layer, 0)]),
         },
         coords={
             "sensor": raw.ch_names,
@@ -567,6 +598,9 @@ def run_meg(args: argparse.Namespace) -> None:
             "predictor": ["word_onset", *[f"pc{i}" for i in range(fit.coef.shape[1] - 1)]],
         },
     )
+    ds["lag"].attrs["units"] = "s"
+    truth = args.dataset / TRUTH / "truth.nc"
+    summary = _meg_recovery(truth, args.subject, ds) if truth.is_file() else {}
     config = {
         "kind": "meg",
         "subject": args.subject,
@@ -576,6 +610,8 @@ def run_meg(args: argparse.Namespace) -> None:
         "n_components": args.n_components,
         "alphas": args.alphas,
         "folds": args.folds,
+        "test_blocks": args.test_blocks,
+        "n_perm": args.n_perm,
         "dtype": args.dtype,
     }
     ds.attrs.update(
@@ -586,10 +622,14 @@ def run_meg(args: argparse.Namespace) -> None:
             inputs={"meg": fif},
             dataset=args.dataset.name,
             selected_layer=str(selected),
-            score="Pearson r on held-out contiguous blocks (mean over blocks)",
+            score=f"Pearson r and R^2 on the last {args.test_blocks} of {args.folds} contiguous "
+            "blocks, predicted by TRFs fitted on the others (alpha by leave-one-block-out CV)",
             alpha_convention="alpha * ||w||^2",
+            null="circular shift of the held-out prediction; p from a normal fitted to each null",
+            n_test_samples=int(np.isin(segments, test_blocks).sum()),
             n_lower_edge=fit.n_lower_edge,
             n_upper_edge=fit.n_upper_edge,
+            summary=summary,
         )
     )
     _write_netcdf(ds, args.output)
@@ -601,6 +641,25 @@ def run_meg(args: argparse.Namespace) -> None:
     with atomic_path(evoked_path) as tmp:
         evoked.save(tmp, verbose="error")
     print(f"wrote {args.output} and {evoked_path} (selected layer {selected})")
+
+
+def _meg_recovery(truth: Path, subject: str, ds: xr.Dataset) -> dict[str, float]:
+    """Recovered vs planted: the word-onset TRF, and held-out r against planted TRF strength."""
+    with xr.open_dataset(truth) as t:
+        if subject not in t["subject"].values:
+            return {}
+        planted = t["trf"].sel(subject=subject, predictor="word_onset").load()
+    common = np.intersect1d(np.round(planted["lag"].values, 6), np.round(ds["lag"].values, 6))
+    found = ds["trf"].sel(predictor="word_onset").assign_coords(lag=np.round(ds["lag"].values, 6))
+    planted = planted.assign_coords(lag=np.round(planted["lag"].values, 6))
+    a = found.sel(lag=common).transpose("sensor", "lag").values
+    b = planted.sel(lag=common, sensor=ds["sensor"].values).values
+    strength = np.sqrt((planted**2).sum("lag")).sel(sensor=ds["sensor"].values).values
+    return {
+        "word_onset_trf_correlation": float(np.corrcoef(a.ravel(), b.ravel())[0, 1]),
+        "r_vs_planted_strength": float(np.corrcoef(ds["r"].values, strength)[0, 1]),
+        "sensors_q05": int(np.sum(ds["q"].values < 0.05)),
+    }
 
 
 # --------------------------------------------------------------------------- eye-tracking

@@ -120,14 +120,19 @@ def _gram(X: torch.Tensor, lags: np.ndarray) -> torch.Tensor:
     return G.reshape(L * p, L * p)
 
 
-def _segment_stats(X: torch.Tensor, Y: torch.Tensor, lags: np.ndarray) -> _Stats:
+def _shifted(X: torch.Tensor, lags: np.ndarray) -> list[torch.Tensor]:
+    """Views ``X[t - lag]`` of one segment for every lag, zero outside it."""
     n = X.shape[0]
     pad = int(max(abs(lags[0]), abs(lags[-1])))
     Z = _padded(X, pad)
-    shifted = [Z[pad - int(lag) : pad - int(lag) + n] for lag in lags]
+    return [Z[pad - int(lag) : pad - int(lag) + n] for lag in lags]
+
+
+def _segment_stats(X: torch.Tensor, Y: torch.Tensor, lags: np.ndarray) -> _Stats:
+    shifted = _shifted(X, lags)
     XtY = torch.cat([s.T @ Y for s in shifted])
     colsum = torch.cat([s.sum(0) for s in shifted])
-    return _Stats(_gram(X, lags), XtY, colsum, Y.sum(0), (Y * Y).sum(0), n)
+    return _Stats(_gram(X, lags), XtY, colsum, Y.sum(0), (Y * Y).sum(0), X.shape[0])
 
 
 def lagged_gram(
@@ -197,6 +202,75 @@ def _scores_from_stats(test: _Stats, W: torch.Tensor, b: torch.Tensor, scoring: 
     return torch.where(den > 0, cov / den.clamp_min(1e-30), 0.0)
 
 
+def _segments(segments, n_samples: int) -> np.ndarray:
+    """Return the ``(start, stop)`` bounds of contiguous segment labels, or raise."""
+    segments = np.asarray(segments)
+    if segments.shape != (n_samples,):
+        raise ValueError("X, Y and 'segments' must have the same number of samples.")
+    edges = np.flatnonzero(segments[1:] != segments[:-1]) + 1
+    bounds = np.concatenate([[0], edges, [segments.size]])
+    if len(np.unique(segments)) != len(bounds) - 1:
+        raise ValueError("Each segment label must cover one contiguous block of samples.")
+    return bounds
+
+
+def _check_alphas(alphas) -> np.ndarray:
+    alphas = np.sort(np.atleast_1d(np.asarray(alphas, float)))
+    if alphas.ndim != 1 or alphas.size == 0 or np.any(~np.isfinite(alphas)) or np.any(alphas <= 0):
+        raise ValueError(f"'alphas' must be a 1-D array of positive numbers, got {alphas!r}.")
+    return alphas
+
+
+def _prepare(X, Y, lags, alphas, segments, scoring, device, dtype):
+    """Validate, move to the device, and sum each segment's sufficient statistics."""
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    check_option("scoring", scoring, SCORINGS)
+    lags, alphas = check_lags(lags), _check_alphas(alphas)
+    Xt, Yt = as_tensor(X, device, dtype), as_tensor(Y, device, dtype)
+    if Xt.ndim != 2 or Yt.ndim != 2 or Yt.shape[0] != Xt.shape[0]:
+        raise ValueError(
+            f"X {tuple(Xt.shape)} and Y {tuple(Yt.shape)} must be 2-D with the same samples."
+        )
+    bounds = _segments(segments, Xt.shape[0])
+    parts = [_segment_stats(Xt[a:b], Yt[a:b], lags) for a, b in pairwise(bounds)]
+    return Xt, Yt, lags, alphas, bounds, parts
+
+
+def _sum(parts: Sequence[_Stats]) -> _Stats:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def _cv(parts: Sequence[_Stats], alphas: np.ndarray, fit_intercept: bool, scoring: str):
+    """Leave-one-part-out scores ``(n_alphas, n_targets)`` and the mean predictor's scores."""
+    total = _sum(parts)
+    scores = total.XtY.new_zeros(len(alphas), total.XtY.shape[1])
+    baseline = total.XtY.new_zeros(total.XtY.shape[1])
+    for test in parts:
+        train = total - test
+        centered = _centered(train, fit_intercept)
+        for i, alpha in enumerate(alphas):
+            W, b = _solve(centered, float(alpha))
+            scores[i] += _scores_from_stats(test, W, b, scoring)
+        mean = train.ysum / train.n if fit_intercept else torch.zeros_like(train.ysum)
+        baseline += _scores_from_stats(test, torch.zeros_like(total.XtY), mean, scoring)
+    return to_numpy(scores / len(parts)), to_numpy(baseline / len(parts))
+
+
+def _fit_best(stats: _Stats, alphas: np.ndarray, best: np.ndarray, fit_intercept: bool):
+    """Weights ``(n_lags * n_features, n_targets)`` and intercepts, each target at its alpha."""
+    coef = torch.empty_like(stats.XtY)
+    intercept = torch.empty_like(stats.ysum)
+    G, XtY, m, y_mean = _centered(stats, fit_intercept)
+    for i in np.unique(best):
+        cols = torch.as_tensor(np.flatnonzero(best == i), device=XtY.device)
+        W, b = _solve((G, XtY[:, cols], m, y_mean[cols]), float(alphas[i]))
+        coef[:, cols], intercept[cols] = W, b
+    return coef, intercept
+
+
 def lag_ridge_cv(
     X,
     Y,
@@ -233,60 +307,136 @@ def lag_ridge_cv(
     -------
     result : LagRidgeResult
     """
-    device, dtype = resolve_device(device), resolve_dtype(dtype)
-    check_option("scoring", scoring, SCORINGS)
-    lags = check_lags(lags)
-    alphas = np.sort(np.atleast_1d(np.asarray(alphas, float)))
-    if np.any(alphas <= 0):
-        raise ValueError("'alphas' must be positive.")
-    Xt, Yt = as_tensor(X, device, dtype), as_tensor(Y, device, dtype)
-    segments = np.asarray(segments)
-    if segments.shape != (Xt.shape[0],) or Yt.shape[0] != Xt.shape[0]:
-        raise ValueError("X, Y and 'segments' must have the same number of samples.")
-    edges = np.flatnonzero(np.diff(segments)) + 1
-    bounds = np.concatenate([[0], edges, [segments.size]])
-    if len(np.unique(segments)) != len(bounds) - 1:
-        raise ValueError("Each segment label must cover one contiguous block of samples.")
-    parts = [_segment_stats(Xt[a:b], Yt[a:b], lags) for a, b in pairwise(bounds)]
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
+    Xt, Yt, lags, alphas, _, parts = _prepare(X, Y, lags, alphas, segments, scoring, device, dtype)
     n_targets = Yt.shape[1]
     if len(parts) > 1:
-        scores = torch.zeros(len(alphas), n_targets, dtype=dtype, device=device)
-        baseline = torch.zeros(n_targets, dtype=dtype, device=device)
-        for test in parts:
-            train = total - test
-            centered = _centered(train, fit_intercept)
-            for i, alpha in enumerate(alphas):
-                W, b = _solve(centered, float(alpha))
-                scores[i] += _scores_from_stats(test, W, b, scoring)
-            zero = torch.zeros_like(W)
-            mean = train.ysum / train.n if fit_intercept else torch.zeros_like(b)
-            baseline += _scores_from_stats(test, zero, mean, scoring)
-        scores_np = to_numpy(scores / len(parts))
-        best = np.argmax(scores_np, axis=0)
-        n_lower, n_upper = edge_counts(scores_np, to_numpy(baseline / len(parts)), best)
+        scores, baseline = _cv(parts, alphas, fit_intercept, scoring)
+        best = np.argmax(scores, axis=0)
+        n_lower, n_upper = edge_counts(scores, baseline, best)
     else:
         if alphas.size > 1:
             raise ValueError("One segment gives no cross-validation: pass a single alpha.")
-        scores_np = np.full((1, n_targets), np.nan)
+        scores = np.full((1, n_targets), np.nan)
         best = np.zeros(n_targets, int)
         n_lower = n_upper = 0
-    coef = torch.empty(lags.size * Xt.shape[1], n_targets, dtype=dtype, device=device)
-    intercept = torch.empty(n_targets, dtype=dtype, device=device)
-    G_all, XtY_all, m_all, y_mean_all = _centered(total, fit_intercept)
-    for i in np.unique(best):
-        cols = torch.as_tensor(np.flatnonzero(best == i), device=device)
-        W, b = _solve((G_all, XtY_all[:, cols], m_all, y_mean_all[cols]), float(alphas[i]))
-        coef[:, cols], intercept[cols] = W, b
+    coef, intercept = _fit_best(_sum(parts), alphas, best, fit_intercept)
     return LagRidgeResult(
         coef=to_numpy(coef).reshape(lags.size, Xt.shape[1], n_targets),
         intercept=to_numpy(intercept),
         best_alphas=alphas[best],
-        cv_scores=scores_np,
+        cv_scores=scores,
         alphas=alphas,
         lags=lags,
         n_lower_edge=n_lower,
         n_upper_edge=n_upper,
     )
+
+
+def _predict_segment(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, lags: np.ndarray):
+    """``b + sum_i X[t - lags[i]] @ W[i]`` in one segment; W: (n_lags, n_features, n_targets)."""
+    pred = b.expand(X.shape[0], -1).clone()
+    for shifted, w in zip(_shifted(X, lags), W, strict=True):
+        pred += shifted @ w
+    return pred
+
+
+def lagged_predict(
+    X,
+    coef,
+    intercept,
+    lags,
+    segments=None,
+    *,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype = "float64",
+) -> np.ndarray:
+    """Predict targets from undelayed features and TRFs, without building the delayed design.
+
+    Equals ``delay(X, lags, runs=segments) @ coef.reshape(-1, n_targets) + intercept``
+    (:func:`~neuroalign.encoding.delays.delay`): no lag reaches across a segment edge.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    coef : array of shape (n_lags, n_features, n_targets)
+        As :attr:`LagRidgeResult.coef`.
+    intercept : array of shape (n_targets,)
+    lags : array of int, shape (n_lags,)
+        Contiguous and increasing, in samples; positive lags are past input.
+    segments : array of shape (n_samples,), optional
+        Contiguous block label of each sample; None is one continuous segment.
+    device, dtype
+        Where and in what precision to compute.
+
+    Returns
+    -------
+    pred : ndarray of shape (n_samples, n_targets)
+    """
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    lags = check_lags(lags)
+    Xt = as_tensor(X, device, dtype)
+    W, b = as_tensor(coef, device, dtype), as_tensor(intercept, device, dtype)
+    if Xt.ndim != 2 or W.shape[:2] != (lags.size, Xt.shape[1]) or b.shape != W.shape[2:]:
+        raise ValueError(
+            f"coef {tuple(W.shape)} must be (n_lags={lags.size}, n_features={Xt.shape[-1]}, "
+            f"n_targets) and intercept {tuple(b.shape)} (n_targets,) for X {tuple(Xt.shape)}."
+        )
+    bounds = _segments(np.zeros(Xt.shape[0]) if segments is None else segments, Xt.shape[0])
+    parts = [_predict_segment(Xt[a:c], W, b, lags) for a, c in pairwise(bounds)]
+    return to_numpy(torch.cat(parts))
+
+
+def lag_resolved_r(
+    X,
+    Y,
+    coef,
+    lags,
+    segments=None,
+    *,
+    device: str | torch.device | None = "cpu",
+    dtype: str | torch.dtype = "float64",
+) -> np.ndarray:
+    """Time-resolved scores: r of each target with the part of its prediction carried by one lag.
+
+    For lag ``i`` the partial prediction is ``X[t - lags[i]] @ coef[i]`` (zero across segment
+    edges); its Pearson r with ``Y`` over all samples says when after the features the response
+    is predicted. For impulse features (word onsets) it follows the TRF's reliable part.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+    Y : array of shape (n_samples, n_targets)
+    coef : array of shape (n_lags, n_features, n_targets)
+    lags : array of int, shape (n_lags,)
+    segments : array of shape (n_samples,), optional
+        Contiguous block label of each sample; None is one continuous segment.
+    device, dtype
+        Where and in what precision to compute.
+
+    Returns
+    -------
+    r_by_lag : ndarray of shape (n_lags, n_targets)
+        0 where a partial prediction or a target is constant.
+    """
+    device, dtype = resolve_device(device), resolve_dtype(dtype)
+    lags = check_lags(lags)
+    Xt, Yt = as_tensor(X, device, dtype), as_tensor(Y, device, dtype)
+    W = as_tensor(coef, device, dtype)
+    if W.shape[:2] != (lags.size, Xt.shape[1]) or Yt.shape != (Xt.shape[0], W.shape[2]):
+        raise ValueError(
+            f"coef {tuple(W.shape)} must be (n_lags={lags.size}, n_features={Xt.shape[1]}, "
+            f"n_targets) and Y {tuple(Yt.shape)} (n_samples={Xt.shape[0]}, n_targets)."
+        )
+    bounds = _segments(np.zeros(Xt.shape[0]) if segments is None else segments, Xt.shape[0])
+    Yc = Yt - Yt.mean(0)
+    # per lag: sums of the partial prediction, of its square and of its product with Y
+    s_p, s_pp, s_py = (Yt.new_zeros(lags.size, Yt.shape[1]) for _ in range(3))
+    for a, c in pairwise(bounds):
+        for i, shifted in enumerate(_shifted(Xt[a:c], lags)):
+            partial = shifted @ W[i]
+            s_p[i] += partial.sum(0)
+            s_pp[i] += (partial * partial).sum(0)
+            s_py[i] += (partial * Yc[a:c]).sum(0)
+    var_p = (s_pp - s_p**2 / Xt.shape[0]).clamp_min(0)
+    den = torch.sqrt(var_p * (Yc * Yc).sum(0))
+    return to_numpy(torch.where(den > 0, s_py / den.clamp_min(1e-30), 0.0))

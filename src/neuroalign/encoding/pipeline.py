@@ -1,4 +1,8 @@
-"""Fit on training runs, test on held-out runs: scores, ceilings, nulls and a layer sweep."""
+"""Fit on training runs, test on held-out runs: scores, ceilings, nulls and a layer sweep.
+
+Lagged (MEG) models have no repeats: :func:`lag_fit_and_test` holds out contiguous segments of
+the recording instead.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuroalign.encoding.ceilings import correlation_ceiling, explainable_variance, normalize
+from neuroalign.encoding.lagged import lag_resolved_r, lag_ridge_cv, lagged_predict
 from neuroalign.encoding.ridge import Fold, ridge_cv
 from neuroalign.encoding.scores import pearson_r, r2_score
 from neuroalign.encoding.stats import bh_qvalues, circular_shift_null, p_values
@@ -98,20 +103,9 @@ def fit_and_test(
     pred = np.asarray(X_test, float) @ fit.coef + fit.intercept
     y = repeats.mean(0)
     r = pearson_r(y, pred)
-    if n_perm > 0:
-        device = options.get("device", "cpu")
-        null = circular_shift_null(
-            y,
-            pred,
-            n_perm=n_perm,
-            rng=rng,
-            min_shift=min(min_shift, y.shape[0] // 2),
-            device=device,
-        )
-        p = p_values(r, null, method="gaussian")
-        q = bh_qvalues(p)
-    else:
-        p = q = np.full(r.shape, np.nan)
+    p, q = _null_pq(
+        y, pred, r, rng=rng, n_perm=n_perm, min_shift=min_shift, device=options.get("device", "cpu")
+    )
     if repeats.shape[0] >= 2:
         ev = explainable_variance(repeats)
         ceiling = correlation_ceiling(ev, repeats.shape[0])
@@ -133,6 +127,129 @@ def fit_and_test(
         n_lower_edge=fit.n_lower_edge,
         n_upper_edge=fit.n_upper_edge,
         alphas=fit.alphas,
+    )
+
+
+def _null_pq(Y, pred, r, *, rng, n_perm: int, min_shift: int, device) -> tuple:
+    """Circular-shift p-values (a normal fitted to each null) and BH q-values of ``r``."""
+    if n_perm <= 0:
+        nan = np.full(r.shape, np.nan)
+        return nan, nan
+    null = circular_shift_null(
+        Y, pred, n_perm=n_perm, rng=rng, min_shift=min(min_shift, Y.shape[0] // 2), device=device
+    )
+    p = p_values(r, null, method="gaussian")
+    return p, bh_qvalues(p)
+
+
+@dataclass(frozen=True)
+class LagHeldOut:
+    """Per-target results of :func:`lag_fit_and_test` (arrays of shape (n_targets,) unless noted).
+
+    Attributes
+    ----------
+    r, r2 : Pearson r and R^2 of the prediction of the test segments.
+    p, q : circular-shift p-value of r (a normal fitted to each target's null) and its
+        Benjamini-Hochberg q-value.
+    r_by_lag : ndarray of shape (n_lags, n_targets); r on the test segments of the prediction
+        carried by each lag alone (:func:`~neuroalign.encoding.lagged.lag_resolved_r`).
+    alpha : penalty chosen by leave-one-segment-out CV over the training segments.
+    cv_score : its mean cross-validated score.
+    coef : ndarray of shape (n_lags, n_features, n_targets), the TRFs fitted on the training
+        segments (the model that is tested).
+    intercept : ndarray of shape (n_targets,).
+    lags : ndarray of shape (n_lags,), in samples.
+    n_lower_edge, n_upper_edge : targets at the alpha grid's edges.
+    """
+
+    r: np.ndarray
+    r2: np.ndarray
+    p: np.ndarray
+    q: np.ndarray
+    r_by_lag: np.ndarray
+    alpha: np.ndarray
+    cv_score: np.ndarray
+    coef: np.ndarray
+    intercept: np.ndarray
+    lags: np.ndarray
+    n_lower_edge: int
+    n_upper_edge: int
+
+
+def lag_fit_and_test(
+    X,
+    Y,
+    lags,
+    alphas,
+    segments,
+    test_segments,
+    *,
+    rng: np.random.Generator,
+    n_perm: int = 200,
+    min_shift: int | None = None,
+    **options,
+) -> LagHeldOut:
+    """Fit TRFs on training segments (alpha by CV over them), score them on held-out segments.
+
+    One model predicts every test segment, so its held-out predictions are independent of the
+    test data and a circular shift of them against the response is a valid null. (Pooled
+    out-of-fold predictions of K-fold cross-validation are not: each fold's model has seen the
+    other test folds, which widens the spread of their r beyond that null.)
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Undelayed features (impulses at word onsets).
+    Y : array of shape (n_samples, n_targets)
+    lags : array of int, shape (n_lags,)
+    alphas : array of shape (n_alphas,)
+    segments : array of shape (n_samples,)
+        Contiguous block labels; delays never cross a block edge.
+    test_segments : sequence
+        Labels of the held-out blocks; the others train (two or more for cross-validation).
+    rng : numpy.random.Generator
+        For the circular-shift null.
+    n_perm : int
+        Shifts in the null (0 skips p and q, which become NaN).
+    min_shift : int, optional
+        Smallest circular shift (samples); default twice the lag window, beyond the
+        prediction's own autocorrelation.
+    **options
+        Passed to :func:`~neuroalign.encoding.lagged.lag_ridge_cv` (fit_intercept, scoring,
+        device, dtype).
+
+    Returns
+    -------
+    result : LagHeldOut
+    """
+    segments = np.asarray(segments)
+    test = np.isin(segments, np.asarray(test_segments))
+    if not test.any() or test.all():
+        raise ValueError(
+            f"'test_segments' {list(test_segments)} must name some, but not all, of the "
+            f"segments {np.unique(segments).tolist()}."
+        )
+    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    fit = lag_ridge_cv(X[~test], Y[~test], lags, alphas, segments[~test], **options)
+    device, dtype = options.get("device", "cpu"), options.get("dtype", "float64")
+    where = dict(device=device, dtype=dtype)
+    pred = lagged_predict(X[test], fit.coef, fit.intercept, fit.lags, segments[test], **where)
+    r = pearson_r(Y[test], pred)
+    shift = 2 * fit.lags.size if min_shift is None else min_shift
+    p, q = _null_pq(Y[test], pred, r, rng=rng, n_perm=n_perm, min_shift=shift, device=device)
+    return LagHeldOut(
+        r=r,
+        r2=r2_score(Y[test], pred),
+        p=p,
+        q=q,
+        r_by_lag=lag_resolved_r(X[test], Y[test], fit.coef, fit.lags, segments[test], **where),
+        alpha=fit.best_alphas,
+        cv_score=fit.cv_scores.max(0),
+        coef=fit.coef,
+        intercept=fit.intercept,
+        lags=fit.lags,
+        n_lower_edge=fit.n_lower_edge,
+        n_upper_edge=fit.n_upper_edge,
     )
 
 
