@@ -1,4 +1,11 @@
-"""scikit-learn estimators over the pure solvers in :mod:`neuroalign.encoding.solvers`."""
+"""scikit-learn estimators over the pure solvers in :mod:`neuroalign.encoding.solvers`.
+
+Each estimator only validates, calls a solver and stores what it returns: :class:`RidgeCV`
+(:func:`~neuroalign.encoding.ridge.ridge_cv`), :class:`BandedRidgeCV`
+(:func:`~neuroalign.encoding.banded.banded_ridge_cv`) and :class:`LagRidgeCV`
+(:func:`~neuroalign.encoding.lagged.lag_ridge_cv`). A 1-D ``y`` gives 1-D attributes and
+predictions, as in scikit-learn.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +13,31 @@ import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from neuroalign.encoding.cv import block_folds
+from neuroalign._check import check_range
+from neuroalign.encoding.banded import banded_ridge_cv
+from neuroalign.encoding.cv import block_folds, block_labels
+from neuroalign.encoding.lagged import lag_ridge_cv, lagged_predict
 from neuroalign.encoding.ridge import ridge_cv
+from neuroalign.encoding.scores import r2_split
+
+DEFAULT_ALPHAS = np.logspace(-3, 6, 19)
+
+
+def _fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Validate ``X`` and ``y``; return X, a 2-D Y and whether ``y`` was 1-D."""
+    X, y = validate_data(estimator, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+    if X.shape[0] < 2:
+        name = type(estimator).__name__
+        raise ValueError(f"{name} needs at least 2 samples; got n_samples = {X.shape[0]}.")
+    return X, (y[:, None] if y.ndim == 1 else y), y.ndim == 1
+
+
+def _folds(cv, n_samples: int):
+    return block_folds(n_samples, min(cv, n_samples)) if np.isscalar(cv) else cv
+
+
+def _alphas(alphas) -> np.ndarray:
+    return DEFAULT_ALPHAS if alphas is None else alphas
 
 
 class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
@@ -86,19 +116,12 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         -------
         self : RidgeCV
         """
-        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
-        if X.shape[0] < 2:
-            raise ValueError(f"RidgeCV needs at least 2 samples; got n_samples = {X.shape[0]}.")
-        Y = y[:, None] if y.ndim == 1 else y
-        alphas = np.logspace(-3, 6, 19) if self.alphas is None else self.alphas
-        folds = (
-            block_folds(X.shape[0], min(self.cv, X.shape[0])) if np.isscalar(self.cv) else self.cv
-        )
+        X, Y, one = _fit_data(self, X, y)
         res = ridge_cv(
             X,
             Y,
-            alphas,
-            folds,
+            _alphas(self.alphas),
+            _folds(self.cv, X.shape[0]),
             fit_intercept=self.fit_intercept,
             scoring=self.scoring,
             route=self.route,
@@ -107,7 +130,6 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             device=self.device,
             dtype=self.dtype,
         )
-        one = y.ndim == 1
         self.coef_ = res.coef[:, 0] if one else res.coef.T
         self.intercept_ = float(res.intercept[0]) if one else res.intercept
         self.best_alphas_ = float(res.best_alphas[0]) if one else res.best_alphas
@@ -129,3 +151,321 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return X @ self.coef_.T + self.intercept_
+
+
+class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Banded ridge: one penalty per feature space (band) and target, chosen by cross-validation.
+
+    Band ``i`` of target ``t`` is penalized by ``alpha_t / gamma_ti``, with each target's band
+    weights ``gamma_t`` on the simplex; candidates are the simplex corners, its centre and
+    Dirichlet draws (:func:`~neuroalign.encoding.banded.banded_ridge_cv`).
+
+    Parameters
+    ----------
+    groups : array of int, shape (n_features,), or None
+        Band of each column, ``0 .. n_bands - 1``; None puts every column in one band (plain
+        ridge).
+    alphas : array of shape (n_alphas,) or None
+        Candidate penalties (``alpha * ||w||^2``); None means ``np.logspace(-3, 6, 19)``.
+    cv : int or sequence of (train, test)
+        Number of contiguous blocks (no shuffling), or explicit folds.
+    n_iter : int
+        Dirichlet draws of band weights beyond the corners and the centre.
+    seed : int
+        Seed of the draws.
+    candidates : array of shape (n_candidates, n_bands) or None
+        Explicit band weights to try instead of the draws (rows are normalized to sum to 1).
+    fit_intercept : bool
+    scoring : {"neg_mse", "r2", "r"}
+        Per-fold score used to choose the band weights and alphas.
+    n_targets_batch : int or None
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    dtype : {"float32", "float64"}
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_targets, n_features) or (n_features,)
+    intercept_ : ndarray of shape (n_targets,) or float
+    best_alphas_ : ndarray of shape (n_targets,) or float
+    best_gammas_ : ndarray of shape (n_targets, n_bands) or (n_bands,)
+        Each target's band weights: its share of the penalty budget per band (a band with a
+        larger weight is penalized less).
+    cv_scores_ : ndarray of shape (n_targets,) or float
+        Best mean cross-validated score.
+    candidates_ : ndarray of shape (n_candidates, n_bands)
+    groups_ : ndarray of int, shape (n_features,)
+    n_features_in_ : int
+
+    See Also
+    --------
+    score_split : R^2 credited to each band.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((80, 4))
+    >>> y = X[:, :2] @ np.array([1.0, -1.0]) + 0.1 * rng.standard_normal(80)
+    >>> model = BandedRidgeCV(groups=[0, 0, 1, 1], alphas=[0.1, 10], n_iter=4).fit(X, y)
+    >>> model.best_gammas_.round(2)
+    array([1., 0.])
+    """
+
+    def __init__(
+        self,
+        groups=None,
+        alphas=None,
+        *,
+        cv=5,
+        n_iter=20,
+        seed=0,
+        candidates=None,
+        fit_intercept=True,
+        scoring="neg_mse",
+        n_targets_batch=8192,
+        device="cpu",
+        dtype="float64",
+    ):
+        self.groups = groups
+        self.alphas = alphas
+        self.cv = cv
+        self.n_iter = n_iter
+        self.seed = seed
+        self.candidates = candidates
+        self.fit_intercept = fit_intercept
+        self.scoring = scoring
+        self.n_targets_batch = n_targets_batch
+        self.device = device
+        self.dtype = dtype
+
+    def fit(self, X, y):
+        """Choose band weights and alphas by cross-validation and refit on all samples.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            All bands side by side, as ``groups`` says.
+        y : array of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        self : BandedRidgeCV
+        """
+        X, Y, one = _fit_data(self, X, y)
+        groups = np.zeros(X.shape[1], int) if self.groups is None else np.asarray(self.groups)
+        if groups.shape != (X.shape[1],):
+            raise ValueError(
+                f"'groups' has {groups.size} entries but X has {X.shape[1]} columns; give the "
+                "band of every column."
+            )
+        res = banded_ridge_cv(
+            X,
+            Y,
+            groups,
+            _alphas(self.alphas),
+            _folds(self.cv, X.shape[0]),
+            n_iter=self.n_iter,
+            seed=self.seed,
+            candidates=self.candidates,
+            fit_intercept=self.fit_intercept,
+            scoring=self.scoring,
+            n_targets_batch=self.n_targets_batch,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        self.coef_ = res.coef[:, 0] if one else res.coef.T
+        self.intercept_ = float(res.intercept[0]) if one else res.intercept
+        self.best_alphas_ = float(res.best_alphas[0]) if one else res.best_alphas
+        self.best_gammas_ = res.best_gammas[0] if one else res.best_gammas
+        self.cv_scores_ = float(res.cv_scores[0]) if one else res.cv_scores
+        self.candidates_ = res.candidates
+        self.groups_ = groups.astype(int)
+        return self
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ self.coef_.T + self.intercept_
+
+    def score_split(self, X, y):
+        """R^2 of each target credited to each band; the bands' parts sum to the target's R^2.
+
+        Uses the product measure (:func:`~neuroalign.encoding.scores.r2_split`) on the
+        predictions of ``X``; pass held-out data for a held-out credit.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : array of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        r2 : ndarray of shape (n_bands, n_targets) or (n_bands,)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        y = np.asarray(y, float)
+        W = np.atleast_2d(self.coef_)  # (n_targets, n_features)
+        n_bands = int(self.groups_.max()) + 1
+        parts = np.stack(
+            [X[:, self.groups_ == g] @ W[:, self.groups_ == g].T for g in range(n_bands)]
+        )
+        split = r2_split(y[:, None] if y.ndim == 1 else y, parts, np.atleast_1d(self.intercept_))
+        return split[:, 0] if y.ndim == 1 else split
+
+
+class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+    """Temporal response functions: ridge on lagged features, one alpha per target by CV.
+
+    The delayed design is never built (:func:`~neuroalign.encoding.lagged.lag_ridge_cv`);
+    cross-validation leaves one contiguous segment out at a time. With ``fit_intercept=False``
+    the fit equals MNE's ``TimeDelayingRidge`` and ``ReceptiveField`` at the same alpha.
+
+    Parameters
+    ----------
+    alphas : array of shape (n_alphas,) or None
+        Candidate penalties (``alpha * ||w||^2``); None means ``np.logspace(-3, 6, 19)``.
+    tmin, tmax : float
+        First and last lag (s); positive lags are past input (the response follows the
+        feature). The lags are ``round(tmin * sfreq) .. round(tmax * sfreq)`` samples.
+    sfreq : float
+        Sampling rate (Hz).
+    cv : int
+        Number of contiguous blocks of equal length when ``fit`` gets no ``segments``.
+    fit_intercept : bool
+    scoring : {"neg_mse", "r2", "r"}
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"``.
+    dtype : {"float32", "float64"}
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_targets, n_features, n_lags) or (n_features, n_lags)
+        The TRFs, in MNE's layout.
+    intercept_ : ndarray of shape (n_targets,) or float
+    best_alphas_ : ndarray of shape (n_targets,) or float
+    cv_scores_ : ndarray of shape (n_alphas, n_targets)
+        Mean over held-out segments (NaN with one segment).
+    alphas_ : ndarray of shape (n_alphas,)
+    lags_ : ndarray of int, shape (n_lags,)
+        In samples.
+    times_ : ndarray of shape (n_lags,)
+        In seconds.
+    n_features_in_ : int
+
+    Notes
+    -----
+    Predictions depend on neighbouring samples: rows must be in time order, and a subset of
+    rows is not predicted as it is within the whole series.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.standard_normal((400, 1))
+    >>> y = 2.0 * np.roll(x[:, 0], 2)  # the response follows the input by 2 samples
+    >>> model = LagRidgeCV(alphas=[1e-3], tmin=0, tmax=4, sfreq=1.0).fit(x, y)
+    >>> int(model.lags_[np.argmax(model.coef_[0])])
+    2
+    """
+
+    def __init__(
+        self,
+        alphas=None,
+        *,
+        tmin=0.0,
+        tmax=0.0,
+        sfreq=1.0,
+        cv=5,
+        fit_intercept=True,
+        scoring="neg_mse",
+        device="cpu",
+        dtype="float64",
+    ):
+        self.alphas = alphas
+        self.tmin = tmin
+        self.tmax = tmax
+        self.sfreq = sfreq
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.scoring = scoring
+        self.device = device
+        self.dtype = dtype
+
+    def _lags(self) -> np.ndarray:
+        check_range("sfreq", self.sfreq, 0, None, closed="neither")
+        if self.tmin > self.tmax:
+            raise ValueError(f"tmin ({self.tmin}) must be at most tmax ({self.tmax}).")
+        return np.arange(round(self.tmin * self.sfreq), round(self.tmax * self.sfreq) + 1)
+
+    def fit(self, X, y, segments=None):
+        """Choose alphas by leave-one-segment-out CV and refit on all samples.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Undelayed features, rows in time order.
+        y : array of shape (n_samples,) or (n_samples, n_targets)
+        segments : array of shape (n_samples,), optional
+            Contiguous block label of each sample (runs); lags never cross a block edge and
+            each block is held out once. Default: ``cv`` blocks of equal length.
+
+        Returns
+        -------
+        self : LagRidgeCV
+        """
+        X, Y, one = _fit_data(self, X, y)
+        lags = self._lags()
+        if segments is None:
+            segments = block_labels(X.shape[0], min(self.cv, X.shape[0]))
+        res = lag_ridge_cv(
+            X,
+            Y,
+            lags,
+            _alphas(self.alphas),
+            segments,
+            fit_intercept=self.fit_intercept,
+            scoring=self.scoring,
+            device=self.device,
+            dtype=self.dtype,
+        )
+        coef = res.coef.transpose(2, 1, 0)  # (n_targets, n_features, n_lags)
+        self.coef_ = coef[0] if one else coef
+        self.intercept_ = float(res.intercept[0]) if one else res.intercept
+        self.best_alphas_ = float(res.best_alphas[0]) if one else res.best_alphas
+        self.cv_scores_ = res.cv_scores
+        self.alphas_ = res.alphas
+        self.lags_ = res.lags
+        self.times_ = res.lags / self.sfreq
+        return self
+
+    def predict(self, X, segments=None):
+        """Predict targets from undelayed features.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Rows in time order.
+        segments : array of shape (n_samples,), optional
+            Contiguous block labels; lags never cross a block edge. Default: one block.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        one = self.coef_.ndim == 2
+        coef = (self.coef_[None] if one else self.coef_).transpose(2, 1, 0)
+        intercept = np.atleast_1d(self.intercept_)
+        pred = lagged_predict(X, coef, intercept, self.lags_, segments)
+        return pred[:, 0] if one else pred
