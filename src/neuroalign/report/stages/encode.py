@@ -18,11 +18,19 @@ from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
+from neuroalign.report.stages._encode_maps import map_blocks
 
 SIMULATED_NOTICE = (
     "Simulated data: these scores come from a dataset generated with a planted ground truth, "
     "not from a recording."
 )
+RECOVERY_CAPTIONS = {
+    "fmri": "Recovered vs planted: precision and recall of the planted language voxels at "
+    "q < 0.05, and the correlation of r with the planted ideal r.",
+    "meg": "Recovered vs planted: correlation of the word-onset TRF with the planted one (all "
+    "sensors, common lags), correlation over sensors of held-out r with the planted TRF "
+    "strength, and the number of sensors at q < 0.05.",
+}
 SHOWN_ATTRS = (
     "dataset",
     "selected_layer",
@@ -31,6 +39,7 @@ SHOWN_ATTRS = (
     "alpha_convention",
     "null",
     "n_repeats",
+    "n_test_samples",
     "n_lower_edge",
     "n_upper_edge",
     "config_hash",
@@ -78,6 +87,7 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         headline, more = _reading_blocks(ctx, slug, ds)
     else:
         headline, more = _target_blocks(ctx, slug, ds, kind)
+        more += map_blocks(ctx, slug, ds, path, kind)
     blocks += more
     attrs = [[k, as_text(ds.attrs[k])] for k in SHOWN_ATTRS if k in ds.attrs]
     sections = [Section("Results", blocks)]
@@ -191,9 +201,7 @@ def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
                 Table(
                     ["recovery metric", "value"],
                     [[k, as_text(v)] for k, v in summary.items()],
-                    caption="Recovered vs planted: precision and recall of the planted "
-                    "language voxels at q < 0.05, and the correlation of r with the planted "
-                    "ideal r.",
+                    caption=RECOVERY_CAPTIONS[kind],
                 )
             )
     if "trf" in ds:
