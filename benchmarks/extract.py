@@ -8,7 +8,9 @@ each word's window.
 * naive: ``output_hidden_states=True``, batch of 1, every layer copied to the host as float32;
 * batched naive: the same with ``--naive-batch`` windows per forward (right padding);
 * ours: :class:`neuroalign.models.extract.Extractor` (``units="resid,embed"``), into memory
-  (``extract_dataset``, as the naive loops keep their results) and into a Zarr store.
+  (``extract_dataset``, as the naive loops keep their results) and into a Zarr store; with
+  ``--compile`` also with every block through ``torch.compile`` (compiled during a warm-up
+  run over the whole corpus, which is not timed), into memory and into Zarr.
 
 Models are random-initialized from configs (GPT-2 small, GPT-2 XL, a ~1B Llama-style model with
 grouped-query attention), in bfloat16 for all three methods. The hardware bound is the token rate
@@ -146,6 +148,7 @@ def ours(
     out_dir: Path | None,
     layers: str = "all",
     units: str = "resid,embed",
+    compile: bool = False,
 ) -> tuple[float, int]:
     """The engine into memory (``out_dir`` None) or a Zarr store; returns seconds and the bytes
     copied to the host."""
@@ -159,6 +162,7 @@ def ours(
         layers=layers,
         context=f"words:{n_context}",
         batch_size=batch,
+        compile=compile,
     )
     sync(str(ex.devices[0]))
     start = time.perf_counter()
@@ -277,6 +281,21 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         "ours": lengths.sum() / t_ours,
         "ours_zarr": lengths.sum() / t_zarr,
     }
+    compiled = {}
+    if args.compile:
+        from torch._dynamo.utils import counters
+
+        run = dict(n_context=args.context, batch=args.batch, compile=True)
+        start = time.perf_counter()
+        ours(model, tokenizer, table, out_dir=None, **run)  # compiles every shape; not timed
+        compiled["compile_warmup_s"] = round(time.perf_counter() - start, 1)
+        compiled["compiled_graphs"] = int(counters["stats"]["unique_graphs"])
+        compiled["graph_breaks"] = int(sum(counters["graph_break"].values()))
+        t_comp, _ = ours(model, tokenizer, table, out_dir=None, **run)
+        with tempfile.TemporaryDirectory() as tmp:
+            t_comp_zarr, _ = ours(model, tokenizer, table, out_dir=Path(tmp), **run)
+        rates["ours_compiled"] = lengths.sum() / t_comp
+        rates["ours_compiled_zarr"] = lengths.sum() / t_comp_zarr
     profiled = {}
     if args.profile_dir is not None and arch in args.profile.split(","):
         profiled = profile_ours(model, tokenizer, table, args, arch)
@@ -303,6 +322,13 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         "zarr_fraction_of_bound": round(float(rates["ours_zarr"] / bound), 2),
         "bound_vs_batched_naive": round(float(bound / rates["batched_naive"]), 1),
         "bound_by": "compute" if flops / mm_rate >= host_bytes / cp_rate else "copy",
+        **{
+            f"{name}_{what}": round(float(rates[name] / ref), 2)
+            for name in ("ours_compiled", "ours_compiled_zarr")
+            if name in rates
+            for what, ref in (("vs_batched_naive", rates["batched_naive"]), ("fraction", bound))
+        },
+        **compiled,
         **profiled,
         "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
     }
@@ -341,6 +367,9 @@ def main() -> None:
     parser.add_argument("--profile", default="gpt2-small", help="architectures to profile")
     parser.add_argument(
         "--memory-words", type=int, default=0, help="only measure peak host memory on this many"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="also time ours with torch.compile'd blocks"
     )
     args = parser.parse_args()
     if args.memory_words:

@@ -18,6 +18,7 @@ rule extract_activations:
         dtype=lambda wc: config["models"][wc.model]["dtype"],
         device=lambda wc: config["models"][wc.model]["device"],
         batch_size=lambda wc: config["models"][wc.model]["batch_size"],
+        compile=lambda wc: "--compile" if config["models"][wc.model]["compile"] else "",
         remote=lambda wc: (
             "--trust-remote-code"
             if config["models"][wc.model]["trust_remote_code"]
@@ -30,4 +31,4 @@ rule extract_activations:
         " --output {output} --units {params.units} --layers {params.layers:q}"
         " --tower {params.tower} --context {params.context} --pooling {params.pooling}"
         " --dtype {params.dtype} --device {params.device}"
-        " --batch-size {params.batch_size} {params.remote} 2> {log}"
+        " --batch-size {params.batch_size} {params.compile} {params.remote} 2> {log}"

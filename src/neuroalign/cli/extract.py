@@ -67,6 +67,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--n-lags", type=int, default=16, help="lags kept by attn_pattern")
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="run each block through torch.compile (fused kernels; pays off on GPUs)",
+    )
+    parser.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="run code from the model's repository (off by default)",
@@ -124,6 +129,7 @@ def run(args: argparse.Namespace) -> None:
         batch_size=args.batch_size,
         devices=None if args.device_map else devices,
         n_lags=args.n_lags,
+        compile=args.compile,
     )
     config = {
         "model": args.model,
@@ -147,6 +153,7 @@ def run(args: argparse.Namespace) -> None:
         context=str(extractor.context),
         stimulus_sha256=sha256_file(args.stimuli),
         stimuli=str(args.stimuli.name),
+        compiled=int(args.compile),
     )
     path = extract_to_zarr(extractor, table, args.output, attrs=attrs, base_dir=args.stimuli.parent)
     print(path)

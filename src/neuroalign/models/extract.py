@@ -30,6 +30,7 @@ import torch
 
 from neuroalign._check import NeuroalignError, check_option, check_range
 from neuroalign.models import units as unit_spaces
+from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover
 from neuroalign.models.hooks import StopForward, capture
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
@@ -158,6 +159,11 @@ class Extractor:
         Lags kept by ``attn_pattern``.
     chunk_bytes : int, default=256 MiB
         Host memory of one chunk of results; bounds memory whatever the corpus size.
+    compile : bool or str, default=False
+        Run each block through ``torch.compile`` (``True``: the inductor backend; a string
+        names another backend), fusing its elementwise kernels. Blocks with hooks inside them
+        stay eager (:mod:`neuroalign.models.compiled`). Pays off on GPUs for corpora of many
+        batches: each new input shape costs a compilation at first.
     """
 
     def __init__(
@@ -174,6 +180,7 @@ class Extractor:
         devices: Sequence[str] | None = None,
         n_lags: int = 16,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+        compile: bool | str = False,
     ) -> None:
         self.units = unit_spaces.parse_units(units)
         self.pooling = check_option("pooling", pooling, POOLINGS)
@@ -181,6 +188,7 @@ class Extractor:
         self.batch_size = int(check_range("batch_size", batch_size, 1))
         self.n_lags = int(check_range("n_lags", n_lags, 1))
         self.chunk_bytes = int(check_range("chunk_bytes", chunk_bytes, 1))
+        self.compile = "inductor" if compile is True else (compile or None)
         self.arch: Architecture = discover(model, tower)
         self.layers = unit_spaces.parse_layers(layers, self.arch.n_layers)
         self.processor = processor
@@ -344,10 +352,20 @@ class Extractor:
         order: np.ndarray,
         deliver: Callable[[PoolPlan, dict], None],
     ) -> None:
-        """Run the inputs ``order`` of ``work`` in batches; hand each batch's host tensors on.
+        """Run the inputs ``order`` of ``work`` in batches; hand each batch's host tensors on."""
+        blocks = compilable_blocks(self.arch, self.consumers) if self.compile else []
+        with compiled_blocks(replica.model, blocks, self.compile or "inductor"):
+            self._run_batches(replica, work, order, deliver)
 
-        The copy of batch k to pinned memory is waited for only after batch k+1 is launched.
-        """
+    def _run_batches(
+        self,
+        replica: _Replica,
+        work: Any,
+        order: np.ndarray,
+        deliver: Callable[[PoolPlan, dict], None],
+    ) -> None:
+        """The batch loop: the copy of batch k to pinned memory is waited for only after batch
+        k+1 is launched."""
         pending = None
         start = 0
         pin = replica.device.type == "cuda"
