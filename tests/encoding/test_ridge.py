@@ -154,3 +154,47 @@ def test_backend_precision_restored_and_dtypes():
         resolve_dtype("float16")
     coef, _, _ = refit(np.eye(3), np.eye(3), 1.0, dtype="float32")
     assert coef.dtype == np.float32
+
+
+@pytest.mark.parametrize("pred_elements", [2**27, 1])
+@pytest.mark.parametrize("scoring", ["r", "r2", "neg_mse"])
+def test_every_scoring_equals_sklearn_predictions(scoring, pred_elements, monkeypatch):
+    """Scores come from sums over the test samples, alphas scored in groups of any size."""
+    from sklearn.metrics import mean_squared_error, r2_score
+
+    from neuroalign.encoding import ridge
+
+    monkeypatch.setattr(ridge, "_PRED_ELEMENTS", pred_elements)
+    rng = np.random.default_rng(8)
+    X = rng.standard_normal((70, 30))
+    Y = X @ rng.standard_normal((30, 4)) * [1, 0.3, 0.1, 0] + rng.standard_normal((70, 4)) + 3
+    alphas = np.logspace(-1, 4, 5)
+    folds = block_folds(70, 3)
+    metric = {
+        "r": lambda y, p: np.corrcoef(y, p)[0, 1],
+        "r2": r2_score,
+        "neg_mse": lambda y, p: -mean_squared_error(y, p),
+    }[scoring]
+    expected = np.zeros((len(alphas), 4))
+    for i, a in enumerate(alphas):
+        for tr, te in folds:
+            pred = Ridge(alpha=a).fit(X[tr], Y[tr]).predict(X[te])
+            expected[i] += [metric(Y[te, k], pred[:, k]) / len(folds) for k in range(4)]
+    scores, _ = cv_scores(X, Y, alphas, folds, scoring=scoring)
+    np.testing.assert_allclose(scores, expected, rtol=1e-8, atol=1e-12)
+
+
+def test_weights_kept_on_device_and_tf32_scoring_option():
+    import torch
+
+    rng = np.random.default_rng(9)
+    X, Y = rng.standard_normal((60, 10)), rng.standard_normal((60, 5))
+    alphas, folds = np.logspace(-1, 2, 4), block_folds(60, 3)
+    host = ridge_cv(X, Y, alphas, folds)
+    before = torch.get_float32_matmul_precision()
+    kept = ridge_cv(X, Y, alphas, folds, keep_on_device=True, tf32_scoring=True)
+    assert torch.get_float32_matmul_precision() == before
+    assert isinstance(kept.coef, torch.Tensor) and isinstance(kept.intercept, torch.Tensor)
+    np.testing.assert_array_equal(kept.coef.numpy(), host.coef)
+    np.testing.assert_array_equal(kept.intercept.numpy(), host.intercept)
+    np.testing.assert_array_equal(kept.best_alphas, host.best_alphas)  # no TF32 on a CPU

@@ -22,13 +22,21 @@ import numpy as np
 import torch
 
 from neuroalign._check import check_option, check_range
-from neuroalign.encoding.backend import as_tensor, resolve_device, resolve_dtype, to_numpy
+from neuroalign.encoding.backend import (
+    as_tensor,
+    matmul_precision,
+    resolve_device,
+    resolve_dtype,
+    to_numpy,
+)
 
 logger = logging.getLogger(__name__)
 
 SCORINGS = ("neg_mse", "r2", "r")
 ROUTES = ("auto", "primal", "dual")
 Fold = tuple[np.ndarray, np.ndarray]
+#: Predictions formed at once when scoring alphas (a bound on the scoring's working memory).
+_PRED_ELEMENTS = 2**27
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class RidgeCVResult:
     Attributes
     ----------
     coef : ndarray, shape (n_features, n_targets)
+        A torch tensor on the device with ``keep_on_device``.
     intercept : ndarray, shape (n_targets,)
     best_alphas : ndarray, shape (n_targets,)
     cv_scores : ndarray, shape (n_alphas, n_targets)
@@ -51,8 +60,8 @@ class RidgeCVResult:
         targets that still beat the mean predictor are counted (null targets go there by design).
     """
 
-    coef: np.ndarray
-    intercept: np.ndarray
+    coef: np.ndarray | torch.Tensor
+    intercept: np.ndarray | torch.Tensor
     best_alphas: np.ndarray
     cv_scores: np.ndarray
     alphas: np.ndarray
@@ -118,28 +127,43 @@ def _fold_scores(
     alphas: torch.Tensor,
     scoring: str,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return scores (n_alphas, n_targets) and the mean-predictor score (n_targets,)."""
+    """Return scores (n_alphas, n_targets) and the mean-predictor score (n_targets,).
+
+    With w = 1 / (s + alpha) and B = P Y_train, the test predictions are A diag(w) B. Every
+    score needs only three sums over test samples: sum(pred * y), sum(pred) and sum(pred^2).
+    The first two are linear in w, so all alphas come from one small product each
+    (W @ (B * A^T y) and W @ (B * A^T 1), W the (n_alphas, r) matrix of the w); only
+    sum(pred^2) needs the predictions, formed for all alphas in one product
+    (A scaled by each alpha's w, stacked) @ B and reduced at once, in groups of alphas whose
+    predictions hold at most ``_PRED_ELEMENTS`` numbers.
+    """
     y_mean = Y_train.mean(0) if spec.centered else torch.zeros_like(Y_train[0])
     B = spec.P @ (Y_train - y_mean)
     Yc = Y_test - y_mean
-    scores = torch.empty(len(alphas), Y_train.shape[1], dtype=Y_train.dtype, device=Y_train.device)
-    for i, alpha in enumerate(alphas):
-        pred = spec.A @ (B / (spec.s + alpha)[:, None])
-        scores[i] = _score(Yc, pred, Y_test, scoring)
-    return scores, _score(Yc, torch.zeros_like(Yc), Y_test, scoring)
-
-
-def _score(Yc: torch.Tensor, pred: torch.Tensor, Y_test: torch.Tensor, scoring: str):
+    n_test = Y_test.shape[0]
+    W = 1.0 / (spec.s[None, :] + alphas[:, None])  # (n_alphas, r)
+    y_dev = Y_test - Y_test.mean(0) if scoring == "r" else Yc
+    cross = W @ (B * (spec.A.T @ y_dev))  # sum over samples of pred * y_dev
+    total = W @ (B * spec.A.sum(0)[:, None])  # sum of pred
+    squares = torch.empty_like(cross)  # sum of pred^2
+    group = max(1, _PRED_ELEMENTS // max(1, n_test * B.shape[1]))
+    for lo in range(0, len(alphas), group):
+        w = W[lo : lo + group]
+        scaled = (w[:, None, :] * spec.A[None]).reshape(-1, spec.A.shape[1])
+        pred = (scaled @ B).view(len(w), n_test, -1)
+        squares[lo : lo + group] = torch.linalg.vector_norm(pred, dim=1).square()
     if scoring == "r":
-        pc = pred - pred.mean(0)
-        yc = Y_test - Y_test.mean(0)
-        den = torch.sqrt((pc * pc).sum(0) * (yc * yc).sum(0))
-        return torch.where(den > 0, (pc * yc).sum(0) / den.clamp_min(1e-30), 0.0)
-    sse = ((Yc - pred) ** 2).sum(0)
+        var_p = (squares - total.square() / n_test).clamp_min(0)
+        var_y = y_dev.square().sum(0)
+        den = torch.sqrt(var_p * var_y)
+        scores = torch.where(den > 0, cross / den.clamp_min(1e-30), 0.0)
+        return scores, torch.zeros_like(scores[0])
+    yy = Yc.square().sum(0)
+    sse = (yy - 2 * cross + squares).clamp_min(0)
     if scoring == "neg_mse":
-        return -sse / Yc.shape[0]
-    sst = ((Y_test - Y_test.mean(0)) ** 2).sum(0)
-    return 1 - sse / sst.clamp_min(1e-30)
+        return -sse / n_test, -yy / n_test
+    sst = (Y_test - Y_test.mean(0)).square().sum(0).clamp_min(1e-30)
+    return 1 - sse / sst, 1 - yy / sst
 
 
 def _check_folds(folds: Sequence[Fold], n_samples: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -176,6 +200,7 @@ def cv_scores(
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype = "float64",
     decomp_dtype: str | torch.dtype = "float64",
+    tf32_scoring: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Score every alpha for every target by cross-validation (no refit).
 
@@ -200,6 +225,10 @@ def cv_scores(
         Precision of the products with Y.
     decomp_dtype : {"float32", "float64"}
         Precision of the eigendecompositions.
+    tf32_scoring : bool
+        Score alphas with TF32 tensor-core products (float32 on NVIDIA GPUs; no effect
+        elsewhere). Scores then carry about 1e-3 relative error, which can change the alpha of
+        targets whose best alphas nearly tie; weights are still refit in ``dtype``.
 
     Returns
     -------
@@ -239,10 +268,11 @@ def cv_scores(
         Yc = as_tensor(Y[:, chunk], device, dtype)
         total = torch.zeros(len(alphas_t), Yc.shape[1], dtype=dtype, device=device)
         base = torch.zeros(Yc.shape[1], dtype=dtype, device=device)
-        for spec, (tr, te) in zip(specs, folds_t, strict=True):
-            s, b = _fold_scores(spec, Yc[tr], Yc[te], alphas_t, scoring)
-            total += s
-            base += b
+        with matmul_precision("high" if tf32_scoring else torch.get_float32_matmul_precision()):
+            for spec, (tr, te) in zip(specs, folds_t, strict=True):
+                s, b = _fold_scores(spec, Yc[tr], Yc[te], alphas_t, scoring)
+                total += s
+                base += b
         scores[:, chunk] = to_numpy(total / len(folds))
         baseline[chunk] = to_numpy(base / len(folds))
     return scores, baseline
@@ -266,6 +296,7 @@ def refit(
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype = "float64",
     decomp_dtype: str | torch.dtype = "float64",
+    keep_on_device: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Fit ridge with one alpha per target on all samples, in the spectral domain.
 
@@ -279,11 +310,14 @@ def refit(
     alphas_per_target : array of shape (n_targets,) or float
     fit_intercept, route, n_targets_batch, device, dtype, decomp_dtype
         As in :func:`cv_scores`.
+    keep_on_device : bool
+        Return ``coef`` and ``intercept`` as torch tensors on ``device`` (no copy to the host,
+        for callers that predict there).
 
     Returns
     -------
-    coef : ndarray of shape (n_features, n_targets)
-    intercept : ndarray of shape (n_targets,)
+    coef : ndarray or tensor of shape (n_features, n_targets)
+    intercept : ndarray or tensor of shape (n_targets,)
     route : str
     """
     device, dtype = resolve_device(device), resolve_dtype(dtype)
@@ -300,16 +334,22 @@ def refit(
         decomp_dtype=resolve_dtype(decomp_dtype),
         with_weights=True,
     )
-    out_dtype = np.float32 if dtype == torch.float32 else np.float64
-    coef = np.empty((Xt.shape[1], n_targets), dtype=out_dtype)
-    intercept = np.empty(n_targets, dtype=out_dtype)
+    if keep_on_device:
+        coef = torch.empty((Xt.shape[1], n_targets), dtype=dtype, device=device)
+        intercept = torch.empty(n_targets, dtype=dtype, device=device)
+        put = lambda t: t  # noqa: E731
+    else:
+        out_dtype = np.float32 if dtype == torch.float32 else np.float64
+        coef = np.empty((Xt.shape[1], n_targets), dtype=out_dtype)
+        intercept = np.empty(n_targets, dtype=out_dtype)
+        put = to_numpy
     for chunk in _batches(n_targets, n_targets_batch):
         Yc = as_tensor(Y[:, chunk], device, dtype)
         y_mean = Yc.mean(0) if fit_intercept else torch.zeros_like(Yc[0])
         a = torch.as_tensor(np.array(alpha[chunk]), dtype=dtype, device=device)
         W = spec.Q @ ((spec.P @ (Yc - y_mean)) / (spec.s[:, None] + a[None, :]))
-        coef[:, chunk] = to_numpy(W)
-        intercept[chunk] = to_numpy(y_mean - spec.x_mean @ W)
+        coef[:, chunk] = put(W)
+        intercept[chunk] = put(y_mean - spec.x_mean @ W)
     return coef, intercept, pick_route(*Xt.shape, route)
 
 
@@ -359,6 +399,8 @@ def ridge_cv(
     device: str | torch.device | None = "cpu",
     dtype: str | torch.dtype = "float64",
     decomp_dtype: str | torch.dtype = "float64",
+    tf32_scoring: bool = False,
+    keep_on_device: bool = False,
 ) -> RidgeCVResult:
     """Ridge regression with one alpha per target chosen by cross-validation.
 
@@ -369,8 +411,10 @@ def ridge_cv(
     alphas : array of shape (n_alphas,)
         Candidate penalties; best sorted and log-spaced when the grid may widen.
     folds : sequence of (train_indices, test_indices)
-    fit_intercept, scoring, route, n_targets_batch, device, dtype, decomp_dtype
+    fit_intercept, scoring, route, n_targets_batch, device, dtype, decomp_dtype, tf32_scoring
         As in :func:`cv_scores`.
+    keep_on_device : bool
+        As in :func:`refit`: ``coef`` and ``intercept`` stay torch tensors on ``device``.
     widen_fraction : float or None
         When more than this fraction of targets sits at a grid edge (see :func:`edge_counts`),
         the grid grows by three points at that edge and CV reruns, at most ``max_widen`` times.
@@ -393,7 +437,9 @@ def ridge_cv(
     if widen_fraction is not None:
         check_range("widen_fraction", widen_fraction, 0, 1)
     for attempt in range(max_widen + 1):
-        scores, baseline = cv_scores(X, Y, alphas, folds, scoring=scoring, **common)
+        scores, baseline = cv_scores(
+            X, Y, alphas, folds, scoring=scoring, tf32_scoring=tf32_scoring, **common
+        )
         best = np.argmax(scores, axis=0)
         n_lower, n_upper = edge_counts(scores, baseline, best)
         n_targets = scores.shape[1]
@@ -408,7 +454,7 @@ def ridge_cv(
         )
         alphas = widen(alphas, grow_low, grow_high)
     best_alphas = alphas[best]
-    coef, intercept, used = refit(X, Y, best_alphas, **common)
+    coef, intercept, used = refit(X, Y, best_alphas, keep_on_device=keep_on_device, **common)
     return RidgeCVResult(
         coef=coef,
         intercept=intercept,
