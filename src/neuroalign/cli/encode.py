@@ -112,6 +112,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _common(eye)
     eye.add_argument("--report", required=True, type=Path, help="interest-area report (CSV)")
     eye.set_defaults(func=run_eyetracking)
+    from neuroalign.cli.encode_tables import add_parsers
+
+    add_parsers(kinds)
 
 
 def _common(sub: argparse.ArgumentParser) -> None:

@@ -1,4 +1,13 @@
-"""Held-out evaluation: nested cross-validated predictions and the gain over a baseline."""
+"""Held-out evaluation: nested cross-validated predictions and the gain over a baseline.
+
+The gain of model features over a baseline compares two nested models fitted on the same
+training folds: the baseline alone, and the baseline plus the model features. With
+``penalize_baseline=False`` the baseline columns carry no penalty (ordinary least squares) and
+only the model features are shrunk, so a large penalty on many model columns cannot shrink a
+few strong baseline predictors: by the Frisch-Waugh-Lovell theorem the full fit is ridge on
+the model features and the response, both residualized on the baseline within the training
+fold.
+"""
 
 from __future__ import annotations
 
@@ -44,8 +53,67 @@ def cross_val_predict(
     return pred, np.asarray(chosen)
 
 
+def cross_val_predict_over_baseline(
+    X, X_baseline, Y, alphas, folds: Sequence[Fold], *, inner_folds: int = 5, **options
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold predictions of an unpenalized baseline and of the baseline plus ridge features.
+
+    In each outer fold the baseline (with an intercept) is fitted by least squares on the
+    training rows; the model features and the response are residualized on it (training
+    coefficients), ridge maps the residualized features to the residualized response with its
+    alpha chosen by inner contiguous-block CV, and the test prediction is the baseline's plus
+    the ridge prediction from the test features residualized with the training coefficients.
+    This is the minimizer of ``||y - B b - X w||^2 + alpha ||w||^2`` (no penalty on ``b``).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Model features (penalized).
+    X_baseline : array of shape (n_samples, n_baseline)
+        Baseline predictors (not penalized; an intercept is added).
+    Y : array of shape (n_samples, n_targets)
+    alphas : array of shape (n_alphas,)
+    folds : sequence of (train_indices, test_indices)
+        Outer folds; every sample should be tested once.
+    inner_folds : int
+    **options
+        Passed to :func:`~neuroalign.encoding.ridge.ridge_cv` (device, dtype, ...).
+
+    Returns
+    -------
+    pred_baseline, pred_full : ndarray of shape (n_samples, n_targets)
+        NaN for samples no fold tests.
+    best_alphas : ndarray of shape (n_folds, n_targets)
+    """
+    X, Y = np.asarray(X, float), np.asarray(Y, float)
+    B = np.asarray(X_baseline, float)
+    B = np.c_[np.ones(len(B)), B[:, None] if B.ndim == 1 else B]
+    pred_base = np.full(Y.shape, np.nan)
+    pred_full = np.full(Y.shape, np.nan)
+    chosen = []
+    for train, test in folds:
+        coef_y, *_ = np.linalg.lstsq(B[train], Y[train], rcond=None)
+        coef_x, *_ = np.linalg.lstsq(B[train], X[train], rcond=None)
+        inner = block_folds(len(train), min(inner_folds, len(train)))
+        fit = ridge_cv(
+            X[train] - B[train] @ coef_x, Y[train] - B[train] @ coef_y, alphas, inner, **options
+        )
+        pred_base[test] = B[test] @ coef_y
+        residual_x = X[test] - B[test] @ coef_x
+        pred_full[test] = pred_base[test] + residual_x @ fit.coef + fit.intercept
+        chosen.append(fit.best_alphas)
+    return pred_base, pred_full, np.asarray(chosen)
+
+
 def baseline_gain(
-    X_model, X_baseline, Y, alphas, folds: Sequence[Fold], **options
+    X_model,
+    X_baseline,
+    Y,
+    alphas,
+    folds: Sequence[Fold],
+    *,
+    penalize_baseline: bool = True,
+    **options,
 ) -> dict[str, np.ndarray]:
     """Held-out scores of a baseline model and of baseline + model features, and the gain.
 
@@ -56,6 +124,10 @@ def baseline_gain(
     Y : array of shape (n_samples, n_targets)
     alphas, folds, **options
         As in :func:`cross_val_predict`.
+    penalize_baseline : bool
+        True: both models are ridge with one alpha for all their columns (baseline included).
+        False: the baseline is fitted by least squares and only the model features are
+        penalized (:func:`cross_val_predict_over_baseline`).
 
     Returns
     -------
@@ -68,8 +140,13 @@ def baseline_gain(
     full = np.concatenate([base, np.asarray(X_model, float)], axis=1)
     Y = np.asarray(Y, float)
     Y = Y[:, None] if Y.ndim == 1 else Y
-    p_base, _ = cross_val_predict(base, Y, alphas, folds, **options)
-    p_full, _ = cross_val_predict(full, Y, alphas, folds, **options)
+    if penalize_baseline:
+        p_base, _ = cross_val_predict(base, Y, alphas, folds, **options)
+        p_full, _ = cross_val_predict(full, Y, alphas, folds, **options)
+    else:
+        p_base, p_full, _ = cross_val_predict_over_baseline(
+            X_model, base, Y, alphas, folds, **options
+        )
     tested = ~np.isnan(p_full[:, 0])
     out = {
         "r_baseline": pearson_r(Y[tested], p_base[tested]),

@@ -18,6 +18,7 @@ from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
+from neuroalign.report.stages import encode_tables
 from neuroalign.report.stages._encode_maps import map_blocks
 
 SIMULATED_NOTICE = (
@@ -33,8 +34,14 @@ RECOVERY_CAPTIONS = {
 }
 SHOWN_ATTRS = (
     "dataset",
+    "model",
+    "extraction",
     "selected_layer",
     "score",
+    "baseline",
+    "gain",
+    "folds",
+    "exclusions",
     "ceiling_convention",
     "alpha_convention",
     "null",
@@ -82,8 +89,14 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
     slug = slugify(f"encode-{name}")
     simulated = str(ds.attrs.get("dataset", "")).startswith("sim_")
     kind = "fmri" if "voxel" in ds.dims else "meg" if "sensor" in ds.dims else "eyetracking"
+    if ds.attrs.get("kind") in encode_tables.KINDS:
+        kind = ds.attrs["kind"]
     blocks: list[Block] = [Notice(SIMULATED_NOTICE, "simulated")] if simulated else []
-    if kind == "eyetracking":
+    if kind == "sentences":
+        headline, more = encode_tables.sentence_blocks(ctx, slug, ds)
+    elif kind == "words":
+        headline, more = encode_tables.word_blocks(ctx, slug, ds)
+    elif kind == "eyetracking":
         headline, more = _reading_blocks(ctx, slug, ds)
     else:
         headline, more = _target_blocks(ctx, slug, ds, kind)
