@@ -35,7 +35,8 @@ def test_starter_dry_run_against_mirror(snakemake, workdir, shared_data):
         cwd=workdir,
         env={"NEUROALIGN_MIRROR": str(shared_data)},
     )
-    for rule in ("fetch_dataset", "build_stimuli", "extract_activations", "localize_units"):
+    planned = ("fetch_dataset", "build_stimuli", "extract_activations", "localize_units")
+    for rule in (*planned, "encode_sentences", "encode_words"):
         assert re.search(rf"^{rule}\s+\d+", proc.stdout, re.M), proc.stdout
 
 

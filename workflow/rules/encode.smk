@@ -72,3 +72,45 @@ rule encode_reading:
     shell:
         "neuroalign encode eyetracking --activations {input.activations}"
         " --report {params.report:q} --output {output} {params.flags} 2> {log}"
+
+
+# Responses held in the stimulus table: one per sentence (layer sweep over a length baseline)
+# or reading measures per word (gains over length, frequency and position).
+rule encode_sentences:
+    input:
+        unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+    output:
+        f"{RESULTS}/encoding/{{encoding}}/{{model}}/sentences.nc",
+    log:
+        f"{RESULTS}/logs/encode/{{encoding}}/{{model}}/sentences.log",
+    wildcard_constraints:
+        encoding=encode_workflow.entries_of(config, "sentences"),
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("encode_sentences", mem_mb=8000, runtime=60, gpu=1),
+    params:
+        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
+    shell:
+        "neuroalign encode sentences --activations {input.activations}"
+        " --stimuli {input.stimuli} --output {output} {params.flags} 2> {log}"
+
+
+rule encode_words:
+    input:
+        unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+    output:
+        f"{RESULTS}/encoding/{{encoding}}/{{model}}/words.nc",
+    log:
+        f"{RESULTS}/logs/encode/{{encoding}}/{{model}}/words.log",
+    wildcard_constraints:
+        encoding=encode_workflow.entries_of(config, "words"),
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("encode_words", mem_mb=8000, runtime=60, gpu=1),
+    params:
+        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
+    shell:
+        "neuroalign encode words --activations {input.activations}"
+        " --stimuli {input.stimuli} --output {output} {params.flags} 2> {log}"

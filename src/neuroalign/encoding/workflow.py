@@ -2,8 +2,9 @@
 
 Pure functions of the validated config (a mapping), so the rule file stays a thin shell and the
 logic is tested without Snakemake. An ``encode`` entry names one analysis: a ``kind`` (fmri,
-meg or eyetracking), a ``dataset``, the ``stimset`` whose activations it reads, ``models`` and,
-for brain data, ``subjects``.
+meg, eyetracking, or sentences and words, whose responses are columns of the ``stimset``'s
+stimulus table), a ``dataset``, the ``stimset`` whose activations it reads, ``models`` and, for
+brain data, ``subjects``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 
 from neuroalign.config import fetch_stamp, raw_dir
 
-KINDS = ("fmri", "meg", "eyetracking")
+KINDS = ("fmri", "meg", "eyetracking", "sentences", "words")
+# Kinds whose responses are columns of the stimulus table; one result file per model.
+TABLE_KINDS = ("sentences", "words")
 
 
 def entries_of(config: Mapping[str, Any], kind: str) -> str:
@@ -32,13 +35,16 @@ def targets(config: Mapping[str, Any]) -> list[str]:
         for model in entry["models"]:
             if entry["kind"] == "eyetracking":
                 out.append(f"{results}/encoding/{name}/{model}/reading.nc")
+            elif entry["kind"] in TABLE_KINDS:
+                out.append(f"{results}/encoding/{name}/{model}/{entry['kind']}.nc")
             else:
                 out += [f"{results}/encoding/{name}/{model}/sub-{s}.nc" for s in entry["subjects"]]
     return out
 
 
 def rule_inputs(config: Mapping[str, Any], name: str, model: str) -> dict[str, str]:
-    """The activation store and the dataset (folder or fetch stamp) entry ``name`` reads."""
+    """The activation store and the dataset (folder or fetch stamp) entry ``name`` reads, and the
+    stimulus table for the kinds whose responses are in it."""
     entry = config["encode"][name]
     dataset = entry["dataset"]
     ready = raw_dir(config, dataset) if dataset.startswith("sim_") else fetch_stamp(config, dataset)
@@ -46,6 +52,8 @@ def rule_inputs(config: Mapping[str, Any], name: str, model: str) -> dict[str, s
         "activations": f"{config['results']}/activations/{model}/{entry['stimset']}.zarr",
         "dataset": str(ready),
     }
+    if entry["kind"] in TABLE_KINDS:
+        inputs["stimuli"] = f"{config['results']}/stimuli/{entry['stimset']}.parquet"
     if entry.get("localized"):
         inputs["unit_sets"] = f"{config['results']}/localize/{model}/{entry['localized']}.nc"
     return inputs
