@@ -11,7 +11,8 @@ The curve is the histogram of successive lags (the first one taken from ``s0``) 
 items and normalized to sum 1: a lag distribution, not an actual/possible CRP.
 
 Simulation is vectorized over runs, start items and blocks of (beta_rec, gamma_ft) pairs;
-finished runs drop out of the arrays.
+finished runs drop out of the arrays. Contexts are float32; the recall CDF is one product with
+the row-wise cumulative sum of M, and each pair's t_in rows are tabulated once.
 
 CMR distance (Ji-An et al.): with a = profile - min(profile) and c the model curve shifted to
 min 0 and scaled to max(a) (the scale is the inverse temperature), D = mean((c - a)^2) / var(a).
@@ -84,26 +85,32 @@ def simulate_curves(
         Normalized lag distributions (rows sum to 1).
     """
     m = association_matrix(beta_enc, spec.n_items)
-    m_t = np.ascontiguousarray(m.T)
+    cum = np.cumsum(m, axis=1).astype(np.float32)  # t @ cum = cumsum(M^T t): the recall CDF
     n_state = m.shape[0]
     n_pairs = len(beta_rec)
     per_pair = spec.n_starts * spec.n_runs
     n_total = n_pairs * per_pair
-    b_rec = np.repeat(np.asarray(beta_rec, dtype=float), per_pair)
-    gam = np.repeat(np.asarray(gamma_ft, dtype=float), per_pair)
+    gamma_ft = np.asarray(gamma_ft, dtype=float)
+    # t_in of each (pair, recalled item): norm((1 - gamma_ft) f + gamma_ft M f); the row of
+    # item 0 is 0/0 at gamma_ft = 1, but item 0 has no incoming association and is never recalled
+    t_in = gamma_ft[:, None, None] * m.T + (1 - gamma_ft)[:, None, None] * np.eye(n_state)
+    with np.errstate(invalid="ignore"):
+        t_in = (t_in / np.linalg.norm(t_in, axis=2, keepdims=True)).astype(np.float32)
+    pair = np.repeat(np.arange(n_pairs), per_pair)
+    b_rec = np.repeat(np.asarray(beta_rec, dtype=np.float32), per_pair)
     prev = np.tile(np.repeat(np.arange(spec.n_starts), spec.n_runs), n_pairs)
-    context = np.zeros((n_total, n_state))
+    context = np.zeros((n_total, n_state), dtype=np.float32)
     context[np.arange(n_total), prev] = 1.0
     active = np.arange(n_total)
     n_lags = 2 * spec.max_lag + 1
     counts = np.zeros((n_total, n_lags))
     total = np.zeros(n_total)
     for _ in range(spec.max_recalls):
-        cdf = np.cumsum(context @ m, axis=1)  # M^T t, row by row
+        cdf = context @ cum
         draw = rng.random(len(active)) * cdf[:, -1]
         item = np.minimum((cdf < draw[:, None]).sum(axis=1), n_state - 1)
         keep = item < n_state - 1
-        active, item, cdf = active[keep], item[keep], None
+        active, item = active[keep], item[keep]
         context, prev_a = context[keep], prev[active]
         if len(active) == 0:
             break
@@ -112,12 +119,9 @@ def simulate_curves(
         counts[active[inside], lag[inside] + spec.max_lag] += 1
         total[active] += 1
         prev[active] = item
-        g, b = gam[active, None], b_rec[active, None]
-        rows = np.arange(len(active))
-        t_in = g * m_t[item]
-        t_in[rows, item] += 1 - g[:, 0]
-        t_in /= np.linalg.norm(t_in, axis=1, keepdims=True)
-        context = (1 - b) * context + b * t_in
+        b = b_rec[active, None]
+        context *= 1 - b
+        context += b * t_in[pair[active], item]
         context /= np.linalg.norm(context, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         per_run = counts / total[:, None]
