@@ -341,7 +341,8 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     sfreq : float
         Sampling rate (Hz).
     cv : int
-        Number of contiguous blocks of equal length when ``fit`` gets no ``segments``.
+        Number of contiguous blocks of equal length when ``fit`` gets no ``segments``; 1 fits
+        without cross-validation (give a single alpha).
     fit_intercept : bool
     scoring : {"neg_mse", "r2", "r"}
     device : str
