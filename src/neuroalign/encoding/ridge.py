@@ -130,32 +130,31 @@ def _fold_scores(
     """Return scores (n_alphas, n_targets) and the mean-predictor score (n_targets,).
 
     With w = 1 / (s + alpha) and B = P Y_train, the test predictions are A diag(w) B. Every
-    score needs only three sums over test samples: sum(pred * y), sum(pred) and sum(pred^2).
-    The first two are linear in w, so all alphas come from one small product each
-    (W @ (B * A^T y) and W @ (B * A^T 1), W the (n_alphas, r) matrix of the w); only
-    sum(pred^2) needs the predictions, formed for all alphas in one product
-    (A scaled by each alpha's w, stacked) @ B and reduced at once, in groups of alphas whose
-    predictions hold at most ``_PRED_ELEMENTS`` numbers.
+    score needs only two sums over test samples: sum(pred * y) and sum(pred^2). The first is
+    linear in w, so all alphas come from one small product W @ (B * A^T y), W the
+    (n_alphas, r) matrix of the w; only sum(pred^2) needs the predictions, formed for all
+    alphas in one product (A scaled by each alpha's w, stacked) @ B and reduced at once, in
+    groups of alphas whose predictions hold at most ``_PRED_ELEMENTS`` numbers.
     """
     y_mean = Y_train.mean(0) if spec.centered else torch.zeros_like(Y_train[0])
     B = spec.P @ (Y_train - y_mean)
     Yc = Y_test - y_mean
     n_test = Y_test.shape[0]
     W = 1.0 / (spec.s[None, :] + alphas[:, None])  # (n_alphas, r)
+    # Pearson r needs only centered predictions: centering A over the test samples gives them
+    # directly, with no cancellation in sum(pred^2) - sum(pred)^2 / n.
+    A = spec.A - spec.A.mean(0) if scoring == "r" else spec.A
     y_dev = Y_test - Y_test.mean(0) if scoring == "r" else Yc
-    cross = W @ (B * (spec.A.T @ y_dev))  # sum over samples of pred * y_dev
-    total = W @ (B * spec.A.sum(0)[:, None])  # sum of pred
+    cross = W @ (B * (A.T @ y_dev))  # sum over samples of pred * y_dev
     squares = torch.empty_like(cross)  # sum of pred^2
     group = max(1, _PRED_ELEMENTS // max(1, n_test * B.shape[1]))
     for lo in range(0, len(alphas), group):
         w = W[lo : lo + group]
-        scaled = (w[:, None, :] * spec.A[None]).reshape(-1, spec.A.shape[1])
+        scaled = (w[:, None, :] * A[None]).reshape(-1, A.shape[1])
         pred = (scaled @ B).view(len(w), n_test, -1)
         squares[lo : lo + group] = torch.linalg.vector_norm(pred, dim=1).square()
     if scoring == "r":
-        var_p = (squares - total.square() / n_test).clamp_min(0)
-        var_y = y_dev.square().sum(0)
-        den = torch.sqrt(var_p * var_y)
+        den = torch.sqrt(squares * y_dev.square().sum(0))
         scores = torch.where(den > 0, cross / den.clamp_min(1e-30), 0.0)
         return scores, torch.zeros_like(scores[0])
     yy = Yc.square().sum(0)
