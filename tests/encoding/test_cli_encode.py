@@ -223,6 +223,7 @@ def test_eyetracking_gain_over_baseline(tmp_path):
     assert float(gain.sel(layer="1", measure="gaze_duration")) > 0.01
     assert float(gain.sel(layer="1").max()) > float(gain.sel(layer="0").max())
     assert abs(float(gain.sel(layer="0").mean())) < 0.02
+    assert "unpenalized" in ds.attrs["baseline_fit"]
 
 
 def test_report_page(fmri_output, tmp_path):

@@ -705,6 +705,7 @@ def run_eyetracking(args: argparse.Namespace) -> None:
             Y[ok],
             _alphas(args.alphas),
             folds,
+            penalize_baseline=False,
             device=args.device,
             dtype=args.dtype,
         )
@@ -729,6 +730,7 @@ def run_eyetracking(args: argparse.Namespace) -> None:
             baseline=list(READING_BASELINE),
             measures=READING_MEASURES,
             score="held-out r and R^2 (nested CV by paragraph); gain = full minus baseline",
+            baseline_fit="least squares (unpenalized); ridge penalizes only the model features",
         )
     )
     _write_netcdf(ds, args.output)
