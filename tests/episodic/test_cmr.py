@@ -38,8 +38,14 @@ def test_monte_carlo_matches_closed_form_corners():
 
 def test_grid_is_reproducible_and_normalized(grid):
     np.testing.assert_allclose(grid.sum("lag"), 1)
-    spec = GridSpec(beta_enc=(0.5,), beta_rec=(0.5,), gamma_ft=(0.2,), n_runs=2)
-    np.testing.assert_array_equal(cmr_grid(spec, seed=3).values, cmr_grid(spec, seed=3).values)
+    spec = GridSpec(beta_enc=(0.5, 0.8), beta_rec=(0.5,), gamma_ft=(0.2, 0.4), n_runs=2)
+    whole = cmr_grid(spec, seed=3)
+    np.testing.assert_array_equal(whole.values, cmr_grid(spec, seed=3, jobs=2).values)
+    row = cmr_grid(
+        GridSpec(beta_enc=(0.8,), beta_rec=(0.5,), gamma_ft=(0.2, 0.4), n_runs=2), seed=3
+    )
+    np.testing.assert_array_equal(row.values[0], whole.values[1])
+    assert not np.array_equal(cmr_grid(spec, seed=4).values, whole.values)
 
 
 def test_grid_points_recover_themselves(grid):

@@ -21,6 +21,8 @@ min 0 and scaled to max(a) (the scale is the inverse temperature), D = mean((c -
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,11 +131,27 @@ def simulate_curves(
     return mean / mean.sum(axis=-1, keepdims=True)
 
 
+def _grid_row(beta_enc: float, spec: GridSpec, seed: int, chunk: int) -> np.ndarray:
+    """Curves of every (beta_rec, gamma_ft) pair at one beta_enc, from that row's own stream."""
+    rng = np.random.default_rng([seed, round(beta_enc * 10**6)])
+    b_rec, gamma = np.meshgrid(spec.beta_rec, spec.gamma_ft, indexing="ij")
+    b_rec, gamma = b_rec.ravel(), gamma.ravel()
+    return np.concatenate(
+        [
+            simulate_curves(
+                beta_enc, b_rec[lo : lo + chunk], gamma[lo : lo + chunk], spec=spec, rng=rng
+            )
+            for lo in range(0, len(b_rec), chunk)
+        ]
+    )
+
+
 def cmr_grid(
     spec: GridSpec | None = None,
     *,
     seed: int = 0,
     chunk: int = 8,
+    jobs: int = 1,
 ) -> xr.DataArray:
     """Simulate the lag curve at every grid point.
 
@@ -142,10 +160,14 @@ def cmr_grid(
     spec : GridSpec, optional
         The grid (default: Ji-An et al.'s).
     seed : int
-        Random seed; same spec and seed give the same grid.
+        Random seed. Each beta_enc row draws from its own stream, keyed by the seed and the
+        beta_enc value, so the same spec and seed give the same grid, whatever ``jobs``, and a
+        grid over a subset of beta_enc values equals those rows of the whole grid.
     chunk : int
         (beta_rec, gamma_ft) pairs simulated together (blocks that fit in the CPU cache run
         fastest).
+    jobs : int
+        Worker processes (one beta_enc row at a time each).
 
     Returns
     -------
@@ -153,21 +175,16 @@ def cmr_grid(
         Normalized lag curves, with the spec in attrs.
     """
     spec = spec or GridSpec()
-    rng = np.random.default_rng(seed)
-    b_rec, gamma = np.meshgrid(spec.beta_rec, spec.gamma_ft, indexing="ij")
-    curves = np.empty((len(spec.beta_enc), b_rec.size, 2 * spec.max_lag + 1))
-    for i, beta_enc in enumerate(spec.beta_enc):
-        for lo in range(0, b_rec.size, chunk):
-            part = slice(lo, lo + chunk)
-            curves[i, part] = simulate_curves(
-                beta_enc,
-                b_rec.ravel()[part],
-                gamma.ravel()[part],
-                spec=spec,
-                rng=rng,
+    n = len(spec.beta_enc)
+    args = (spec.beta_enc, [spec] * n, [seed] * n, [chunk] * n)
+    with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
+        rows = []
+        for row in (pool.map if pool else map)(_grid_row, *args):
+            rows.append(row)
+            logger.info(
+                "CMR grid: beta_enc %.3f done (%d/%d)", spec.beta_enc[len(rows) - 1], len(rows), n
             )
-        logger.info("CMR grid: beta_enc %.3f done (%d/%d)", beta_enc, i + 1, len(spec.beta_enc))
-    curves = curves.reshape(len(spec.beta_enc), *b_rec.shape, -1)
+    curves = np.stack(rows).reshape(len(spec.beta_enc), len(spec.beta_rec), len(spec.gamma_ft), -1)
     return xr.DataArray(
         curves,
         dims=("beta_enc", "beta_rec", "gamma_ft", "lag"),
