@@ -20,6 +20,23 @@ def test_human_writes_curves(tmp_path, shared_data):
     assert ds.crp.dims == ("dataset", "subject", "lag")
     assert ds.attrs["stage"] == "episodic"
     assert float(ds.crp.sel(dataset="morton", lag=1).mean()) > 0.15
+    assert "cmr_fit_beta_rec" not in ds
+
+
+def test_human_with_grid_fits_cmr_on_the_heads_lags(tmp_path, shared_data):
+    grid, out = tmp_path / "grid.nc", tmp_path / "human.nc"
+    spec = '{"beta_enc": [0.4, 0.8], "beta_rec": [0.3, 0.9], "gamma_ft": [0.0, 0.5], "n_runs": 1}'
+    _run(["grid", "--output", str(grid), "--settings", spec])
+    csv = shared_data / "free_recall" / "peers_notask.csv"
+    settings = '{"fit_lag": 3}'
+    args = ["--grid", str(grid), "--settings", settings, "--output", str(out)]
+    _run(["human", "--data", f"peers={csv}", *args])
+    ds = xr.open_dataset(out)
+    assert ds.cmr_fit_beta_rec.dims == ("dataset", "subject")
+    assert ds.group_cmr_fit_beta_enc.dims == ("dataset",)
+    assert ds.attrs["cmr_fit_lag"] == 3 and "cmr_grid" in ds.attrs["input_sha256"]
+    assert 0.3 <= float(ds.group_cmr_fit_beta_rec.sel(dataset="peers")) <= 0.9
+    assert int(ds.cmr_fit_distance.notnull().sum()) > 100  # of 126 subjects
 
 
 def test_bad_data_pair_is_a_one_line_error(tmp_path):

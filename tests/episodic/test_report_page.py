@@ -5,6 +5,7 @@ import pandas as pd
 
 from neuroalign.episodic.analysis import HeadConfig, analyze_heads, run_ablation, trajectory
 from neuroalign.episodic.cmr import GridSpec, cmr_grid
+from neuroalign.episodic.human_cmr import human_cmr
 from neuroalign.episodic.outputs import write_netcdf
 from neuroalign.episodic.probes import make_probe
 from neuroalign.episodic.recall import recall_curves
@@ -31,6 +32,10 @@ def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tm
     }
     grid = cmr_grid(GridSpec(beta_enc=(0.5, 1.0), beta_rec=(0.0, 1.0), gamma_ft=(0.0,), n_runs=2))
     human = _human()
+    fits = human_cmr(human, grid, fit_lag=config.fit_lag)
+    human = human.merge(fits)
+    human.attrs = fits.attrs
+    assert np.isfinite(human.group_cmr_fit_beta_rec).all()
     heads = analyze_heads(model, arch, probes, config, grid=grid, human=human)
     assert heads.human_jsd.dims == ("dataset", "probe", "layer", "head")
     assert float(heads.cmr_distance.sel(probe="repeat", layer=1, head=0)) < 1e-6
@@ -46,7 +51,11 @@ def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tm
     page = collect(ctx)
     assert page is not None
     assert [p.slug for p in page.subpages] == ["episodic-hand", "episodic-training-run"]
-    assert len(list((site / "figures").glob("*.png"))) == 5
+    figures = sorted(p.name for p in (site / "figures").glob("*.png"))
+    assert len(figures) == 6
+    assert "episodic-hand-cmr-params.png" in figures
+    human_section = page.sections[0]
+    assert human_section.blocks[-1].columns[:3] == ["dataset", "curve", "beta_enc"]
     assert str(root / "heads" / "hand.nc") in ctx.inputs
 
 

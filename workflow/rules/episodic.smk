@@ -1,8 +1,12 @@
-# Induction heads vs human episodic memory: free-recall curves, the cached CMR grid, head
-# analyses, ablations, and a tiny training run whose checkpoints show induction heads emerging.
+# Induction heads vs human episodic memory: free-recall curves (with the token-sequence CMR fitted
+# to them on the heads' grid and lags), the cached CMR grid, head analyses, ablations, and a tiny
+# training run whose checkpoints show induction heads emerging.
 rule episodic_human:
     input:
-        lambda wc: [dataset_input(e["dataset"]) for e in EPISODIC["human"].values()],
+        data=lambda wc: [
+            dataset_input(e["dataset"]) for e in EPISODIC["human"].values()
+        ],
+        grid=f"{RESULTS}/episodic/cmr_grid.nc",
     output:
         f"{RESULTS}/episodic/human.nc",
     log:
@@ -16,8 +20,10 @@ rule episodic_human:
             shlex.quote(f"{name}={raw_dir(config, e['dataset']) / e['file']}")
             for name, e in EPISODIC["human"].items()
         ),
+        settings=json.dumps(EPISODIC["heads"]),
     shell:
-        "neuroalign episodic human --data {params.data} --output {output} 2> {log}"
+        "neuroalign episodic human --data {params.data} --grid {input.grid}"
+        " --settings {params.settings:q} --output {output} 2> {log}"
 
 
 rule episodic_cmr_grid:
@@ -27,13 +33,14 @@ rule episodic_cmr_grid:
         f"{RESULTS}/logs/episodic/cmr_grid.log",
     conda:
         "../envs/neuroalign.yaml"
+    threads: 4
     resources:
         **rule_resources("episodic_cmr_grid", mem_mb=4000, runtime=240),
     params:
         seed=config["seed"],
         settings=json.dumps(EPISODIC["grid"]),
     shell:
-        "neuroalign episodic grid --output {output} --seed {params.seed}"
+        "neuroalign episodic grid --output {output} --seed {params.seed} --jobs {threads}"
         " --settings {params.settings:q} 2> {log}"
 
 

@@ -1,8 +1,9 @@
 """``neuroalign episodic``: induction heads vs human episodic memory.
 
-Subcommands: ``human`` (free-recall curves), ``grid`` (the token-sequence CMR grid), ``heads``
-(head scores, lag profiles, CMR fits, human comparison), ``ablate`` (head ablations),
-``train`` (a small transformer with checkpoints) and ``trajectory`` (heads across checkpoints).
+Subcommands: ``human`` (free-recall curves, optionally with CMR fits), ``grid`` (the
+token-sequence CMR grid), ``recovery`` (parameter recovery of the CMR fits), ``heads`` (head
+scores, lag profiles, CMR fits, human comparison), ``ablate`` (head ablations), ``train`` (a
+small transformer with checkpoints) and ``trajectory`` (heads across checkpoints).
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "human",
         help="free-recall curves per subject from psifr-format CSVs",
         description="Read psifr-format free-recall CSVs (columns subject, list, position, "
-        "trial_type, item) and write a netCDF with dims (dataset, subject, lag/position).",
+        "trial_type, item) and write a netCDF with dims (dataset, subject, lag/position); with "
+        "--grid, also fit each subject's and each group lag-CRP with the heads' token-sequence "
+        "CMR on the heads' lags (fit_lag of --settings, lag 0 excluded).",
     )
     human.add_argument(
         "--data",
@@ -35,6 +38,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="NAME=CSV",
         help="datasets as name=path pairs, e.g. peers=peers_notask.csv",
+    )
+    human.add_argument("--grid", type=Path, default=None, help="CMR grid netCDF (from grid)")
+    human.add_argument(
+        "--settings",
+        default=None,
+        help=_SETTINGS_HELP.format(kind="heads") + " (only fit_lag is used)",
     )
     human.add_argument("--output", required=True, type=Path, help="netCDF file to write")
     human.set_defaults(func=_human)
@@ -48,8 +57,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     grid.add_argument("--output", required=True, type=Path, help="netCDF file to write")
     grid.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    grid.add_argument(
+        "--jobs", type=int, default=1, help="worker processes (default 1; same grid for any)"
+    )
     grid.add_argument("--settings", default=None, help=_SETTINGS_HELP.format(kind="grid"))
     grid.set_defaults(func=_grid)
+
+    rec = sub.add_parser(
+        "recovery",
+        help="recover CMR parameters from curves simulated at random interior points",
+        description="Simulate token-sequence CMR curves at parameters drawn uniformly within "
+        "bounds (with the grid's settings and a fresh seed), fit them back with the grid fit "
+        "(lag 0 included) and the continuous fit (lag 0 excluded), and report the share of "
+        "draws recovered within one grid step per parameter. Default bounds: the interior "
+        "box beta_enc 0.3-0.9, beta_rec 0.3-0.95, gamma_ft 0-0.5.",
+    )
+    rec.add_argument("--grid", required=True, type=Path, help="CMR grid netCDF (from grid)")
+    rec.add_argument("--draws", type=int, default=200, help="number of draws (default 200)")
+    rec.add_argument("--seed", type=int, default=1, help="seed of the draws (default 1)")
+    rec.add_argument("--fit-lag", type=int, default=5, help="fit window (default 5)")
+    rec.add_argument(
+        "--n-runs", type=int, default=None, help="runs per start item of a draw (default: grid's)"
+    )
+    for name in ("beta_enc", "beta_rec", "gamma_ft"):
+        rec.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            nargs=2,
+            default=None,
+            metavar=("LOW", "HIGH"),
+            help=f"draw bounds of {name} (default: the interior box)",
+        )
+    rec.add_argument("--output", required=True, type=Path, help="netCDF file to write")
+    rec.set_defaults(func=_recovery)
 
     heads = sub.add_parser(
         "heads",
@@ -149,10 +189,12 @@ def _pairs(values: list[str], flag: str) -> dict[str, Path]:
 
 
 def _human(args: argparse.Namespace) -> None:
+    from neuroalign.episodic.analysis import HeadConfig
     from neuroalign.episodic.outputs import human_dataset, write_netcdf
 
     data = _pairs(args.data, "--data")
-    ds = human_dataset(data)
+    config = _settings(args.settings, HeadConfig)
+    ds = human_dataset(data, grid=args.grid, fit_lag=config.fit_lag)
     write_netcdf(ds, args.output)
     print(f"wrote {args.output} ({', '.join(data)}; {ds.sizes['subject']} subjects)")
 
@@ -165,10 +207,36 @@ def _grid(args: argparse.Namespace) -> None:
     from neuroalign.episodic.outputs import write_netcdf
 
     spec = _settings(args.settings, GridSpec)
-    grid = cmr_grid(spec, seed=args.seed).to_dataset()
+    grid = cmr_grid(spec, seed=args.seed, jobs=args.jobs).to_dataset()
     grid.attrs.update(provenance(stage="episodic", config=asdict(spec), seed=args.seed))
     write_netcdf(grid, args.output)
     print(f"wrote {args.output}")
+
+
+def _recovery(args: argparse.Namespace) -> None:
+    import xarray as xr
+
+    from neuroalign._io import provenance
+    from neuroalign.episodic.outputs import write_netcdf
+    from neuroalign.episodic.recovery import INTERIOR, PARAMETERS, parameter_recovery
+
+    bounds = {p: tuple(getattr(args, p) or INTERIOR[p]) for p in PARAMETERS}
+    grid = xr.load_dataset(args.grid)["cmr_curve"]
+    ds = parameter_recovery(
+        grid,
+        n_draws=args.draws,
+        seed=args.seed,
+        fit_lag=args.fit_lag,
+        n_runs=args.n_runs,
+        bounds=bounds,
+    )
+    ds.attrs.update(
+        provenance(stage="episodic", config={"bounds": bounds}, inputs={"grid": args.grid})
+    )
+    write_netcdf(ds, args.output)
+    for fit in ("grid", "continuous"):
+        rates = ", ".join(f"{p} {ds.attrs[f'rate_{fit}_{p}']:.2f}" for p in PARAMETERS)
+        print(f"{fit} fit, share within one grid step: {rates}")
 
 
 def _heads(args: argparse.Namespace) -> None:

@@ -11,22 +11,35 @@ from neuroalign._io import atomic_path, provenance
 from neuroalign.episodic.recall import recall_curves
 
 
-def human_dataset(paths: Mapping[str, str | Path]) -> xr.Dataset:
+def human_dataset(
+    paths: Mapping[str, str | Path],
+    *,
+    grid: str | Path | None = None,
+    fit_lag: int = 5,
+) -> xr.Dataset:
     """Free-recall curves of several datasets on shared dims (dataset, subject, lag/position).
 
     Parameters
     ----------
     paths : mapping of str to path
         Dataset name to psifr-format CSV.
+    grid : path, optional
+        The heads' CMR grid netCDF; with it every subject's and group lag-CRP is also fitted
+        with the token-sequence CMR (:func:`neuroalign.episodic.human_cmr.human_cmr`).
+    fit_lag : int
+        The heads' fit window (lags ``-fit_lag..fit_lag``, lag 0 excluded).
 
     Returns
     -------
     human : xarray.Dataset
         ``spc``, ``pfr`` (dataset, subject, position), ``crp``, ``crp_actual``,
         ``crp_possible`` (dataset, subject, lag), ``temporal_factor`` (dataset, subject);
-        NaN where a dataset lacks a subject, position or lag. Provenance in attrs.
+        NaN where a dataset lacks a subject, position or lag. With ``grid``, ``cmr_*`` and
+        ``cmr_fit_*`` (dataset, subject) and ``group_cmr_*``, ``group_cmr_fit_*`` (dataset).
+        Provenance in attrs.
     """
     from neuroalign.data.readers.free_recall import read_free_recall
+    from neuroalign.episodic.human_cmr import human_cmr
 
     parts = []
     for name, path in paths.items():
@@ -34,7 +47,14 @@ def human_dataset(paths: Mapping[str, str | Path]) -> xr.Dataset:
         curves = curves.assign_coords(subject=[f"{name}-{s}" for s in curves.subject.values])
         parts.append(curves.expand_dims(dataset=[name]).drop_attrs())
     merged = xr.concat(parts, dim="dataset", join="outer")
-    merged.attrs = provenance(stage="episodic", inputs={k: Path(v) for k, v in paths.items()})
+    inputs = {k: Path(v) for k, v in paths.items()}
+    attrs = {}
+    if grid is not None:
+        fits = human_cmr(merged, xr.load_dataset(grid)["cmr_curve"], fit_lag=fit_lag)
+        merged = merged.merge(fits, combine_attrs="drop")
+        attrs = fits.attrs
+        inputs["cmr_grid"] = Path(grid)
+    merged.attrs = {**provenance(stage="episodic", inputs=inputs), **attrs}
     return merged
 
 

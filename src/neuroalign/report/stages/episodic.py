@@ -100,7 +100,36 @@ def _human_blocks(ctx: ReportContext, human: xr.Dataset) -> list[Block]:
         "(repeats and intrusions excluded), lag 0 left out.",
     )
     table = Table(["dataset", "subjects", "CRP(+1)", "CRP(-1)", "temporal factor"], rows)
-    return [figure, table]
+    if "group_cmr_fit_beta_enc" not in human:
+        return [figure, table]
+    return [figure, table, _human_cmr_table(human)]
+
+
+def _human_cmr_table(human: xr.Dataset) -> Table:
+    """Group and median per-subject token-sequence CMR fits of each dataset."""
+    names = ("beta_enc", "beta_rec", "gamma_ft", "distance")
+    rows = []
+    for name in human["dataset"].values:
+        sub = human.sel(dataset=name)
+        fitted = int(sub["cmr_fit_distance"].notnull().sum())
+        rows.append(
+            [str(name), "group", *[float(sub[f"group_cmr_fit_{k}"]) for k in names], fitted]
+        )
+        rows.append(
+            [
+                str(name),
+                "subject median",
+                *[float(sub[f"cmr_fit_{k}"].median(skipna=True)) for k in names],
+                fitted,
+            ]
+        )
+    return Table(
+        ["dataset", "curve", "beta_enc", "beta_rec", "gamma_ft", "CMR distance", "subjects fitted"],
+        rows,
+        caption="Token-sequence CMR (the heads' model and grid, not free-recall CMR with a stop "
+        f"rule) fitted to the lag-CRP on lags -{human.attrs.get('cmr_fit_lag', '?')}.."
+        f"{human.attrs.get('cmr_fit_lag', '?')} without lag 0; continuous fit.",
+    )
 
 
 def _heatmap(ax, values: np.ndarray, title: str, cmap: str) -> None:
@@ -182,6 +211,8 @@ def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
             ]
         rows.append(row)
     blocks.append(Table(columns, rows, caption="Top heads by induction score"))
+    if "cmr_fit_beta_enc" in rep:
+        blocks.append(_parameter_scatter(ctx, slug, name, rep, human))
     sections = [Section("Heads", blocks)]
     ablation = _load(ctx, root / "ablation" / path.name)
     if ablation is not None:
@@ -195,6 +226,51 @@ def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
     )
     summary = f"top induction head L{top[0][0]}H{top[0][1]} ({float(score[top[0]]):.2f})"
     return Page(slug=slug, title=f"Heads of {name}", summary=summary, sections=sections)
+
+
+def _parameter_scatter(ctx: ReportContext, slug: str, name: str, rep: xr.Dataset, human) -> Block:
+    """Heads and human datasets in the (beta_enc, beta_rec) plane of the continuous CMR fit."""
+    fig = MplFigure(figsize=(5.2, 4), layout="constrained")
+    ax = fig.subplots()
+    points = ax.scatter(
+        rep["cmr_fit_beta_enc"].values.ravel(),
+        rep["cmr_fit_beta_rec"].values.ravel(),
+        c=rep["induction_score"].values.ravel(),
+        cmap="viridis",
+        s=14,
+    )
+    fig.colorbar(points, ax=ax, label="induction score")
+    same_lags = human is not None and str(human.attrs.get("cmr_fit_lag")) == str(
+        rep.attrs.get("fit_lag")
+    )
+    if same_lags and "group_cmr_fit_beta_enc" in human:
+        for i, dataset in enumerate(human["dataset"].values):
+            sub = human.sel(dataset=dataset)
+            color = f"C{(i + 1) % 10}"
+            ax.scatter(
+                sub["cmr_fit_beta_enc"], sub["cmr_fit_beta_rec"], color=color, s=6, alpha=0.3
+            )
+            ax.scatter(
+                [float(sub["group_cmr_fit_beta_enc"])],
+                [float(sub["group_cmr_fit_beta_rec"])],
+                color=color,
+                marker="*",
+                s=220,
+                edgecolor="k",
+                label=f"{dataset} (group)",
+            )
+        ax.legend(fontsize=8)
+    ax.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), xlabel="beta_enc", ylabel="beta_rec")
+    ax.set_title("CMR parameters (continuous fit, lag 0 excluded)", fontsize=10)
+    return ctx.save_figure(
+        fig,
+        f"{slug}-cmr-params",
+        alt=f"Heads of {name} and human datasets in the CMR (beta_enc, beta_rec) plane",
+        caption="Dots: heads (colour: induction score). Stars: the human group lag-CRPs; faint "
+        "points: single subjects. Both sides are fitted with the same token-sequence CMR grid "
+        "and distance on the same lags without lag 0 (humans are shown only when their fit "
+        "window is the heads').",
+    )
 
 
 def _ablation_blocks(ctx: ReportContext, slug: str, ablation: xr.Dataset) -> list[Block]:
