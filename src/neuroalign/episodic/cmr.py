@@ -29,6 +29,7 @@ import numpy as np
 import xarray as xr
 from scipy.interpolate import RegularGridInterpolator
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 from neuroalign._check import NeuroalignError
 
@@ -107,24 +108,27 @@ def simulate_curves(
     n_lags = 2 * spec.max_lag + 1
     counts = np.zeros((n_total, n_lags))
     total = np.zeros(n_total)
-    for _ in range(spec.max_recalls):
-        cdf = context @ cum
-        draw = rng.random(len(active)) * cdf[:, -1]
-        item = np.minimum((cdf < draw[:, None]).sum(axis=1), n_state - 1)
-        keep = item < n_state - 1
-        active, item = active[keep], item[keep]
-        context, prev_a = context[keep], prev[active]
-        if len(active) == 0:
-            break
-        lag = item - prev_a
-        inside = np.abs(lag) <= spec.max_lag
-        counts[active[inside], lag[inside] + spec.max_lag] += 1
-        total[active] += 1
-        prev[active] = item
-        b = b_rec[active, None]
-        context *= 1 - b
-        context += b * t_in[pair[active], item]
-        context /= np.linalg.norm(context, axis=1, keepdims=True)
+    # one BLAS thread: the products are small, and threads spinning on them cost more than
+    # they save (parallelism comes from cmr_grid's jobs)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for _ in range(spec.max_recalls):
+            cdf = context @ cum
+            draw = rng.random(len(active)) * cdf[:, -1]
+            item = np.minimum((cdf < draw[:, None]).sum(axis=1), n_state - 1)
+            keep = item < n_state - 1
+            active, item = active[keep], item[keep]
+            context, prev_a = context[keep], prev[active]
+            if len(active) == 0:
+                break
+            lag = item - prev_a
+            inside = np.abs(lag) <= spec.max_lag
+            counts[active[inside], lag[inside] + spec.max_lag] += 1
+            total[active] += 1
+            prev[active] = item
+            b = b_rec[active, None]
+            context *= 1 - b
+            context += b * t_in[pair[active], item]
+            context /= np.linalg.norm(context, axis=1, keepdims=True)
     with np.errstate(invalid="ignore"):
         per_run = counts / total[:, None]
         mean = np.nanmean(per_run.reshape(n_pairs, per_pair, n_lags), axis=1)
