@@ -41,7 +41,9 @@ class GridSpec:
     """A parameter grid for the token-sequence CMR.
 
     Defaults are the grid of Ji-An et al.: beta_enc in 0.05..1 (20 values), beta_rec in 0..1
-    (21), gamma_ft in 0..1 (11); 100 items; lags -8..8; 20 start items.
+    (21), gamma_ft in 0..1 (11); 100 items; lags -8..8; 20 start items. They ran 1000 runs per
+    start item; 200 keep beta_rec recoverable to one grid step from beta_enc 0.5 on lags -5..5
+    (50 only from 0.6; docs/episodic.md, parameter recovery).
     """
 
     beta_enc: tuple[float, ...] = tuple(np.round(np.arange(1, 21) / 20, 4))
@@ -50,7 +52,7 @@ class GridSpec:
     n_items: int = 100
     max_lag: int = 8
     n_starts: int = 20
-    n_runs: int = 50
+    n_runs: int = 200
     max_recalls: int = 100
 
 
