@@ -44,3 +44,30 @@ def test_bad_data_pair_is_a_one_line_error(tmp_path):
 
     with pytest.raises(Exception, match="name=path"):
         _run(["human", "--data", "nocolon", "--output", str(tmp_path / "x.nc")])
+
+
+def test_recovery_writes_fits_and_rates(tmp_path, capsys):
+    grid, out = tmp_path / "grid.nc", tmp_path / "rec.nc"
+    spec = '{"beta_enc": [0.2, 1.0], "beta_rec": [0.2, 1.0], "gamma_ft": [0.0, 0.6], "n_runs": 1}'
+    _run(["grid", "--output", str(grid), "--settings", spec, "--jobs", "2"])
+    bounds = ["--beta-enc", "0.5", "0.6", "--gamma-ft", "0.1", "0.2"]
+    _run(
+        [
+            "recovery",
+            "--grid",
+            str(grid),
+            "--draws",
+            "3",
+            "--seed",
+            "5",
+            *bounds,
+            "--output",
+            str(out),
+        ]
+    )
+    ds = xr.open_dataset(out)
+    assert ds.truth.dims == ("draw", "parameter") and ds.sizes["draw"] == 3
+    truth = ds.truth.sel(parameter="beta_enc")
+    assert float(truth.min()) >= 0.5 and float(truth.max()) <= 0.6
+    assert ds.attrs["seed"] == 5 and "grid" in ds.attrs["input_sha256"]
+    assert "continuous fit, share within one grid step: beta_enc 1.00" in capsys.readouterr().out
