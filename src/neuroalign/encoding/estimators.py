@@ -40,7 +40,26 @@ def _alphas(alphas) -> np.ndarray:
     return DEFAULT_ALPHAS if alphas is None else alphas
 
 
-class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class _LinearPredict:
+    """``predict`` of a fitted linear estimator (``coef_`` of shape (n_targets, n_features))."""
+
+    def predict(self, X):
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return X @ self.coef_.T + self.intercept_
+
+
+class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Ridge regression with one alpha per target chosen by cross-validation.
 
     Parameters
@@ -137,23 +156,8 @@ class RidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.alphas_ = res.alphas
         return self
 
-    def predict(self, X):
-        """Predict targets.
 
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.coef_.T + self.intercept_
-
-
-class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
+class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Banded ridge: one penalty per feature space (band) and target, chosen by cross-validation.
 
     Band ``i`` of target ``t`` is penalized by ``alpha_t / gamma_ti``, with each target's band
@@ -281,21 +285,6 @@ class BandedRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.candidates_ = res.candidates
         self.groups_ = groups.astype(int)
         return self
-
-    def predict(self, X):
-        """Predict targets.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return X @ self.coef_.T + self.intercept_
 
     def score_split(self, X, y):
         """R^2 of each target credited to each band; the bands' parts sum to the target's R^2.
