@@ -18,6 +18,26 @@ def run(argv):
     args.func(args)
 
 
+def run_subject(kind, activations, dataset, output, *options):
+    """``neuroalign encode <kind>`` of subject 01 of a BIDS dataset, on the CPU."""
+    run(
+        [
+            kind,
+            "--activations",
+            str(activations),
+            "--dataset",
+            str(dataset),
+            "--subject",
+            "01",
+            "--output",
+            str(output),
+            "--device",
+            "cpu",
+            *options,
+        ]
+    )
+
+
 @pytest.fixture(scope="module")
 def sim_fmri(tmp_path_factory):
     root = tmp_path_factory.mktemp("encode")
@@ -47,25 +67,7 @@ def sim_fmri(tmp_path_factory):
 def fmri_output(sim_fmri):
     dataset, features, root = sim_fmri
     out = root / "results" / "encoding" / "sim_fmri" / "sub-01" / "toy.nc"
-    run(
-        [
-            "fmri",
-            "--activations",
-            str(features),
-            "--dataset",
-            str(dataset),
-            "--subject",
-            "01",
-            "--output",
-            str(out),
-            "--device",
-            "cpu",
-            "--dtype",
-            "float64",
-            "--n-perm",
-            "50",
-        ]
-    )
+    run_subject("fmri", features, dataset, out, "--dtype", "float64", "--n-perm", "50")
     return out
 
 
@@ -91,21 +93,7 @@ def test_fmri_errors_are_one_line(sim_fmri, tmp_path):
     short = xr.open_dataset(features).isel(item=slice(0, 100))
     short.to_netcdf(tmp_path / "short.nc")
     with pytest.raises(NeuroalignError, match="words but the activations have"):
-        run(
-            [
-                "fmri",
-                "--activations",
-                str(tmp_path / "short.nc"),
-                "--dataset",
-                str(dataset),
-                "--subject",
-                "01",
-                "--output",
-                str(tmp_path / "x.nc"),
-                "--device",
-                "cpu",
-            ]
-        )
+        run_subject("fmri", tmp_path / "short.nc", dataset, tmp_path / "x.nc")
     assert not (tmp_path / "x.nc").exists()
     with pytest.raises(NeuroalignError, match="--alphas"):
         encode._alphas("1:2")
@@ -136,28 +124,19 @@ def test_meg_end_to_end_recovers_trfs(sim_meg):
 
     dataset, features, root, planted = sim_meg
     out = root / "out" / "meg.nc"
-    run(
-        [
-            "meg",
-            "--activations",
-            str(features),
-            "--dataset",
-            str(dataset),
-            "--subject",
-            "01",
-            "--output",
-            str(out),
-            "--device",
-            "cpu",
-            "--dtype",
-            "float64",
-            "--n-components",
-            "1",
-            "--alphas=-2:4:7",
-            "--tmin=-0.05",
-            "--tmax",
-            "0.6",
-        ]
+    run_subject(
+        "meg",
+        features,
+        dataset,
+        out,
+        "--dtype",
+        "float64",
+        "--n-components",
+        "1",
+        "--alphas=-2:4:7",
+        "--tmin=-0.05",
+        "--tmax",
+        "0.6",
     )
     ds = xr.open_dataset(out)
     assert ds["r"].max() > 0.3
