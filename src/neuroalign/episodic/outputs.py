@@ -96,37 +96,14 @@ def heads_file(
     heads : xarray.Dataset
         What was written.
     """
-    from dataclasses import asdict
+    from neuroalign.episodic.analysis import analyze_heads
 
-    from neuroalign.episodic.analysis import (
-        analyze_heads,
-        load_causal_lm,
-        make_probes,
-        probe_tokens,
-    )
-    from neuroalign.models.discover import discover
-
-    model, tokenizer, source = load_causal_lm(model_spec, device=device)
-    arch = discover(model)
-    vocab, bos_id, bos_kind = probe_tokens(model, tokenizer)
-    probes = make_probes(config, vocab, bos_id, bos_kind)
+    model, arch, _, source, probes = _model_and_probes(model_spec, config, device)
     grid_da = xr.load_dataset(grid)["cmr_curve"] if grid is not None else None
     human_ds = xr.load_dataset(human) if human is not None else None
     ds = analyze_heads(model, arch, probes, config, grid=grid_da, human=human_ds, device=device)
     inputs = {k: Path(v) for k, v in (("grid", grid), ("human", human)) if v is not None}
-    ds.attrs.update(
-        provenance(
-            stage="episodic",
-            config=asdict(config),
-            inputs=inputs,
-            seed=config.seed,
-            model=source.spec,
-            revision=source.revision or "",
-            probe="repeat,permuted",
-        )
-    )
-    write_netcdf(ds, output)
-    return ds
+    return _write_model_result(ds, output, config, source, inputs, probe="repeat,permuted")
 
 
 def ablation_file(
@@ -145,22 +122,10 @@ def ablation_file(
     ``k`` defaults to 10% of the heads (at least 1). The ICL score uses documents of 512 tokens
     from ``corpus`` (loss at token 500 minus token 50), when the model has a tokenizer.
     """
-    from dataclasses import asdict
+    from neuroalign.episodic.analysis import corpus_documents, run_ablation
 
-    from neuroalign.episodic.analysis import (
-        corpus_documents,
-        load_causal_lm,
-        make_probes,
-        probe_tokens,
-        run_ablation,
-    )
-    from neuroalign.models.discover import discover
-
-    model, tokenizer, source = load_causal_lm(model_spec, device=device)
-    arch = discover(model)
+    model, arch, tokenizer, source, probes = _model_and_probes(model_spec, config, device)
     head_ds = xr.load_dataset(heads)
-    vocab, bos_id, bos_kind = probe_tokens(model, tokenizer)
-    probes = make_probes(config, vocab, bos_id, bos_kind)
     k = k or max(1, round(0.1 * arch.n_layers * arch.n_heads))
     docs = None
     if corpus is not None and tokenizer is not None:
@@ -178,6 +143,27 @@ def ablation_file(
         device=device,
     )
     inputs = {"heads": Path(heads), **({"corpus": Path(corpus)} if corpus else {})}
+    return _write_model_result(ds, output, config, source, inputs)
+
+
+def _model_and_probes(model_spec: str, config, device: str) -> tuple:
+    """Load a causal LM; return it, its head layout, tokenizer, source and the probes."""
+    from neuroalign.episodic.analysis import load_causal_lm, make_probes, probe_tokens
+    from neuroalign.models.discover import discover
+
+    model, tokenizer, source = load_causal_lm(model_spec, device=device)
+    arch = discover(model)
+    vocab, bos_id, bos_kind = probe_tokens(model, tokenizer)
+    probes = make_probes(config, vocab, bos_id, bos_kind)
+    return model, arch, tokenizer, source, probes
+
+
+def _write_model_result(
+    ds: xr.Dataset, output: str | Path, config, source, inputs: Mapping[str, Path], **extra: str
+) -> xr.Dataset:
+    """Add the provenance of a model's analysis (settings, inputs, model, revision) and write."""
+    from dataclasses import asdict
+
     ds.attrs.update(
         provenance(
             stage="episodic",
@@ -186,6 +172,7 @@ def ablation_file(
             seed=config.seed,
             model=source.spec,
             revision=source.revision or "",
+            **extra,
         )
     )
     write_netcdf(ds, output)
