@@ -332,12 +332,7 @@ def run_fmri(args: argparse.Namespace) -> None:
     ijk = np.argwhere(mask)
     ds = xr.Dataset(
         {
-            "r": ("voxel", res.r),
-            "r2": ("voxel", res.r2),
-            "alpha": ("voxel", res.alpha),
-            "cv_score": ("voxel", res.cv_score),
-            "p": ("voxel", res.p),
-            "q": ("voxel", res.q),
+            **_score_variables(res, "voxel"),
             "explainable_variance": ("voxel", res.explainable_variance),
             "ceiling": ("voxel", res.ceiling),
             "normalized": ("voxel", res.normalized),
@@ -503,6 +498,11 @@ def _fmri_recovery(truth: Path, subject: str, res) -> dict[str, float]:
     return out
 
 
+def _score_variables(fit, dim: str) -> dict[str, tuple[str, np.ndarray]]:
+    """The held-out scores, alpha and CV score of every target, as dataset variables on ``dim``."""
+    return {name: (dim, getattr(fit, name)) for name in ("r", "r2", "alpha", "cv_score", "p", "q")}
+
+
 def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     for name, value in list(ds.attrs.items()):
@@ -579,12 +579,7 @@ def run_meg(args: argparse.Namespace) -> None:
     fit = fits[selected]
     ds = xr.Dataset(
         {
-            "r": ("sensor", fit.r),
-            "r2": ("sensor", fit.r2),
-            "p": ("sensor", fit.p),
-            "q": ("sensor", fit.q),
-            "alpha": ("sensor", fit.alpha),
-            "cv_score": ("sensor", fit.cv_score),
+            **_score_variables(fit, "sensor"),
             "r_by_lag": (("lag", "sensor"), fit.r_by_lag),
             "trf": (("lag", "predictor", "sensor"), fit.coef),
             "r_by_layer": (("layer", "sensor"), np.stack([fits[k].r for k in keys])),
