@@ -17,23 +17,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from neuroalign._check import NeuroalignError
+from neuroalign.data.stimuli import COLUMNS
 from neuroalign.report._format import as_text, flatten, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import bar_figure, histogram_figure
 
 N_PREVIEW = 20
-PREVIEW_COLUMNS = (
-    "item",
-    "text",
-    "onset",
-    "offset",
-    "run",
-    "story",
-    "position",
-    "sentence",
-    "condition",
-)
+# Every column of a stimulus table but the set's name (the page's title).
+PREVIEW_COLUMNS = tuple(c for c in COLUMNS if c != "stimset")
 
 
 def collect(ctx: ReportContext) -> Page | None:
