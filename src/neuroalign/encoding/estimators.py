@@ -32,6 +32,11 @@ def _fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray, bool]:
     return X, (y[:, None] if y.ndim == 1 else y), y.ndim == 1
 
 
+def _per_target(values: np.ndarray, one: bool):
+    """Per-target values as stored: the single target's float when ``y`` was 1-D."""
+    return float(values[0]) if one else values
+
+
 def _folds(cv, n_samples: int):
     return block_folds(n_samples, min(cv, n_samples)) if np.isscalar(cv) else cv
 
@@ -150,8 +155,8 @@ class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
             dtype=self.dtype,
         )
         self.coef_ = res.coef[:, 0] if one else res.coef.T
-        self.intercept_ = float(res.intercept[0]) if one else res.intercept
-        self.best_alphas_ = float(res.best_alphas[0]) if one else res.best_alphas
+        self.intercept_ = _per_target(res.intercept, one)
+        self.best_alphas_ = _per_target(res.best_alphas, one)
         self.cv_scores_ = res.cv_scores
         self.alphas_ = res.alphas
         return self
@@ -278,10 +283,10 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
             dtype=self.dtype,
         )
         self.coef_ = res.coef[:, 0] if one else res.coef.T
-        self.intercept_ = float(res.intercept[0]) if one else res.intercept
-        self.best_alphas_ = float(res.best_alphas[0]) if one else res.best_alphas
+        self.intercept_ = _per_target(res.intercept, one)
+        self.best_alphas_ = _per_target(res.best_alphas, one)
         self.best_gammas_ = res.best_gammas[0] if one else res.best_gammas
-        self.cv_scores_ = float(res.cv_scores[0]) if one else res.cv_scores
+        self.cv_scores_ = _per_target(res.cv_scores, one)
         self.candidates_ = res.candidates
         self.groups_ = groups.astype(int)
         return self
@@ -430,8 +435,8 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         )
         coef = res.coef.transpose(2, 1, 0)  # (n_targets, n_features, n_lags)
         self.coef_ = coef[0] if one else coef
-        self.intercept_ = float(res.intercept[0]) if one else res.intercept
-        self.best_alphas_ = float(res.best_alphas[0]) if one else res.best_alphas
+        self.intercept_ = _per_target(res.intercept, one)
+        self.best_alphas_ = _per_target(res.best_alphas, one)
         self.cv_scores_ = res.cv_scores
         self.alphas_ = res.alphas
         self.lags_ = res.lags
