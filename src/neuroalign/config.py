@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +55,7 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"under 'datasets'; add '{dataset}: {{subset: starter}}' there."
             )
     for stimset, entry in config["extract"].items():
-        for model in entry["models"]:
-            if model not in config["models"]:
-                raise NeuroalignError(
-                    f"{source}: field 'extract.{stimset}.models' names {model!r}, which is not "
-                    f"under 'models'; add it there (with its source) or remove it."
-                    f"{suggest(model, config['models'])}"
-                )
+        _check_models(config, f"extract.{stimset}.models", entry["models"], source)
         if stimset != STORY_STIMSET and stimset not in config["stimuli"]:
             raise NeuroalignError(
                 f"{source}: field 'extract.{stimset}' names a stimulus set that is not under "
@@ -84,12 +78,7 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                     "must name a 'localize' entry run on the same models."
                 )
     for name, entry in config["localize"].items():
-        for model in entry["models"]:
-            if model not in config["models"]:
-                raise NeuroalignError(
-                    f"{source}: field 'localize.{name}.models' names {model!r}, which is not "
-                    f"under 'models'; add it there or remove it.{suggest(model, config['models'])}"
-                )
+        _check_models(config, f"localize.{name}.models", entry["models"], source)
         if entry["stimset"] is None and "dataset" not in entry:
             raise NeuroalignError(
                 f"{source}: field 'localize.{name}' needs 'dataset' (a dataset folder with the "
@@ -100,12 +89,7 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"{source}: field 'localize.{name}.stimset' is {entry['stimset']!r}, which is not "
                 f"under 'stimuli'; use one of {sorted(config['stimuli'])}."
             )
-    for model in config["episodic"]["models"]:
-        if model not in config["models"]:
-            raise NeuroalignError(
-                f"{source}: field 'episodic.models' names {model!r}, which is not under "
-                f"'models'; add it there or remove it.{suggest(model, config['models'])}"
-            )
+    _check_models(config, "episodic.models", config["episodic"]["models"], source)
     features = config["simulate"].get("fmri", {}).get("features")
     if features:
         if features["model"] not in config["extract"].get(STORY_STIMSET, {}).get("models", []):
@@ -114,6 +98,18 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"list it under 'extract.{STORY_STIMSET}.models' so its activations exist."
             )
     return config
+
+
+def _check_models(
+    config: Mapping[str, Any], field: str, models: Sequence[str], source: str | Path
+) -> None:
+    """Raise if ``field`` names a model that is not under ``models``."""
+    for model in models:
+        if model not in config["models"]:
+            raise NeuroalignError(
+                f"{source}: field '{field}' names {model!r}, which is not under 'models'; add it "
+                f"there (with its source) or remove it.{suggest(model, config['models'])}"
+            )
 
 
 def load_config(path: str | Path) -> dict[str, Any]:
