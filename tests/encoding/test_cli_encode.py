@@ -101,6 +101,27 @@ def test_fmri_errors_are_one_line(sim_fmri, tmp_path):
         encode.read_activations(tmp_path / "none.zarr", None, "all")
 
 
+def test_fmri_tf32_scoring_reaches_the_solver_and_the_attrs(sim_fmri, tmp_path, monkeypatch):
+    from neuroalign.encoding import pipeline
+
+    dataset, features, _ = sim_fmri
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["tf32_scoring"])
+        return real(*args, **kwargs)
+
+    real = pipeline.ridge_cv
+    monkeypatch.setattr(pipeline, "ridge_cv", spy)
+    out = tmp_path / "tf32.nc"
+    run_subject("fmri", features, dataset, out, "--n-perm", "0", "--tf32-scoring=True")
+    assert seen == [True, True]  # both layers
+    with xr.open_dataset(out) as ds:
+        assert json.loads(ds.attrs["config"])["tf32_scoring"] is True
+    with pytest.raises(SystemExit):
+        run_subject("fmri", features, dataset, out, "--tf32-scoring=maybe")
+
+
 @pytest.fixture(scope="module")
 def sim_meg(tmp_path_factory):
     from neuroalign.data.simulate.meg import simulate_meg
