@@ -134,6 +134,7 @@ def bench_fmri(args, out):
             alphas=alphas, cv=folds, kernel="linear", fit_intercept=True
         ).fit(X, Y),
     }
+    anchors = {}  # the two himalaya solvers against each other
     for name, fn in references.items():
         model, times, peak = timed(fn, args.ref_repeats)
         if name == "himalaya_RidgeCV":
@@ -173,8 +174,16 @@ def bench_fmri(args, out):
             results[name][f"{variant}_max_abs_delta_r"] = float(delta_v.max())
             results[name][f"{variant}_max_abs_delta_r_same_alpha"] = float(delta_v[same_v].max())
             results[name][f"{variant}_same_alpha"] = float(same_v.mean())
+        anchors[name] = (r_ref, ref_alphas)
         del model
         torch.cuda.empty_cache()
+    (r_a, alpha_a), (r_b, alpha_b) = anchors.values()
+    same_ab = np.isclose(alpha_a, alpha_b, rtol=1e-4)
+    results["himalaya_RidgeCV_vs_KernelRidgeCV"] = {
+        "same_alpha": float(same_ab.mean()),
+        "max_abs_delta_r": float(np.abs(r_a - r_b).max()),
+        "max_abs_delta_r_same_alpha": float(np.abs(r_a - r_b)[same_ab].max()),
+    }
     out["fmri"] = {
         "n": n,
         "p": p,
