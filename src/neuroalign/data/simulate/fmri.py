@@ -31,6 +31,7 @@ from neuroalign.data.simulate.grid import (
     roi_membership,
     to_volume,
     voxel_coordinates,
+    voxel_dim_coords,
 )
 from neuroalign.data.simulate.hrf import convolve_events, spm_hrf
 from neuroalign.data.simulate.settings import resolve_settings
@@ -284,13 +285,7 @@ def _truth(
         coords={
             "subject": subjects,
             "feature": feature_names,
-            "voxel": np.arange(len(xyz)),
-            "voxel_i": ("voxel", ijk[:, 0]),
-            "voxel_j": ("voxel", ijk[:, 1]),
-            "voxel_k": ("voxel", ijk[:, 2]),
-            "x": ("voxel", xyz[:, 0]),
-            "y": ("voxel", xyz[:, 1]),
-            "z": ("voxel", xyz[:, 2]),
+            **voxel_dim_coords(ijk, xyz),
             "story": ("token", token_story),
             "word_index": ("token", np.concatenate([words[s]["word_index"] for s in stories])),
             "text": ("token", np.concatenate([words[s]["text"] for s in stories])),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from functools import cache
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -74,6 +75,26 @@ def voxel_coordinates(mask: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray,
     ijk = np.argwhere(mask)
     xyz = nib.affines.apply_affine(affine, ijk)
     return ijk, xyz
+
+
+def voxel_dim_coords(ijk: np.ndarray, xyz: np.ndarray) -> dict[str, Any]:
+    """Coordinates of a ``voxel`` dim: index, grid indices ``voxel_i/j/k`` and MNI ``x/y/z`` (mm).
+
+    Parameters
+    ----------
+    ijk, xyz : ndarray, shape (n_voxels, 3)
+        From :func:`voxel_coordinates`.
+
+    Returns
+    -------
+    coords : dict
+        For ``xarray.Dataset(coords=...)``.
+    """
+    return {
+        "voxel": np.arange(len(xyz)),
+        **{f"voxel_{axis}": ("voxel", ijk[:, n]) for n, axis in enumerate("ijk")},
+        **{axis: ("voxel", xyz[:, n]) for n, axis in enumerate("xyz")},
+    }
 
 
 def roi_membership(

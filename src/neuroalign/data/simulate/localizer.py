@@ -31,6 +31,7 @@ from neuroalign.data.simulate.grid import (
     roi_membership,
     to_volume,
     voxel_coordinates,
+    voxel_dim_coords,
 )
 from neuroalign.data.simulate.hrf import convolve_events
 from neuroalign.data.simulate.settings import resolve_settings
@@ -206,13 +207,7 @@ def simulate_localizer(
             },
             coords={
                 "subject": subjects,
-                "voxel": np.arange(len(xyz)),
-                "voxel_i": ("voxel", ijk[:, 0]),
-                "voxel_j": ("voxel", ijk[:, 1]),
-                "voxel_k": ("voxel", ijk[:, 2]),
-                "x": ("voxel", xyz[:, 0]),
-                "y": ("voxel", xyz[:, 1]),
-                "z": ("voxel", xyz[:, 2]),
+                **voxel_dim_coords(ijk, xyz),
             },
         )
         truth["contrast"].attrs["description"] = "sentence minus non-word response (percent)"
