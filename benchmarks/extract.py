@@ -10,7 +10,9 @@ each word's window.
 * ours: :class:`neuroalign.models.extract.Extractor` (``units="resid,embed"``), into memory
   (``extract_dataset``, as the naive loops keep their results) and into a Zarr store; with
   ``--compile`` also with every block through ``torch.compile`` (compiled during a warm-up
-  run over the whole corpus, which is not timed), into memory and into Zarr.
+  run over the whole corpus, which is not timed), into memory and into Zarr;
+* ours, engine only: the same batches with the results dropped once on the host (no sink), to
+  tell the device pipeline from the host's writes.
 
 Models are random-initialized from configs (GPT-2 small, GPT-2 XL, a ~1B Llama-style model with
 grouped-query attention), in bfloat16 for all three methods. The hardware bound is the token rate
@@ -149,9 +151,10 @@ def ours(
     layers: str = "all",
     units: str = "resid,embed",
     compile: bool = False,
+    sink: bool = True,
 ) -> tuple[float, int]:
-    """The engine into memory (``out_dir`` None) or a Zarr store; returns seconds and the bytes
-    copied to the host."""
+    """The engine into memory (``out_dir`` None) or a Zarr store, or with no sink (``sink``
+    False: chunks are dropped); returns seconds and the bytes copied to the host."""
     from neuroalign.models.extract import Extractor
     from neuroalign.models.store import extract_dataset, extract_to_zarr
 
@@ -166,7 +169,10 @@ def ours(
     )
     sync(str(ex.devices[0]))
     start = time.perf_counter()
-    if out_dir is None:
+    if not sink:
+        for _ in ex.iter_chunks(table):
+            pass
+    elif out_dir is None:
         extract_dataset(ex, table)
     else:
         path = out_dir / "acts.zarr"
@@ -183,9 +189,10 @@ def profile_ours(model, tokenizer, table, args: argparse.Namespace, arch: str) -
     from torch.profiler import ProfilerActivity, profile
 
     args.profile_dir.mkdir(parents=True, exist_ok=True)
+    run = dict(n_context=args.context, batch=args.batch, out_dir=None, compile=args.compile)
     host = cProfile.Profile()
     host.enable()
-    seconds, _ = ours(model, tokenizer, table, args.context, args.batch, None)
+    seconds, _ = ours(model, tokenizer, table, **run)
     host.disable()
     text = io.StringIO()
     pstats.Stats(host, stream=text).sort_stats("cumulative").print_stats(45)
@@ -194,7 +201,7 @@ def profile_ours(model, tokenizer, table, args: argparse.Namespace, arch: str) -
     if args.device.startswith("cuda"):
         activities.append(ProfilerActivity.CUDA)
     with profile(activities=activities) as prof:
-        wall, _ = ours(model, tokenizer, table, args.context, args.batch, None)
+        wall, _ = ours(model, tokenizer, table, **run)
     events = prof.key_averages()
     table_text = events.table(sort_by="self_device_time_total", row_limit=30)
     (args.profile_dir / f"{arch}_torch.txt").write_text(table_text)
@@ -249,6 +256,16 @@ def copy_rate(device: str) -> float:
     return 5 * 2**28 / (time.perf_counter() - start)
 
 
+def attention_order(model, batch: int, seq_len: int, device: str, dtype: torch.dtype) -> str:
+    """The fused attention kernels in the order the engine measures them on this shape."""
+    from neuroalign.models.attention import rank_backends
+    from neuroalign.models.discover import discover
+
+    arch = discover(model)
+    order = rank_backends(batch, arch.n_heads, seq_len, arch.head_dim, dtype=dtype, device=device)
+    return ",".join(b.name for b in order)
+
+
 def forward_flops(model, lengths: np.ndarray) -> float:
     """Matmul FLOPs of the forward passes (linear maps + attention scores and mixing)."""
     from neuroalign.models.discover import discover, linear_shape
@@ -268,42 +285,51 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
     lengths = np.array([len(x) for x in ids])
     n_naive = min(args.naive_words, len(ids))
     n_batched = min(args.batched_words, len(ids))
-    naive(model, ids[:8], 1, device, tokenizer.pad_token_id)  # warm-up
-    t_naive = naive(model, ids[:n_naive], 1, device, tokenizer.pad_token_id)
-    t_batched = naive(model, ids[:n_batched], args.naive_batch, device, tokenizer.pad_token_id)
     ours(model, tokenizer, table.iloc[:2000], args.context, args.batch, None)  # warm-up
     t_ours, host_bytes = ours(model, tokenizer, table, args.context, args.batch, None)
     with tempfile.TemporaryDirectory() as tmp:
         t_zarr, _ = ours(model, tokenizer, table, args.context, args.batch, Path(tmp))
+    t_engine, _ = ours(model, tokenizer, table, args.context, args.batch, None, sink=False)
     rates = {
-        "naive": lengths[:n_naive].sum() / t_naive,
-        "batched_naive": lengths[:n_batched].sum() / t_batched,
         "ours": lengths.sum() / t_ours,
         "ours_zarr": lengths.sum() / t_zarr,
+        "ours_engine": lengths.sum() / t_engine,
     }
     compiled = {}
     if args.compile:
         from torch._dynamo.utils import counters
 
+        graphs = counters["stats"]["unique_graphs"]
+        breaks = sum(counters["graph_break"].values())
         run = dict(n_context=args.context, batch=args.batch, compile=True)
         start = time.perf_counter()
         ours(model, tokenizer, table, out_dir=None, **run)  # compiles every shape; not timed
         compiled["compile_warmup_s"] = round(time.perf_counter() - start, 1)
-        compiled["compiled_graphs"] = int(counters["stats"]["unique_graphs"])
-        compiled["graph_breaks"] = int(sum(counters["graph_break"].values()))
+        compiled["compiled_graphs"] = int(counters["stats"]["unique_graphs"] - graphs)
+        compiled["graph_breaks"] = int(sum(counters["graph_break"].values()) - breaks)
         t_comp, _ = ours(model, tokenizer, table, out_dir=None, **run)
         with tempfile.TemporaryDirectory() as tmp:
             t_comp_zarr, _ = ours(model, tokenizer, table, out_dir=Path(tmp), **run)
+        t_comp_engine, _ = ours(model, tokenizer, table, out_dir=None, sink=False, **run)
         rates["ours_compiled"] = lengths.sum() / t_comp
         rates["ours_compiled_zarr"] = lengths.sum() / t_comp_zarr
+        rates["ours_compiled_engine"] = lengths.sum() / t_comp_engine
     profiled = {}
     if args.profile_dir is not None and arch in args.profile.split(","):
         profiled = profile_ours(model, tokenizer, table, args, arch)
+    # The naive loops come last: output_hidden_states=True makes transformers hook every layer,
+    # and those hooks would sit inside the compiled blocks (each a graph break).
+    naive(model, ids[:8], 1, device, tokenizer.pad_token_id)  # warm-up
+    t_naive = naive(model, ids[:n_naive], 1, device, tokenizer.pad_token_id)
+    t_batched = naive(model, ids[:n_batched], args.naive_batch, device, tokenizer.pad_token_id)
+    rates["naive"] = lengths[:n_naive].sum() / t_naive
+    rates["batched_naive"] = lengths[:n_batched].sum() / t_batched
     flops = forward_flops(model, lengths)
     mm_rate = matmul_rate(model, args.batch * int(lengths.mean()), device, dtype)
     cp_rate = copy_rate(device)
     bound_seconds = max(flops / mm_rate, host_bytes / cp_rate)
     bound = lengths.sum() / bound_seconds
+    order = attention_order(model, args.batch, int(lengths.max()), device, dtype)
     del model
     if device.startswith("cuda"):
         torch.cuda.empty_cache()
@@ -322,9 +348,15 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         "zarr_fraction_of_bound": round(float(rates["ours_zarr"] / bound), 2),
         "bound_vs_batched_naive": round(float(bound / rates["batched_naive"]), 1),
         "bound_by": "compute" if flops / mm_rate >= host_bytes / cp_rate else "copy",
+        "attention_order": order,
         **{
             f"{name}_{what}": round(float(rates[name] / ref), 2)
-            for name in ("ours_compiled", "ours_compiled_zarr")
+            for name in (
+                "ours_engine",
+                "ours_compiled",
+                "ours_compiled_zarr",
+                "ours_compiled_engine",
+            )
             if name in rates
             for what, ref in (("vs_batched_naive", rates["batched_naive"]), ("fraction", bound))
         },

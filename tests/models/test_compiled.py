@@ -54,3 +54,13 @@ def test_compiled_equals_eager(make, backend, tokenizer, story_table):
             np.testing.assert_allclose(compiled[name], eager[name], atol=1e-5, err_msg=name)
     assert counters["stats"]["unique_graphs"] >= 1  # the blocks did run compiled
     assert not any("forward" in vars(m) for m in model.modules())
+
+
+def test_blocks_share_one_compiled_function_made_once():
+    model = make_gpt2()
+    with compiled_blocks(model, ["h.0", "h.1"], backend="eager"):
+        compiled = model.h[0].forward.__func__
+        assert model.h[1].forward.__func__ is compiled
+        assert model.h[1].forward.__self__ is model.h[1]
+    with compiled_blocks(model, ["h.2"], backend="eager"):
+        assert model.h[2].forward.__func__ is compiled  # not compiled again per chunk

@@ -8,7 +8,7 @@ import torch
 from tiny_models import make_bert, make_clip, make_gpt2, make_llama
 
 from neuroalign._check import NeuroalignError
-from neuroalign.models.extract import Extractor
+from neuroalign.models.extract import CHUNK_BATCHES, Chunk, Extractor
 from neuroalign.models.store import extract_dataset
 
 MAKERS = {"gpt2": make_gpt2, "llama": make_llama, "bert": make_bert}
@@ -243,3 +243,25 @@ def test_packaged_minilm_sentences(minilm_dir, tokenizer, sentence_table):
     with torch.no_grad():
         hidden = model(**enc, output_hidden_states=True).hidden_states
     np.testing.assert_allclose(ds["resid"][2, 5], hidden[6][0, 1:-1].mean(0), atol=1e-4)
+
+
+def test_chunks_hold_at_most_a_few_batches(tokenizer, story_table):
+    ex = Extractor(make_gpt2(), tokenizer, context="words:2", batch_size=3)
+    sizes = [c.stop_input - c.first_input for c in ex.iter_chunks(story_table)]
+    step = CHUNK_BATCHES * 3
+    assert sizes == [min(step, len(story_table) - s) for s in range(0, len(story_table), step)]
+
+
+def test_chunk_scatter_puts_each_batch_row_in_place():
+    rng = np.random.default_rng(0)
+    rows = np.array([2, 5, 7, 8, 9])
+    values = rng.normal(size=(5, 2, 3)).astype(np.float32)
+    # Two batches, each holding chunk items in length order (not row order).
+    parts = [(np.array([3, 0]), None), (np.array([4, 1, 2]), None)]
+    parts = [(at, {"resid": torch.from_numpy(values[at])}) for at, _ in parts]
+    chunk = Chunk(0, 5, rows, np.ones(5, np.int32), parts, {"resid": (5, 2, 3)})
+    target = np.full((10, 2, 3), np.nan, dtype=np.float32)
+    chunk.scatter({"resid": target})
+    np.testing.assert_array_equal(target[rows], values)
+    assert np.isnan(np.delete(target, rows, axis=0)).all()
+    assert chunk.parts == []

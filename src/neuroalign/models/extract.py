@@ -3,15 +3,18 @@
 The table is cut into model inputs (text windows, images or prompts), processed in chunks of
 inputs in table order. Within a chunk the inputs are sorted by length and batched, so padding is
 small; hooks pool each requested activation on the device as soon as it is computed, the forward
-pass stops after the last requested block, and the pooled rows are copied to pinned host memory
-(in the model's dtype) asynchronously while the next batch runs. A chunk goes to a sink (a Zarr
-store, or memory) on a background thread, which also converts it to float32 in row order.
+pass stops after the last requested block, and the pooled rows are converted to float32 on the
+device and copied to pinned host memory asynchronously while the next batch runs. A chunk goes to
+a sink (a Zarr store, or memory) on a background thread, which puts its rows in table order. A
+chunk holds at most a few batches, so the sink's work on the last one, which nothing overlaps,
+is short.
 Out-of-memory halves the batch and goes on. With several devices, each holds a replica of the
 model and takes every n-th batch of a chunk.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import inspect
@@ -27,9 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch.nn.attention import sdpa_kernel
 
 from neuroalign._check import NeuroalignError, check_option, check_range
 from neuroalign.models import units as unit_spaces
+from neuroalign.models.attention import rank_backends
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover
 from neuroalign.models.hooks import StopForward, capture
@@ -55,6 +60,8 @@ logger = logging.getLogger(__name__)
 
 #: Host memory for one chunk of pooled activations (two chunks are alive at most).
 DEFAULT_CHUNK_BYTES = 256 * 2**20
+#: Batches per device in a chunk at most.
+CHUNK_BATCHES = 2
 
 
 @dataclass
@@ -70,7 +77,7 @@ class Chunk:
     n_tokens : ndarray of shape (n,)
         Tokens pooled for each item.
     parts : list of (ndarray, dict of str to tensor)
-        Each batch's positions in ``rows`` and its pooled host tensors per unit space.
+        Each batch's positions in ``rows`` and its pooled float32 host tensors per unit space.
     shapes : dict of str to tuple
         Shape of each unit space's array.
     """
@@ -87,12 +94,26 @@ class Chunk:
         """For each unit space, float32 of shape (n, n_layers, n_units) (``embed``: (n, n_units)),
         in row order. Built on first access (by the writer thread), then the parts are freed."""
         out = {space: np.empty(shape, dtype=np.float32) for space, shape in self.shapes.items()}
-        for at, host in self.parts:
-            index = torch.from_numpy(at)
-            for space, values in host.items():
-                torch.from_numpy(out[space]).index_copy_(0, index, values.float())
-        self.parts = []
+        self.scatter(out, np.arange(len(self.rows)))
         return out
+
+    def scatter(self, targets: dict[str, np.ndarray], rows: np.ndarray | None = None) -> None:
+        """Copy each batch's rows into ``targets[space][rows[i]]`` for the chunk's item ``i``
+        (by default the item's table row), in one pass, then free the parts.
+
+        Parameters
+        ----------
+        targets : dict of str to ndarray
+            A float32 C-contiguous array per unit space, indexed by row on its first axis.
+        rows : ndarray of shape (n,), optional
+            Where each item of the chunk goes (default: :attr:`rows`).
+        """
+        rows = self.rows if rows is None else rows
+        for at, host in self.parts:
+            index = torch.from_numpy(np.ascontiguousarray(rows[at], dtype=np.int64))
+            for space, values in host.items():
+                torch.from_numpy(targets[space]).index_copy_(0, index, values)
+        self.parts = []
 
 
 def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> torch.nn.Module:
@@ -128,6 +149,13 @@ class _Replica:
         self.accepted = _accepted(self.entry)
         self.device = device
         self.batch_size = 0
+        #: Attention kernels, fastest first (None: not measured yet; empty: the default order).
+        self.attention: list | None = None
+
+
+def _ranks_attention(device: torch.device) -> bool:
+    """Whether attention kernels are timed on this device (where the fused kernels differ)."""
+    return device.type == "cuda"
 
 
 class Extractor:
@@ -158,7 +186,8 @@ class Extractor:
     n_lags : int, default=16
         Lags kept by ``attn_pattern``.
     chunk_bytes : int, default=256 MiB
-        Host memory of one chunk of results; bounds memory whatever the corpus size.
+        Host memory of one chunk of results; bounds memory whatever the corpus size. A chunk
+        also holds at most :data:`CHUNK_BATCHES` batches per device.
     compile : bool or str, default=False
         Run each block through ``torch.compile`` (``True``: the inductor backend; a string
         names another backend), fusing its elementwise kernels. Blocks with hooks inside them
@@ -329,8 +358,15 @@ class Extractor:
                 else:
                     pooled[space, pos] = pool_tokens(tensor, index, self.pooling)
 
+        if replica.attention is None:
+            replica.attention = self._attention_order(replica, inputs)
+        if replica.attention:
+            kernels = sdpa_kernel(replica.attention, set_priority=True)
+        else:
+            kernels = contextlib.nullcontext()
         with (
             torch.inference_mode(),
+            kernels,
             capture(replica.model, self.consumers, on_activation, stop_after=self.stop_after),
         ):
             try:
@@ -344,6 +380,28 @@ class Extractor:
             else:
                 out[space] = torch.stack([pooled[space, p] for p in range(len(self.layers))], 1)
         return out
+
+    def _attention_order(self, replica: _Replica, inputs: dict[str, torch.Tensor]) -> list:
+        """Attention kernels fastest first on this batch's shape, for a model that runs
+        ``scaled_dot_product_attention`` on a device where the kernels are timed; else []."""
+        config = getattr(self.model, "config", None)
+        if getattr(config, "_attn_implementation", None) != "sdpa":
+            return []
+        if not _ranks_attention(replica.device):
+            return []
+        batch = next(iter(inputs.values())).shape[0]
+        seq_len = inputs["input_ids"].shape[1] if "input_ids" in inputs else self._seq_len
+        dtype = next(replica.model.parameters()).dtype
+        order = rank_backends(
+            batch,
+            self.arch.n_heads,
+            seq_len,
+            self.arch.head_dim,
+            dtype=dtype,
+            device=replica.device,
+        )
+        logger.info("attention kernels, fastest first: %s", ", ".join(b.name for b in order))
+        return order
 
     def _run_device(
         self,
@@ -392,8 +450,9 @@ class Extractor:
                 continue
             host = {}
             for space, tensor in out.items():
-                buffer = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=pin)
-                buffer.copy_(tensor, non_blocking=pin)
+                # float32 on the device: the host only places rows, it converts nothing.
+                buffer = torch.empty(tensor.shape, dtype=torch.float32, pin_memory=pin)
+                buffer.copy_(tensor.float(), non_blocking=pin)
                 host[space] = buffer
             event = None
             if pin:
@@ -430,6 +489,7 @@ class Extractor:
         self._mode = self.mode(table, images)
         per_input = max(1, self.context.stride if self._mode == "text" else 1)
         chunk_inputs = max(1, self.chunk_bytes // (self.item_bytes() * per_input))
+        chunk_inputs = min(chunk_inputs, CHUNK_BATCHES * self.batch_size * len(self.devices))
         replicas = self._replicas()
         if self._mode == "text":
             text_work = tokenize_stories(self.tokenizer, table, self.context, self._max_tokens())

@@ -237,8 +237,7 @@ def extract_dataset(
     n_tokens = np.full(len(table), -1, dtype=np.int32)
 
     def sink(chunk: Chunk) -> None:
-        for space, values in chunk.arrays.items():
-            data[space][chunk.rows] = values
+        chunk.scatter(data)
         n_tokens[chunk.rows] = chunk.n_tokens
 
     # Chunks are converted and copied on a thread while the next one runs.
