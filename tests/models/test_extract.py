@@ -8,6 +8,7 @@ import torch
 from tiny_models import make_bert, make_clip, make_gpt2, make_llama
 
 from neuroalign._check import NeuroalignError
+from neuroalign.models import extract
 from neuroalign.models.extract import CHUNK_BATCHES, Chunk, Extractor
 from neuroalign.models.store import extract_dataset
 
@@ -252,7 +253,9 @@ def test_chunks_hold_at_most_a_few_batches(tokenizer, story_table):
     assert sizes == [min(step, len(story_table) - s) for s in range(0, len(story_table), step)]
 
 
-def test_chunk_scatter_puts_each_batch_row_in_place():
+@pytest.mark.parametrize("job_rows", [2, 128])
+def test_chunk_scatter_puts_each_batch_row_in_place(job_rows, monkeypatch):
+    monkeypatch.setattr(extract, "_SCATTER_ROWS", job_rows)  # 2: batches split over threads
     rng = np.random.default_rng(0)
     rows = np.array([2, 5, 7, 8, 9])
     values = rng.normal(size=(5, 2, 3)).astype(np.float32)

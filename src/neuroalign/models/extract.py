@@ -19,6 +19,7 @@ import copy
 import functools
 import inspect
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -109,11 +110,33 @@ class Chunk:
             Where each item of the chunk goes (default: :attr:`rows`).
         """
         rows = self.rows if rows is None else rows
+        jobs = []
         for at, host in self.parts:
             index = torch.from_numpy(np.ascontiguousarray(rows[at], dtype=np.int64))
             for space, values in host.items():
-                torch.from_numpy(targets[space]).index_copy_(0, index, values)
+                out = torch.from_numpy(targets[space])
+                for lo in range(0, len(at), _SCATTER_ROWS):
+                    hi = lo + _SCATTER_ROWS
+                    jobs.append((out, index[lo:hi], values[lo:hi]))
+
+        def copy(job: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> None:
+            out, index, values = job
+            out.index_copy_(0, index, values)
+
+        # Disjoint rows on several threads (the copies release the GIL): first writes to fresh
+        # host memory are page faults, which one thread alone takes too slowly.
+        list(_scatter_pool().map(copy, jobs))
         self.parts = []
+
+
+#: Rows per copy job of :meth:`Chunk.scatter`.
+_SCATTER_ROWS = 128
+
+
+@functools.cache
+def _scatter_pool() -> ThreadPoolExecutor:
+    """The threads that place chunk rows on the host (up to 8)."""
+    return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
 
 
 def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> torch.nn.Module:
