@@ -9,7 +9,7 @@ from tiny_models import make_bert, make_clip, make_gpt2, make_llama
 
 from neuroalign._check import NeuroalignError
 from neuroalign.models import extract
-from neuroalign.models.extract import CHUNK_BATCHES, Chunk, Extractor
+from neuroalign.models.extract import Chunk, Extractor
 from neuroalign.models.store import extract_dataset
 
 MAKERS = {"gpt2": make_gpt2, "llama": make_llama, "bert": make_bert}
@@ -244,13 +244,6 @@ def test_packaged_minilm_sentences(minilm_dir, tokenizer, sentence_table):
     with torch.no_grad():
         hidden = model(**enc, output_hidden_states=True).hidden_states
     np.testing.assert_allclose(ds["resid"][2, 5], hidden[6][0, 1:-1].mean(0), atol=1e-4)
-
-
-def test_chunks_hold_at_most_a_few_batches(tokenizer, story_table):
-    ex = Extractor(make_gpt2(), tokenizer, context="words:2", batch_size=3)
-    sizes = [c.stop_input - c.first_input for c in ex.iter_chunks(story_table)]
-    step = CHUNK_BATCHES * 3
-    assert sizes == [min(step, len(story_table) - s) for s in range(0, len(story_table), step)]
 
 
 @pytest.mark.parametrize("job_rows", [2, 128])

@@ -5,9 +5,7 @@ inputs in table order. Within a chunk the inputs are sorted by length and batche
 small; hooks pool each requested activation on the device as soon as it is computed, the forward
 pass stops after the last requested block, and the pooled rows are converted to float32 on the
 device and copied to pinned host memory asynchronously while the next batch runs. A chunk goes to
-a sink (a Zarr store, or memory) on a background thread, which puts its rows in table order. A
-chunk holds at most a few batches, so the sink's work on the last one, which nothing overlaps,
-is short.
+a sink (a Zarr store, or memory) on a background thread, which puts its rows in table order.
 Out-of-memory halves the batch and goes on. With several devices, each holds a replica of the
 model and takes every n-th batch of a chunk.
 """
@@ -61,8 +59,6 @@ logger = logging.getLogger(__name__)
 
 #: Host memory for one chunk of pooled activations (two chunks are alive at most).
 DEFAULT_CHUNK_BYTES = 256 * 2**20
-#: Batches per device in a chunk at most.
-CHUNK_BATCHES = 2
 
 
 @dataclass
@@ -209,8 +205,7 @@ class Extractor:
     n_lags : int, default=16
         Lags kept by ``attn_pattern``.
     chunk_bytes : int, default=256 MiB
-        Host memory of one chunk of results; bounds memory whatever the corpus size. A chunk
-        also holds at most :data:`CHUNK_BATCHES` batches per device.
+        Host memory of one chunk of results; bounds memory whatever the corpus size.
     compile : bool or str, default=False
         Run each block through ``torch.compile`` (``True``: the inductor backend; a string
         names another backend), fusing its elementwise kernels. Blocks with hooks inside them
@@ -512,7 +507,6 @@ class Extractor:
         self._mode = self.mode(table, images)
         per_input = max(1, self.context.stride if self._mode == "text" else 1)
         chunk_inputs = max(1, self.chunk_bytes // (self.item_bytes() * per_input))
-        chunk_inputs = min(chunk_inputs, CHUNK_BATCHES * self.batch_size * len(self.devices))
         replicas = self._replicas()
         if self._mode == "text":
             text_work = tokenize_stories(self.tokenizer, table, self.context, self._max_tokens())
