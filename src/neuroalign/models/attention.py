@@ -2,10 +2,11 @@
 
 ``scaled_dot_product_attention`` picks among its fused kernels (flash, memory-efficient, cuDNN)
 by a fixed priority. For the short windows of word-level extraction (tens of tokens, thousands
-of windows per batch) the first in that order is not always the fastest, and attention can take
-a third of the matrix products' time. :func:`rank_backends` times each kernel that accepts the
-shape on random inputs and orders them, fastest first; the extractor runs the model under that
-order (the kernels differ in rounding only). The math kernel comes last, as the fallback.
+of windows per batch) the first in that order is not always the fastest: on an H200, for windows
+of 33 tokens, the cuDNN kernel it chose took 2.5 times as long as the memory-efficient one.
+:func:`rank_backends` times each kernel that accepts the shape on random inputs and orders them,
+fastest first; the extractor runs the model under that order (the kernels differ in rounding
+only). The math kernel comes last, as the fallback.
 """
 
 from __future__ import annotations
