@@ -101,3 +101,14 @@ def test_parse_units_and_layers():
         parse_layers("5", 3)
     with pytest.raises(NeuroalignError, match="comma-separated"):
         parse_layers("first", 3)
+
+
+def test_position_offset_follows_the_position_embedding():
+    from tiny_models import make_roberta
+
+    from neuroalign.models.discover import position_offset
+
+    assert position_offset(make_roberta()) == 2  # padding index 1, real tokens from 2
+    assert position_offset(make_roberta(pad_token_id=0)) == 1
+    for make in (make_gpt2, make_llama, make_bert, make_clip):
+        assert position_offset(make()) == 0

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_models import make_bert, make_clip, make_gpt2, make_llama
+from tiny_models import make_bert, make_clip, make_gpt2, make_llama, make_roberta
 
 from neuroalign._check import NeuroalignError
 from neuroalign.models import extract
 from neuroalign.models.extract import Chunk, Extractor
 from neuroalign.models.store import extract_dataset
 
-MAKERS = {"gpt2": make_gpt2, "llama": make_llama, "bert": make_bert}
+MAKERS = {"gpt2": make_gpt2, "llama": make_llama, "bert": make_bert, "roberta": make_roberta}
 
 
 def _final_norm(model):
@@ -45,7 +45,7 @@ def test_resid_equals_hidden_states(arch, tokenizer, sentence_table):
             np.testing.assert_allclose(got, expected, atol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "roberta"])
 @pytest.mark.parametrize("side", ["left", "right"])
 def test_batched_equals_one_at_a_time(arch, side, minilm_dir, story_table):
     from transformers import AutoTokenizer

@@ -58,6 +58,22 @@ def make_bert(**extra):
     return _small(BertConfig, BertModel, **{**kwargs, **extra})
 
 
+def make_roberta(**extra):
+    """A 2-block RoBERTa: its position ids count from its padding index, not from 0."""
+    from transformers import RobertaConfig, RobertaModel
+
+    kwargs = dict(
+        num_hidden_layers=2,
+        hidden_size=32,
+        num_attention_heads=4,
+        intermediate_size=48,
+        vocab_size=VOCAB,
+        max_position_embeddings=130,
+        pad_token_id=1,
+    )
+    return _small(RobertaConfig, RobertaModel, **{**kwargs, **extra})
+
+
 def make_clip(**extra):
     """A CLIP with 2-block text and vision towers (32x32 images, 8x8 patches)."""
     from transformers import CLIPConfig, CLIPModel

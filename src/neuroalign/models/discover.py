@@ -227,3 +227,26 @@ def discover(model: torch.nn.Module, tower: str = "text") -> Architecture:
         n_kv_heads=n_kv,
         head_dim=attn_in // n_heads,
     )
+
+
+def position_offset(model: torch.nn.Module) -> int:
+    """The first position id of the model's own numbering of a sequence.
+
+    Models whose position embedding has a padding index (RoBERTa and its kin) number the real
+    tokens from ``padding_idx + 1``; the others from 0.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    offset : int
+        What to add to 0-based position ids.
+    """
+    for name, module in model.named_modules():
+        last = name.rsplit(".", 1)[-1]
+        if isinstance(module, torch.nn.Embedding) and "position" in last:
+            if module.padding_idx is not None:
+                return int(module.padding_idx) + 1
+    return 0

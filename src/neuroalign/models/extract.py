@@ -35,7 +35,7 @@ from neuroalign._check import NeuroalignError, check_option, check_range
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.attention import rank_backends
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
-from neuroalign.models.discover import Architecture, discover
+from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.hooks import StopForward, capture
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
@@ -155,6 +155,22 @@ def _accepted(module: torch.nn.Module) -> set[str] | None:
     return set(params)
 
 
+def _model_defaults(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Leave out the inputs that equal what the model would make itself.
+
+    Without left padding every row starts at the first position, so the model's own position
+    ids are right for the real tokens (0, 1, ... for most models; models such as RoBERTa count
+    from their padding index, which explicit 0-based ids would get wrong). Without any padding
+    the mask goes too: the model then takes its causal or unmasked attention path, and neither
+    it nor transformers' mask code waits for the device to inspect a mask or the positions.
+    """
+    mask = inputs.get("attention_mask")
+    if mask is None or not bool(mask[:, 0].all()):
+        return inputs
+    drop = {"position_ids", "attention_mask"} if bool(mask.all()) else {"position_ids"}
+    return {k: v for k, v in inputs.items() if k not in drop}
+
+
 def _is_oom(err: BaseException) -> bool:
     return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
 
@@ -237,6 +253,7 @@ class Extractor:
         self.chunk_bytes = int(check_range("chunk_bytes", chunk_bytes, 1))
         self.compile = "inductor" if compile is True else (compile or None)
         self.arch: Architecture = discover(model, tower)
+        self._position_offset = position_offset(model)
         self.layers = unit_spaces.parse_layers(layers, self.arch.n_layers)
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -354,10 +371,9 @@ class Extractor:
         pin = device.type == "cuda"
         index = plan.to(device, pin=pin)
         dtype = next(replica.model.parameters()).dtype
-        if "attention_mask" in inputs and bool(inputs["attention_mask"].all()):
-            # No padding: without a mask the model takes its unmasked path, which does not wait
-            # for the device to check the mask.
-            inputs = {k: v for k, v in inputs.items() if k != "attention_mask"}
+        inputs = _model_defaults(inputs)
+        if "position_ids" in inputs and self._position_offset:
+            inputs = {**inputs, "position_ids": inputs["position_ids"] + self._position_offset}
         feed = {
             k: (v.pin_memory() if pin else v).to(device, non_blocking=True)
             for k, v in inputs.items()
