@@ -43,18 +43,15 @@ def make_llama(**extra):
     return _small(LlamaConfig, LlamaModel, **{**kwargs, **extra})
 
 
+#: The encoder blocks of the BERT family's tiny models.
+ENCODER = dict(num_hidden_layers=2, hidden_size=32, num_attention_heads=4, intermediate_size=48)
+
+
 def make_bert(**extra):
     """A 2-block BERT."""
     from transformers import BertConfig, BertModel
 
-    kwargs = dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        num_attention_heads=4,
-        intermediate_size=48,
-        vocab_size=VOCAB,
-        max_position_embeddings=128,
-    )
+    kwargs = dict(ENCODER, vocab_size=VOCAB, max_position_embeddings=128)
     return _small(BertConfig, BertModel, **{**kwargs, **extra})
 
 
@@ -62,15 +59,7 @@ def make_roberta(**extra):
     """A 2-block RoBERTa: its position ids count from its padding index, not from 0."""
     from transformers import RobertaConfig, RobertaModel
 
-    kwargs = dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        num_attention_heads=4,
-        intermediate_size=48,
-        vocab_size=VOCAB,
-        max_position_embeddings=130,
-        pad_token_id=1,
-    )
+    kwargs = dict(ENCODER, vocab_size=VOCAB, max_position_embeddings=130, pad_token_id=1)
     return _small(RobertaConfig, RobertaModel, **{**kwargs, **extra})
 
 
