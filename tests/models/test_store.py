@@ -36,6 +36,19 @@ def test_round_trip_keeps_coords_and_attrs(tmp_path, tokenizer, story_table):
     assert not (tmp_path / "acts.zarr.partial").exists()
 
 
+def test_readers_open_a_store_without_warnings(tmp_path, tokenizer, story_table):
+    import warnings
+
+    from neuroalign.cli.encode import read_activations
+
+    path = extract_to_zarr(_extractor(tokenizer), story_table, tmp_path / "a.zarr", attrs=ATTRS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layers = read_activations(path, "resid", "all")
+        open_activations(path).close()
+    assert len(layers) == 3
+
+
 def test_interrupted_run_resumes_with_identical_arrays(
     tmp_path, tokenizer, story_table, monkeypatch
 ):

@@ -173,7 +173,7 @@ def read_activations(path: Path, variable: str | None, layers: str) -> dict[Any,
     if not path.exists():
         raise NeuroalignError(f"activations not found: {path}. Run `neuroalign extract` first.")
     try:
-        ds = xr.open_zarr(path) if path.is_dir() else xr.open_dataset(path)
+        ds = xr.open_zarr(path, consolidated=False) if path.is_dir() else xr.open_dataset(path)
     except (OSError, ValueError) as err:
         raise NeuroalignError(f"{path}: cannot be read as Zarr or netCDF ({err}).") from None
     if ds.attrs.get("complete", "true") != "true":

@@ -113,8 +113,11 @@ def _from_frame(frame: pd.DataFrame, path: Path) -> FeatureTable:
 def _from_xarray(path: Path, variable: str | None, layer: int | None) -> FeatureTable:
     import xarray as xr
 
-    opener = xr.open_zarr if path.suffix.lower() == ".zarr" else xr.open_dataset
-    with opener(path) as ds:
+    if path.suffix.lower() == ".zarr":  # our stores are written without consolidated metadata
+        opened = xr.open_zarr(path, consolidated=False)
+    else:
+        opened = xr.open_dataset(path)
+    with opened as ds:
         if variable is not None:
             if variable not in ds.data_vars:
                 raise NeuroalignError(

@@ -81,7 +81,7 @@ def _model_page(ctx: ReportContext, model_dir: Path) -> Page:
 
 
 def _store_blocks(ctx: ReportContext, model: str, store: Path) -> tuple[list[Block], str]:
-    ds = xr.open_zarr(ctx.read(store))
+    ds = xr.open_zarr(ctx.read(store), consolidated=False)
     attrs = dict(ds.attrs)
     blocks: list[Block] = []
     if attrs.get("complete") != "true":
