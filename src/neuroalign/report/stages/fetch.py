@@ -25,7 +25,7 @@ def collect(ctx: ReportContext) -> Page | None:
     """The page of fetched datasets, or None when no fetch stamp exists."""
     if ctx.data_root is None:
         return None
-    stamps = sorted(ctx.data_root.glob(STAMP_GLOB))
+    stamps = _configured(ctx.config, sorted(ctx.data_root.glob(STAMP_GLOB)))
     if not stamps:
         return None
     subpages = [_dataset_page(ctx, ctx.read(stamp)) for stamp in stamps]
@@ -58,6 +58,18 @@ def collect(ctx: ReportContext) -> Page | None:
         subpages=subpages,
         datasets=[sub.datasets[0] for sub in subpages],
     )
+
+
+def _configured(config: Mapping[str, Any], stamps: list[Path]) -> list[Path]:
+    """The stamps of the datasets and subsets the run's config names (all without a config):
+    a data root shared by several runs holds other runs' datasets too."""
+    if "datasets" not in config:
+        return stamps
+    wanted = {
+        f"{dataset}/.neuroalign-fetch-{(entry or {}).get('subset')}.json"
+        for dataset, entry in (config["datasets"] or {}).items()
+    }
+    return [s for s in stamps if f"{s.parent.name}/{s.name}" in wanted]
 
 
 def _dataset_page(ctx: ReportContext, stamp: Path) -> Page:
