@@ -120,6 +120,12 @@ def write_stamp(data_root: Path, dataset: str = "pereira2018", subset: str = "st
 
 
 @pytest.fixture
+def stamp_writer():
+    """:func:`write_stamp`, for tests that add datasets to a fake run."""
+    return write_stamp
+
+
+@pytest.fixture
 def fake_run(tmp_path: Path) -> FakeRun:
     """Every input the report reads, under tmp_path."""
     rng = np.random.default_rng(0)

@@ -253,11 +253,9 @@ def test_fetch_checks_report_missing_and_changed_files(fake_run):
     assert "1 missing, 1 differ of 2" in page and "sha256 differs" in page
 
 
-def test_fetch_lists_only_the_datasets_the_config_names(fake_run):
-    from conftest import write_stamp
-
-    write_stamp(fake_run.data_root, dataset="zuco", subset="starter")  # another run's dataset
-    write_stamp(fake_run.data_root, subset="full")  # another subset of this one
+def test_fetch_lists_only_the_datasets_the_config_names(fake_run, stamp_writer):
+    stamp_writer(fake_run.data_root, dataset="zuco", subset="starter")  # another run's dataset
+    stamp_writer(fake_run.data_root, subset="full")  # another subset of this one
     site = _build(fake_run).parent
     assert (site / "fetch-pereira2018-starter.html").exists()
     assert not list(site.glob("fetch-zuco*.html"))
