@@ -32,9 +32,21 @@ NULLS = (
 )
 
 
+def _table_kind(
+    kinds: argparse._SubParsersAction, name: str, **texts: str
+) -> argparse.ArgumentParser:
+    """A kind that reads its responses from a stimulus table: the shared options and
+    ``--stimuli``; ``texts`` are the parser's help, description and epilog."""
+    sub = kinds.add_parser(name, formatter_class=argparse.RawDescriptionHelpFormatter, **texts)
+    _common(sub)
+    sub.add_argument("--stimuli", required=True, type=Path, help="stimulus table (.parquet)")
+    return sub
+
+
 def add_parsers(kinds: argparse._SubParsersAction) -> None:
     """Register ``encode sentences`` and ``encode words`` under ``neuroalign encode``."""
-    sent = kinds.add_parser(
+    sent = _table_kind(
+        kinds,
         "sentences",
         help="one response per sentence in a stimulus table (Pereira 2018): layer sweep, "
         "sentence-length baseline, permutation nulls",
@@ -45,16 +57,14 @@ def add_parsers(kinds: argparse._SubParsersAction) -> None:
         epilog="Example:\n  neuroalign encode sentences --activations "
         "results/activations/minilm/pereira2018.zarr --stimuli results/stimuli/pereira2018."
         "parquet --output results/encoding/pereira2018/minilm/sentences.nc --folds 10",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(sent)
-    sent.add_argument("--stimuli", required=True, type=Path, help="stimulus table (.parquet)")
     sent.add_argument(
         "--targets", default="effect_size", help="comma-separated response columns of the table"
     )
     sent.add_argument("--n-perm", type=int, default=1000, help="permutations in the nulls")
     sent.set_defaults(func=run_sentences)
-    words = kinds.add_parser(
+    words = _table_kind(
+        kinds,
         "words",
         help="per-word reading measures in a stimulus table (UCL, OneStop): gain of model "
         "features and of the corpus' surprisals over length, frequency and position",
@@ -65,10 +75,7 @@ def add_parsers(kinds: argparse._SubParsersAction) -> None:
         epilog="Example:\n  neuroalign encode words --activations "
         "results/activations/minilm/ucl_frank2013.zarr --stimuli results/stimuli/"
         "ucl_frank2013.parquet --output results/encoding/ucl_frank2013/minilm/words.nc",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _common(words)
-    words.add_argument("--stimuli", required=True, type=Path, help="stimulus table (.parquet)")
     words.add_argument(
         "--measures", default=None, help="comma-separated measure columns (default: the corpus')"
     )
