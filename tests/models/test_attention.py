@@ -46,3 +46,19 @@ def test_eager_attention_is_not_ranked(tokenizer, story_table, monkeypatch):
     replica = ex._replicas()[0]
     inputs = {"input_ids": torch.zeros(3, 5, dtype=torch.long)}
     assert ex._attention_order(replica, inputs) == []
+
+
+def test_a_shape_is_timed_once(monkeypatch):
+    from neuroalign.models import attention
+
+    calls = []
+    real = attention._seconds
+    monkeypatch.setattr(attention, "_seconds", lambda *a: calls.append(a) or real(*a))
+    args = (3, 2, 7, 8)
+    first = rank_backends(*args, dtype=torch.float32, device="cpu", repeats=1)
+    n = len(calls)
+    assert n > 0
+    assert rank_backends(*args, dtype=torch.float32, device="cpu", repeats=1) == first
+    assert len(calls) == n
+    rank_backends(3, 2, 8, 8, dtype=torch.float32, device="cpu", repeats=1)
+    assert len(calls) > n

@@ -167,6 +167,31 @@ def test_sharding_over_devices_gives_the_same_arrays(tokenizer, story_table):
     np.testing.assert_allclose(one["resid"], two["resid"], atol=1e-6)
 
 
+def test_chunks_run_as_one_stream(tokenizer, story_table, monkeypatch):
+    """A chunk comes out once the next chunk's first batch is launched, and small chunks give
+    the same arrays as one chunk."""
+    model = make_gpt2()
+    kwargs = {"context": "words:2", "batch_size": 4}
+    whole = extract_dataset(Extractor(model, tokenizer, **kwargs), story_table)
+    one_item = Extractor(model, tokenizer, **kwargs).item_bytes()
+    ex = Extractor(model, tokenizer, chunk_bytes=6 * one_item, **kwargs)
+    launched = []
+    real = Extractor._forward
+
+    def counting(self, replica, inputs, plan):
+        launched.append(plan)
+        return real(self, replica, inputs, plan)
+
+    monkeypatch.setattr(Extractor, "_forward", counting)
+    seen = [len(launched) for _ in ex.iter_chunks(story_table)]
+    # 6 inputs per chunk in batches of 4 and 2: two launches per chunk, plus the next one.
+    n_chunks = -(-len(story_table) // 6)
+    assert seen == [2 * k + 3 for k in range(n_chunks - 1)] + [len(launched)]
+    chunked = extract_dataset(ex, story_table)
+    np.testing.assert_allclose(chunked["resid"], whole["resid"], atol=1e-5)
+    np.testing.assert_array_equal(chunked["n_tokens"], whole["n_tokens"])
+
+
 def test_context_stays_in_its_story(tokenizer, story_table):
     model = make_gpt2()
     ex = Extractor(model, tokenizer, context="words:50")

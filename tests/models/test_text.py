@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
 import numpy as np
@@ -9,8 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
+from neuroalign._check import NeuroalignError
 from neuroalign.models import text as text_module
 from neuroalign.models.text import (
+    TextStream,
     TextWork,
     build_windows,
     collate_text,
@@ -159,3 +162,36 @@ def test_collate_pads_and_plans_targets(side, tokenizer):
         positions[mask == 1], np.concatenate([np.arange(n) for n in batch.n_tokens])
     )
     assert torch.is_tensor(inputs["input_ids"])
+
+
+@pytest.mark.parametrize("context", ["words:3", "words:5:2", "sentence"])
+@pytest.mark.parametrize("part_inputs", [1, 7, 1000])
+def test_stream_gives_the_windows_of_one_tokenization(context, part_inputs, tokenizer):
+    table = _table(3).drop(columns="item")
+    policy = parse_context(context)
+    whole = tokenize_stories(tokenizer, table, policy, 512)
+    bounds = [b for b in (0, 1, 5, 6, 19, 20, 40) if b < len(whole)] + [len(whole)]
+    with TextStream(tokenizer, table, policy, 512, part_inputs=part_inputs) as stream:
+        assert len(stream) == len(whole)
+        for first, stop in itertools.pairwise(bounds):
+            _assert_same_work(stream.take(first, stop), whole.take(np.arange(first, stop)))
+
+
+def test_stream_starts_at_an_input_and_refuses_earlier_ones(tokenizer):
+    table = _table(3)
+    policy = parse_context("words:2")
+    whole = tokenize_stories(tokenizer, table, policy, 512)
+    with TextStream(tokenizer, table, policy, 512, part_inputs=4, start=30) as stream:
+        _assert_same_work(stream.take(30, 45), whole.take(np.arange(30, 45)))
+        with pytest.raises(ValueError, match="before the stream's start or already taken"):
+            stream.take(2, 5)
+
+
+def test_stream_raises_a_later_part_error_early(tokenizer):
+    table = _table(3)
+    table.loc[len(table) - 2, "text"] = "\u200b"  # no token
+    with TextStream(tokenizer, table, parse_context("words:2"), 512, part_inputs=4) as stream:
+        stream._thread.join()  # the last part has been tokenized (and failed)
+        # The first inputs are fine, but the run stops now rather than at the last story.
+        with pytest.raises(NeuroalignError, match=f"item {len(table) - 2} .*no token"):
+            stream.take(0, 1)

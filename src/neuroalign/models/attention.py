@@ -6,11 +6,12 @@ of windows per batch) the first in that order is not always the fastest: on an H
 of 33 tokens, the cuDNN kernel it chose took 2.5 times as long as the memory-efficient one.
 :func:`rank_backends` times each kernel that accepts the shape on random inputs and orders them,
 fastest first; the extractor runs the model under that order (the kernels differ in rounding
-only). The math kernel comes last, as the fallback.
+only). The math kernel comes last, as the fallback. A shape is timed once per process.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 
@@ -65,9 +66,22 @@ def rank_backends(
     Returns
     -------
     order : list of SDPBackend
-        The fused kernels that ran, fastest first, then ``SDPBackend.MATH``.
+        The fused kernels that ran, fastest first, then ``SDPBackend.MATH``. Timed on the
+        first call for a shape, dtype and device; later calls return the same order.
     """
-    device = torch.device(device)
+    return list(_ranked(batch, n_heads, seq_len, head_dim, dtype, torch.device(device), repeats))
+
+
+@functools.lru_cache(maxsize=64)
+def _ranked(
+    batch: int,
+    n_heads: int,
+    seq_len: int,
+    head_dim: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    repeats: int,
+) -> tuple[SDPBackend, ...]:
     shape = (batch, n_heads, seq_len, head_dim)
     q, k, v = (torch.randn(shape, dtype=dtype, device=device) for _ in range(3))
     times = {}
@@ -83,4 +97,4 @@ def rank_backends(
                     times[backend] = _seconds(run, repeats, device)
             except RuntimeError:
                 continue
-    return [*sorted(times, key=times.__getitem__), SDPBackend.MATH]
+    return (*sorted(times, key=times.__getitem__), SDPBackend.MATH)

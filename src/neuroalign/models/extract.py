@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import inspect
 import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +41,11 @@ from neuroalign.models.hooks import StopForward, capture
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
     ContextPolicy,
+    TextStream,
     TextWork,
     build_windows,
     collate_text,
     parse_context,
-    tokenize_stories,
 )
 from neuroalign.models.vision import (
     collate_images,
@@ -133,6 +134,23 @@ _SCATTER_ROWS = 128
 def _scatter_pool() -> ThreadPoolExecutor:
     """The threads that place chunk rows on the host (up to 8)."""
     return ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1))
+
+
+@dataclass
+class _Job:
+    """A chunk's inputs and the result they fill, batch by batch."""
+
+    chunk: Chunk
+    work: Any
+    order: np.ndarray  # inputs of ``work``, in the order they are batched
+    lock: threading.Lock
+
+    def deliver(self, plan: PoolPlan, host: dict[str, torch.Tensor]) -> None:
+        """Record a batch's pooled host tensors (several devices may deliver at once)."""
+        at = np.searchsorted(self.chunk.rows, plan.rows)
+        with self.lock:
+            self.chunk.parts.append((at, host))
+            self.chunk.n_tokens[at] = plan.n_tokens
 
 
 def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> torch.nn.Module:
@@ -437,67 +455,61 @@ class Extractor:
         logger.info("attention kernels, fastest first: %s", ", ".join(b.name for b in order))
         return order
 
-    def _run_device(
-        self,
-        replica: _Replica,
-        work: Any,
-        order: np.ndarray,
-        deliver: Callable[[PoolPlan, dict], None],
-    ) -> None:
-        """Run the inputs ``order`` of ``work`` in batches; hand each batch's host tensors on."""
+    def _run_device(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
+        """Run the jobs' inputs on one device, blocks compiled if asked; yield each job once
+        all its batches have reached the host."""
         blocks = compilable_blocks(self.arch, self.consumers) if self.compile else []
         with compiled_blocks(replica.model, blocks, self.compile or "inductor"):
-            self._run_batches(replica, work, order, deliver)
+            yield from self._run_batches(replica, jobs)
 
-    def _run_batches(
-        self,
-        replica: _Replica,
-        work: Any,
-        order: np.ndarray,
-        deliver: Callable[[PoolPlan, dict], None],
-    ) -> None:
-        """The batch loop: the copy of batch k to pinned memory is waited for only after batch
-        k+1 is launched."""
+    def _run_batches(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
+        """The batch loop over the jobs in order, as one stream: the copy of a batch to pinned
+        memory is waited for only after the next batch is launched, also when the next batch
+        is the first of the next job, so the device does not idle between chunks."""
         pending = None
-        start = 0
         pin = replica.device.type == "cuda"
-        lengths = _lengths(work)
-        while start < len(order):
-            batch = order[start : start + replica.batch_size]
-            inputs, plan = self._collate(work, batch)
-            try:
-                out = self._forward(replica, inputs, plan)
-            except (torch.OutOfMemoryError, RuntimeError) as err:
-                if not _is_oom(err):
-                    raise
-                if len(batch) == 1:
-                    raise NeuroalignError(
-                        f"one input of {lengths[batch[0]]} tokens does not fit in {replica.device} "
-                        "memory; use shorter inputs or shard the model (device_map='auto')"
-                    ) from None
-                replica.batch_size = max(1, len(batch) // 2)
-                logger.warning(
-                    "out of memory at batch %d; batch size now %d", len(batch), replica.batch_size
-                )
+        for job in jobs:
+            start = 0
+            lengths = _lengths(job.work)
+            while start < len(job.order):
+                batch = job.order[start : start + replica.batch_size]
+                inputs, plan = self._collate(job.work, batch)
+                try:
+                    out = self._forward(replica, inputs, plan)
+                except (torch.OutOfMemoryError, RuntimeError) as err:
+                    if not _is_oom(err):
+                        raise
+                    if len(batch) == 1:
+                        raise NeuroalignError(
+                            f"one input of {lengths[batch[0]]} tokens does not fit in "
+                            f"{replica.device} memory; use shorter inputs or shard the model "
+                            "(device_map='auto')"
+                        ) from None
+                    replica.batch_size = max(1, len(batch) // 2)
+                    logger.warning(
+                        "out of memory at batch %d; batch size now %d",
+                        len(batch),
+                        replica.batch_size,
+                    )
+                    if pin:
+                        torch.cuda.empty_cache()
+                    continue
+                host = {}
+                for space, tensor in out.items():
+                    # float32 on the device: the host only places rows, it converts nothing.
+                    buffer = torch.empty(tensor.shape, dtype=torch.float32, pin_memory=pin)
+                    buffer.copy_(tensor.float(), non_blocking=pin)
+                    host[space] = buffer
+                event = None
                 if pin:
-                    torch.cuda.empty_cache()
-                continue
-            host = {}
-            for space, tensor in out.items():
-                # float32 on the device: the host only places rows, it converts nothing.
-                buffer = torch.empty(tensor.shape, dtype=torch.float32, pin_memory=pin)
-                buffer.copy_(tensor.float(), non_blocking=pin)
-                host[space] = buffer
-            event = None
-            if pin:
-                event = torch.cuda.Event()
-                event.record()
-            if pending is not None:
-                _finish(*pending, deliver)
-            pending = (event, plan, host)
-            start += len(batch)
-        if pending is not None:
-            _finish(*pending, deliver)
+                    event = torch.cuda.Event()
+                    event.record()
+                start += len(batch)
+                if pending is not None and (done := _finish(*pending)) is not None:
+                    yield done
+                pending = (event, plan, host, job, start == len(job.order))
+        if pending is not None and (done := _finish(*pending)) is not None:
+            yield done
 
     def iter_chunks(
         self,
@@ -524,9 +536,17 @@ class Extractor:
         per_input = max(1, self.context.stride if self._mode == "text" else 1)
         chunk_inputs = max(1, self.chunk_bytes // (self.item_bytes() * per_input))
         replicas = self._replicas()
+        stream = None
         if self._mode == "text":
-            text_work = tokenize_stories(self.tokenizer, table, self.context, self._max_tokens())
-            n_inputs = len(text_work)
+            stream = TextStream(
+                self.tokenizer,
+                table,
+                self.context,
+                self._max_tokens(),
+                part_inputs=chunk_inputs,
+                start=start_input,
+            )
+            n_inputs = len(stream)
         else:
             inputs = self.inputs(table, images)
             n_inputs = len(inputs)
@@ -536,23 +556,39 @@ class Extractor:
             )
         starts = list(range(start_input, n_inputs, chunk_inputs))
 
-        def prepare(first: int) -> Any:
-            if self._mode == "text":
-                return text_work.take(np.arange(first, min(n_inputs, first + chunk_inputs)))
-            return self._prepare(table, images, inputs[first : first + chunk_inputs], base_dir)
+        def prepare(first: int) -> _Job:
+            stop = min(n_inputs, first + chunk_inputs)
+            if stream is not None:
+                work = stream.take(first, stop)
+            else:
+                work = self._prepare(table, images, inputs[first:stop], base_dir)
+            return self._job(work, first, stop)
 
-        # Tokenizing the next chunk overlaps with running this one.
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            upcoming = pool.submit(prepare, starts[0]) if starts else None
-            for i, first in enumerate(starts):
-                work = upcoming.result()
-                if i + 1 < len(starts):
-                    upcoming = pool.submit(prepare, starts[i + 1])
-                stop = min(n_inputs, first + chunk_inputs)
-                yield self._run_chunk(replicas, work, first, stop)
+        def jobs() -> Iterator[_Job]:
+            # Preparing the next chunk (tokens, images) overlaps with running this one.
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                upcoming = pool.submit(prepare, starts[0]) if starts else None
+                for i in range(len(starts)):
+                    job = upcoming.result()
+                    if i + 1 < len(starts):
+                        upcoming = pool.submit(prepare, starts[i + 1])
+                    yield job
 
-    def _run_chunk(self, replicas: list[_Replica], work: Any, first: int, stop: int) -> Chunk:
-        """Run one chunk's inputs; its arrays are made in row order when first read."""
+        try:
+            if len(replicas) == 1:
+                for job in self._run_device(replicas[0], jobs()):
+                    yield job.chunk
+            else:
+                for job in jobs():
+                    self._run_shards(replicas, job)
+                    yield job.chunk
+        finally:
+            if stream is not None:
+                stream.close()
+
+    def _job(self, work: Any, first: int, stop: int) -> _Job:
+        """A chunk's inputs, longest first, and its (empty) result; arrays are made in row
+        order when first read."""
         if isinstance(work, TextWork):
             rows = np.sort(work.rows)
         else:
@@ -564,33 +600,19 @@ class Extractor:
             for space in self.units
         }
         n_tokens = np.zeros(len(rows), dtype=np.int32)
-        parts: list[tuple[np.ndarray, dict[str, torch.Tensor]]] = []
-
-        def deliver(plan: PoolPlan, host: dict) -> None:
-            at = np.searchsorted(rows, plan.rows)
-            parts.append((at, host))
-            n_tokens[at] = plan.n_tokens
-
+        chunk = Chunk(first, stop, rows, n_tokens, [], shapes)
         order = np.argsort(-_lengths(work), kind="stable")
-        self._run_shards(replicas, work, order, deliver)
-        return Chunk(first, stop, rows, n_tokens, parts, shapes)
+        return _Job(chunk, work, order, threading.Lock())
 
-    def _run_shards(
-        self, replicas: list[_Replica], work: Any, order: np.ndarray, deliver: Callable
-    ) -> None:
-        if len(replicas) == 1:
-            self._run_device(replicas[0], work, order, deliver)
-            return
+    def _run_shards(self, replicas: list[_Replica], job: _Job) -> None:
+        """Run one job with every n-th of its batches on each of n devices."""
         errors: list[BaseException] = []
-        lock = threading.Lock()
-
-        def locked(plan: PoolPlan, host: dict) -> None:
-            with lock:
-                deliver(plan, host)
 
         def run(i: int) -> None:
+            shard = dataclasses.replace(job, order=job.order[i :: len(replicas)])
             try:
-                self._run_device(replicas[i], work, order[i :: len(replicas)], locked)
+                for _ in self._run_device(replicas[i], [shard]):
+                    pass
             except BaseException as err:  # re-raised in the caller's thread
                 errors.append(err)
 
@@ -641,10 +663,12 @@ def _lengths(work: Any) -> np.ndarray:
     return np.array([len(w) for w in work], dtype=np.int64)
 
 
-def _finish(event: Any, plan: PoolPlan, host: dict, deliver: Callable) -> None:
+def _finish(event: Any, plan: PoolPlan, host: dict, job: _Job, last: bool) -> _Job | None:
+    """Wait for a batch's copy to the host and hand it to its job; the job if it is done."""
     if event is not None:
         event.synchronize()
-    deliver(plan, host)
+    job.deliver(plan, host)
+    return job if last else None
 
 
 class BackgroundWriter:

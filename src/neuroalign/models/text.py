@@ -11,12 +11,16 @@ once and each window is a range of those tokens between the model's special toke
 of windows is checked against tokenizing the window's own text, and a tokenizer for which they
 differ gets one tokenization per window instead. Inputs are held as flat arrays
 (:class:`TextWork`), so cutting, sorting and padding batches are array operations.
+:class:`TextStream` tokenizes a table part by part on a thread, so a run starts on its first
+inputs while the rest of the corpus is being tokenized.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -536,6 +540,178 @@ def tokenize_windows(
         lo=np.array(lo, dtype=np.int64),
         hi=np.array(hi, dtype=np.int64),
     )
+
+
+def _compact(work: TextWork) -> TextWork:
+    """``work`` with only the span of ``tokens`` its windows use."""
+    if not len(work):
+        return dataclasses.replace(work, tokens=work.tokens[:0])
+    lo, hi = int(work.start.min()), int((work.start + work.length).max())
+    return dataclasses.replace(work, tokens=work.tokens[lo:hi], start=work.start - lo)
+
+
+def _concat(parts: list[TextWork]) -> TextWork:
+    """The windows of several :class:`TextWork` parts, in order (one part is returned as is)."""
+    if len(parts) == 1:
+        return parts[0]
+    base = np.cumsum([0] + [len(p.tokens) for p in parts[:-1]])
+    ptr_base = np.cumsum([0] + [p.ptr[-1] for p in parts[:-1]])
+    return TextWork(
+        tokens=np.concatenate([p.tokens for p in parts]),
+        start=np.concatenate([p.start + b for p, b in zip(parts, base, strict=True)]),
+        length=np.concatenate([p.length for p in parts]),
+        prefix=parts[0].prefix,
+        suffix=parts[0].suffix,
+        ptr=np.concatenate(
+            [[0]] + [p.ptr[1:] + b for p, b in zip(parts, ptr_base, strict=True)]
+        ).astype(np.int64),
+        rows=np.concatenate([p.rows for p in parts]),
+        lo=np.concatenate([p.lo for p in parts]),
+        hi=np.concatenate([p.hi for p in parts]),
+    )
+
+
+class TextStream:
+    """A stimulus table's inputs, tokenized part by part on a background thread.
+
+    The stories (``words`` context) or sentences are cut into parts of at least
+    ``part_inputs`` inputs (a story is never split), and a thread tokenizes the parts in order
+    with :func:`tokenize_stories` from the part of input ``start`` on. :meth:`take` waits only
+    for the parts its inputs are in, so work on the first inputs starts while the rest of the
+    corpus is tokenized; an error in any part (a word without a token, an input too long) is
+    raised by the next :meth:`take`, so a bad table fails early in a long run.
+
+    Parameters
+    ----------
+    tokenizer : PreTrainedTokenizerFast
+        A fast tokenizer (it must return offset mappings).
+    table : DataFrame
+        Stimulus table (see :func:`tokenize_stories`).
+    policy : ContextPolicy
+        Word context or whole sentences.
+    max_tokens : int
+        Longest input the model takes.
+    part_inputs : int, default=8192
+        Inputs per part (a part holds whole stories, so it may hold more).
+    start : int, default=0
+        First input that will be asked for (earlier parts are not tokenized).
+    n_checked : int, default=16
+        Windows of each part checked against their own tokenization.
+
+    Notes
+    -----
+    Inputs are numbered as by :func:`build_windows`. Parts before the range of a :meth:`take`
+    are dropped, so asking for ranges in increasing order keeps memory to the parts not yet
+    used. Call :meth:`close` (or use the stream as a context manager) to stop the thread early.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        table: pd.DataFrame,
+        policy: ContextPolicy,
+        max_tokens: int,
+        *,
+        part_inputs: int = 8192,
+        start: int = 0,
+        n_checked: int = 16,
+    ) -> None:
+        _require_fast(tokenizer)
+        self._tokenize = (tokenizer, policy, max_tokens, n_checked)
+        self._table = table
+        self._parts: list[np.ndarray] = []  # table rows of each part
+        ends: list[int] = []
+        if policy.kind == "sentence":
+            for lo in range(0, len(table), part_inputs):
+                self._parts.append(np.arange(lo, min(len(table), lo + part_inputs)))
+                ends.append(lo + len(self._parts[-1]))
+        else:
+            groups = _groups(table) if len(table) else []
+            first, total = 0, 0
+            for g, rows in enumerate(groups):
+                total += len(_window_bounds(len(rows), policy)[0])
+                if total - (ends[-1] if ends else 0) >= part_inputs or g == len(groups) - 1:
+                    self._parts.append(np.concatenate(groups[first : g + 1]))
+                    ends.append(total)
+                    first = g + 1
+        self._ends = np.array(ends, dtype=np.int64)
+        self._done: dict[int, TextWork] = {}
+        self._error: BaseException | None = None
+        self._stop = False
+        self._ready = threading.Condition()
+        begin = int(np.searchsorted(self._ends, start, side="right"))
+        self._floor = begin  # parts before this one are not (or no longer) held
+        self._thread = threading.Thread(target=self._run, args=(begin,), daemon=True)
+        self._thread.start()
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __enter__(self) -> TextStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop tokenizing after the part in progress and wait for the thread."""
+        with self._ready:
+            self._stop = True
+        self._thread.join()
+
+    def _part(self, p: int) -> TextWork:
+        tokenizer, policy, max_tokens, n_checked = self._tokenize
+        rows = self._parts[p]
+        sub = self._table.iloc[rows]
+        if "item" not in sub.columns:
+            sub = sub.assign(item=rows)  # errors name the table's own positions
+        work = tokenize_stories(tokenizer, sub, policy, max_tokens, n_checked)
+        return dataclasses.replace(work, rows=rows[work.rows])
+
+    def _run(self, begin: int) -> None:
+        for p in range(begin, len(self._parts)):
+            try:
+                work = self._part(p)
+            except BaseException as err:  # re-raised by take()
+                with self._ready:
+                    self._error = err
+                    self._ready.notify_all()
+                return
+            with self._ready:
+                if self._stop:
+                    return
+                self._done[p] = work
+                self._ready.notify_all()
+
+    def take(self, first: int, stop: int) -> TextWork:
+        """Inputs ``first`` to ``stop - 1``, once their parts are tokenized.
+
+        Raises
+        ------
+        NeuroalignError
+            If tokenizing any part failed (the first error of the corpus in order).
+        """
+        if not 0 <= first < stop <= len(self):
+            raise ValueError(f"inputs {first}:{stop} outside 0:{len(self)}")
+        lo = int(np.searchsorted(self._ends, first, side="right"))
+        hi = int(np.searchsorted(self._ends, stop - 1, side="right"))
+        if lo < self._floor:
+            raise ValueError(f"input {first} is before the stream's start or already taken")
+        with self._ready:
+            while self._error is None and not all(p in self._done for p in range(lo, hi + 1)):
+                self._ready.wait()
+            if self._error is not None:
+                raise self._error
+            for p in [p for p in self._done if p < lo]:
+                del self._done[p]
+            self._floor = lo
+            parts = [self._done[p] for p in range(lo, hi + 1)]
+        out = []
+        for p, work in zip(range(lo, hi + 1), parts, strict=True):
+            base = int(self._ends[p]) - len(work)
+            index = np.arange(max(first, base), min(stop, base + len(work))) - base
+            out.append(_compact(work.take(index)))
+        return _concat(out)
 
 
 def collate_text(
