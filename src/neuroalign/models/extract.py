@@ -38,6 +38,7 @@ from neuroalign.models.attention import rank_backends
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.hooks import StopForward, capture
+from neuroalign.models.maskless import longest_maskless, maskless
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
     ContextPolicy,
@@ -173,19 +174,22 @@ def _accepted(module: torch.nn.Module) -> set[str] | None:
     return set(params)
 
 
-def _model_defaults(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _model_defaults(
+    inputs: dict[str, torch.Tensor], causal: bool = False
+) -> dict[str, torch.Tensor]:
     """Leave out the inputs that equal what the model would make itself.
 
     Without left padding every row starts at the first position, so the model's own position
     ids are right for the real tokens (0, 1, ... for most models; models such as RoBERTa count
     from their padding index, which explicit 0-based ids would get wrong). Without any padding
-    the mask goes too: the model then takes its causal or unmasked attention path, and neither
-    it nor transformers' mask code waits for the device to inspect a mask or the positions.
+    the mask goes too: the model then takes its causal or unmasked attention path. With
+    ``causal`` (a causal model that may run without a mask, :mod:`neuroalign.models.maskless`)
+    the mask of right padding goes as well: no real token attends to the padding after it.
     """
     mask = inputs.get("attention_mask")
     if mask is None or not bool(mask[:, 0].all()):
         return inputs
-    drop = {"position_ids", "attention_mask"} if bool(mask.all()) else {"position_ids"}
+    drop = {"position_ids", "attention_mask"} if causal or bool(mask.all()) else {"position_ids"}
     return {k: v for k, v in inputs.items() if k not in drop}
 
 
@@ -202,6 +206,8 @@ class _Replica:
         self.accepted = _accepted(self.entry)
         self.device = device
         self.batch_size = 0
+        #: Longest batch that runs without an attention mask (None: every batch keeps it).
+        self.maskless: int | None = None
         #: Attention kernels, fastest first (None: not measured yet; empty: the default order).
         self.attention: list | None = None
 
@@ -368,6 +374,7 @@ class Extractor:
             replicas.append(_Replica(copy.deepcopy(self.model).to(device), entry_path, device))
         for replica in replicas:
             replica.batch_size = self.batch_size
+            replica.maskless = longest_maskless(replica.model, self.arch)
         return replicas
 
     def _collate(self, work: Any, index: np.ndarray) -> tuple[dict[str, torch.Tensor], PoolPlan]:
@@ -389,7 +396,10 @@ class Extractor:
         pin = device.type == "cuda"
         index = plan.to(device, pin=pin)
         dtype = next(replica.model.parameters()).dtype
-        inputs = _model_defaults(inputs)
+        seq_len = next(iter(inputs.values())).shape[1]
+        causal = replica.maskless is not None and seq_len <= replica.maskless
+        inputs = _model_defaults(inputs, causal=self._mode == "text" and causal)
+        unmasked = self._mode == "text" and causal and "attention_mask" not in inputs
         if "position_ids" in inputs and self._position_offset:
             inputs = {**inputs, "position_ids": inputs["position_ids"] + self._position_offset}
         feed = {
@@ -419,6 +429,7 @@ class Extractor:
         with (
             torch.inference_mode(),
             kernels,
+            maskless(replica.model) if unmasked else contextlib.nullcontext(),
             capture(replica.model, self.consumers, on_activation, stop_after=self.stop_after),
         ):
             try:
