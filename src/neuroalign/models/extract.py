@@ -37,6 +37,7 @@ from neuroalign.models import units as unit_spaces
 from neuroalign.models.attention import rank_backends
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
+from neuroalign.models.fused import fused_mlps
 from neuroalign.models.hooks import StopForward, capture
 from neuroalign.models.maskless import longest_maskless, maskless
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
@@ -206,6 +207,8 @@ class _Replica:
         self.accepted = _accepted(self.entry)
         self.device = device
         self.batch_size = 0
+        #: The CUDA stream of the copies to the host (None on other devices).
+        self.copy_stream: torch.cuda.Stream | None = None
         #: Longest batch that runs without an attention mask (None: every batch keeps it).
         self.maskless: int | None = None
         #: Attention kernels, fastest first (None: not measured yet; empty: the default order).
@@ -467,10 +470,14 @@ class Extractor:
         return order
 
     def _run_device(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
-        """Run the jobs' inputs on one device, blocks compiled if asked; yield each job once
-        all its batches have reached the host."""
+        """Run the jobs' inputs on one device, blocks compiled (and their MLPs' GELU fused,
+        :mod:`neuroalign.models.fused`) if asked; yield each job once all its batches have
+        reached the host."""
         blocks = compilable_blocks(self.arch, self.consumers) if self.compile else []
-        with compiled_blocks(replica.model, blocks, self.compile or "inductor"):
+        with (
+            compiled_blocks(replica.model, blocks, self.compile or "inductor"),
+            fused_mlps(replica.model, self.arch, blocks),
+        ):
             yield from self._run_batches(replica, jobs)
 
     def _run_batches(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
@@ -479,6 +486,8 @@ class Extractor:
         is the first of the next job, so the device does not idle between chunks."""
         pending = None
         pin = replica.device.type == "cuda"
+        if pin and replica.copy_stream is None:
+            replica.copy_stream = torch.cuda.Stream(replica.device)
         for job in jobs:
             start = 0
             lengths = _lengths(job.work)
@@ -505,16 +514,7 @@ class Extractor:
                     if pin:
                         torch.cuda.empty_cache()
                     continue
-                host = {}
-                for space, tensor in out.items():
-                    # float32 on the device: the host only places rows, it converts nothing.
-                    buffer = torch.empty(tensor.shape, dtype=torch.float32, pin_memory=pin)
-                    buffer.copy_(tensor.float(), non_blocking=pin)
-                    host[space] = buffer
-                event = None
-                if pin:
-                    event = torch.cuda.Event()
-                    event.record()
+                host, event = _to_host(out, replica.copy_stream)
                 start += len(batch)
                 if pending is not None and (done := _finish(*pending)) is not None:
                     yield done
@@ -672,6 +672,33 @@ def _lengths(work: Any) -> np.ndarray:
     if isinstance(work, TextWork):
         return work.n_tokens
     return np.array([len(w) for w in work], dtype=np.int64)
+
+
+def _to_host(
+    out: dict[str, torch.Tensor], stream: torch.cuda.Stream | None
+) -> tuple[dict[str, torch.Tensor], torch.cuda.Event | None]:
+    """Start copying pooled device tensors to pinned host memory as float32.
+
+    On CUDA the copies run on ``stream``, after the work queued so far on the current stream,
+    so the next batch's kernels do not wait for them; the returned event marks their end.
+    Elsewhere the copies are done on return and the event is None.
+    """
+    if stream is None:
+        return {space: tensor.float() for space, tensor in out.items()}, None
+    # float32 on the device (on the compute stream): the host only places rows.
+    values = {space: tensor.float() for space, tensor in out.items()}
+    ready = torch.cuda.Event()
+    ready.record()
+    host = {}
+    with torch.cuda.stream(stream):
+        stream.wait_event(ready)
+        for space, value in values.items():
+            host[space] = torch.empty(value.shape, dtype=torch.float32, pin_memory=True)
+            host[space].copy_(value, non_blocking=True)
+            value.record_stream(stream)  # its memory is not reused before the copy ends
+        done = torch.cuda.Event()
+        done.record(stream)
+    return host, done
 
 
 def _finish(event: Any, plan: PoolPlan, host: dict, job: _Job, last: bool) -> _Job | None:
