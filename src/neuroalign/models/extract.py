@@ -1,13 +1,18 @@
 """The batched extraction engine.
 
 The table is cut into model inputs (text windows, images or prompts), processed in chunks of
-inputs in table order. Within a chunk the inputs are sorted by length and batched, so padding is
-small; hooks pool each requested activation on the device as soon as it is computed, the forward
-pass stops after the last requested block, and the pooled rows are converted to float32 on the
-device and copied to pinned host memory asynchronously while the next batch runs. A chunk goes to
-a sink (a Zarr store, or memory) on a background thread, which puts its rows in table order.
-Out-of-memory halves the batch and goes on. With several devices, each holds a replica of the
-model and takes every n-th batch of a chunk.
+inputs in table order; text is tokenized part by part on a thread, ahead of the chunks. Within a
+chunk the inputs are sorted by length and batched, so padding is small; hooks pool each requested
+activation on the device as soon as it is computed, the forward pass stops after the last
+requested block, and the pooled rows are converted to float32 on the device and copied to pinned
+host memory on a second CUDA stream while the next batch runs. The batches of all chunks form one
+stream: a chunk is handed on once its last batch is on the host, after the next chunk's first
+batch is launched, so the device does not wait between chunks. Causal models run batches
+without left padding without an attention mask (:mod:`neuroalign.models.maskless`), so the host
+never waits for the device inside a forward pass. A chunk goes to a sink (a Zarr store, or
+memory) on a background thread, which puts its rows in table order. Out-of-memory halves the
+batch and goes on. With several devices, each holds a replica of the model and takes every n-th
+batch of a chunk.
 """
 
 from __future__ import annotations
@@ -251,9 +256,10 @@ class Extractor:
         Host memory of one chunk of results; bounds memory whatever the corpus size.
     compile : bool or str, default=False
         Run each block through ``torch.compile`` (``True``: the inductor backend; a string
-        names another backend), fusing its elementwise kernels. Blocks with hooks inside them
-        stay eager (:mod:`neuroalign.models.compiled`). Pays off on GPUs for corpora of many
-        batches: each new input shape costs a compilation at first.
+        names another backend), fusing its elementwise kernels; their GPT-2-style MLPs also
+        compute the GELU in the first projection's product (:mod:`neuroalign.models.fused`).
+        Blocks with hooks inside them stay eager (:mod:`neuroalign.models.compiled`). Pays off
+        on GPUs for corpora of many batches: each new input shape costs a compilation at first.
     """
 
     def __init__(
