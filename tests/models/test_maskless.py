@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from tiny_models import VOCAB, _small, make_bert, make_gpt2, make_llama
+from tiny_models import make_bert, make_gpt2, make_llama, make_mistral
 from transformers.masking_utils import AttentionMaskInterface
 
 from neuroalign.models.discover import discover
@@ -16,30 +16,12 @@ from neuroalign.models.maskless import longest_maskless
 from neuroalign.models.store import extract_dataset
 
 
-def _mistral(window):
-    """A 2-block Mistral-style model whose attention sees the last ``window`` tokens only."""
-    from transformers import MistralConfig, MistralModel
-
-    kwargs = dict(
-        num_hidden_layers=2,
-        hidden_size=32,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=48,
-        vocab_size=VOCAB,
-        max_position_embeddings=128,
-        sliding_window=window,
-        pad_token_id=0,
-    )
-    return _small(MistralConfig, MistralModel, **kwargs)
-
-
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
         (make_gpt2, sys.maxsize),
         (make_llama, sys.maxsize),
-        (lambda: _mistral(6), 6),
+        (lambda: make_mistral(6), 6),
         (make_bert, None),  # bidirectional: padding must be masked
         (lambda: make_gpt2(attn_implementation="eager"), None),
     ],
@@ -79,7 +61,7 @@ def test_only_left_padding_builds_a_mask(
 
 def test_sliding_window_keeps_the_mask(tokenizer, sentence_table, monkeypatch):
     """Inputs longer than the window run with the model's sliding-window mask."""
-    model = _mistral(3)
+    model = make_mistral(3)
     ex = Extractor(model, tokenizer, units="resid", context="sentence", batch_size=4)
     calls = _count_masks(monkeypatch)
     ds = extract_dataset(ex, sentence_table)

@@ -24,23 +24,33 @@ def make_gpt2(**extra):
     return _small(GPT2Config, GPT2Model, **{**kwargs, **extra})
 
 
+#: The decoder of the Llama-style tiny models: grouped-query attention (4 query, 2 key/value heads).
+DECODER = dict(
+    num_hidden_layers=3,
+    hidden_size=32,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    intermediate_size=48,
+    vocab_size=VOCAB,
+    max_position_embeddings=128,
+    bos_token_id=0,
+    eos_token_id=0,
+    pad_token_id=0,
+)
+
+
 def make_llama(**extra):
     """A 3-block Llama-style model with grouped-query attention (4 query, 2 key/value heads)."""
     from transformers import LlamaConfig, LlamaModel
 
-    kwargs = dict(
-        num_hidden_layers=3,
-        hidden_size=32,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=48,
-        vocab_size=VOCAB,
-        max_position_embeddings=128,
-        bos_token_id=0,
-        eos_token_id=0,
-        pad_token_id=0,
-    )
-    return _small(LlamaConfig, LlamaModel, **{**kwargs, **extra})
+    return _small(LlamaConfig, LlamaModel, **{**DECODER, **extra})
+
+
+def make_mistral(window, **extra):
+    """A 3-block Mistral-style model whose attention sees the last ``window`` tokens only."""
+    from transformers import MistralConfig, MistralModel
+
+    return _small(MistralConfig, MistralModel, **{**DECODER, "sliding_window": window, **extra})
 
 
 #: The encoder blocks of the BERT family's tiny models.
@@ -91,17 +101,7 @@ def make_llava(image_token_id, vocab_size, **extra):
         image_size=32,
         patch_size=8,
     )
-    text = dict(
-        model_type="llama",
-        num_hidden_layers=3,
-        hidden_size=32,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        intermediate_size=48,
-        vocab_size=vocab_size,
-        max_position_embeddings=128,
-        pad_token_id=0,
-    )
+    text = dict(DECODER, model_type="llama", vocab_size=vocab_size)
     kwargs = dict(
         vision_config=vision,
         text_config=text,
