@@ -195,3 +195,31 @@ def test_stream_raises_a_later_part_error_early(tokenizer):
         # The first inputs are fine, but the run stops now rather than at the last story.
         with pytest.raises(NeuroalignError, match=f"item {len(table) - 2} .*no token"):
             stream.take(0, 1)
+
+
+def test_a_closed_stream_refuses_inputs_it_has_not_tokenized(tokenizer, monkeypatch):
+    import threading
+    import time
+
+    real = TextStream._part
+
+    def slow(self, p):
+        time.sleep(0.2)
+        return real(self, p)
+
+    monkeypatch.setattr(TextStream, "_part", slow)
+    stream = TextStream(tokenizer, _table(3), parse_context("words:2"), 512, part_inputs=4)
+    stream.close()  # during the first part, which is then dropped
+    errors = []
+
+    def take():
+        try:
+            stream.take(0, 1)
+        except RuntimeError as err:
+            errors.append(err)
+
+    waiter = threading.Thread(target=take, daemon=True)
+    waiter.start()
+    waiter.join(timeout=10)
+    assert not waiter.is_alive(), "take() waited for a part of a closed stream"
+    assert errors and "closed" in str(errors[0])

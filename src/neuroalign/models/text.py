@@ -657,6 +657,7 @@ class TextStream:
         """Stop tokenizing after the part in progress and wait for the thread."""
         with self._ready:
             self._stop = True
+            self._ready.notify_all()  # a take() waiting for a part that will not come
         self._thread.join()
 
     def _part(self, p: int) -> TextWork:
@@ -670,6 +671,8 @@ class TextStream:
 
     def _run(self, begin: int) -> None:
         for p in range(begin, len(self._parts)):
+            if self._stop:
+                return
             try:
                 work = self._part(p)
             except BaseException as err:  # re-raised by take()
@@ -690,6 +693,8 @@ class TextStream:
         ------
         NeuroalignError
             If tokenizing any part failed (the first error of the corpus in order).
+        RuntimeError
+            If the stream was closed before the parts were tokenized.
         """
         if not 0 <= first < stop <= len(self):
             raise ValueError(f"inputs {first}:{stop} outside 0:{len(self)}")
@@ -698,7 +703,10 @@ class TextStream:
         if lo < self._floor:
             raise ValueError(f"input {first} is before the stream's start or already taken")
         with self._ready:
-            while self._error is None and not all(p in self._done for p in range(lo, hi + 1)):
+            needed = range(lo, hi + 1)
+            while self._error is None and not all(p in self._done for p in needed):
+                if self._stop:
+                    raise RuntimeError("the text stream was closed before these inputs came")
                 self._ready.wait()
             if self._error is not None:
                 raise self._error
