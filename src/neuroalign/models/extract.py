@@ -44,7 +44,7 @@ from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.fused import fused_mlps
 from neuroalign.models.hooks import StopForward, capture
-from neuroalign.models.maskless import longest_maskless, maskless
+from neuroalign.models.maskless import longest_maskless, maskless, model_configs
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
     ContextPolicy,
@@ -216,6 +216,8 @@ class _Replica:
         self.copy_stream: torch.cuda.Stream | None = None
         #: Longest batch that runs without an attention mask (None: every batch keeps it).
         self.maskless: int | None = None
+        #: The model's configs, which a batch without a mask switches (found once).
+        self.configs: list[Any] = []
         #: Attention kernels, fastest first (None: not measured yet; empty: the default order).
         self.attention: list | None = None
 
@@ -384,6 +386,7 @@ class Extractor:
         for replica in replicas:
             replica.batch_size = self.batch_size
             replica.maskless = longest_maskless(replica.model, self.arch)
+            replica.configs = model_configs(replica.model)
         return replicas
 
     def _collate(self, work: Any, index: np.ndarray) -> tuple[dict[str, torch.Tensor], PoolPlan]:
@@ -406,9 +409,9 @@ class Extractor:
         index = plan.to(device, pin=pin)
         dtype = next(replica.model.parameters()).dtype
         seq_len = next(iter(inputs.values())).shape[1]
-        causal = replica.maskless is not None and seq_len <= replica.maskless
-        inputs = _model_defaults(inputs, causal=self._mode == "text" and causal)
-        unmasked = self._mode == "text" and causal and "attention_mask" not in inputs
+        causal = self._mode == "text" and seq_len <= (replica.maskless or 0)
+        inputs = _model_defaults(inputs, causal=causal)
+        unmasked = causal and "attention_mask" not in inputs
         if "position_ids" in inputs and self._position_offset:
             inputs = {**inputs, "position_ids": inputs["position_ids"] + self._position_offset}
         feed = {
@@ -438,7 +441,7 @@ class Extractor:
         with (
             torch.inference_mode(),
             kernels,
-            maskless(replica.model) if unmasked else contextlib.nullcontext(),
+            maskless(replica.configs) if unmasked else contextlib.nullcontext(),
             capture(replica.model, self.consumers, on_activation, stop_after=self.stop_after),
         ):
             try:
@@ -622,7 +625,7 @@ class Extractor:
         return _Job(chunk, work, order, threading.Lock())
 
     def _run_shards(self, replicas: list[_Replica], job: _Job) -> None:
-        """Run one job with every n-th of its batches on each of n devices."""
+        """Run one job on n devices, every n-th of its inputs (longest first) on each."""
         errors: list[BaseException] = []
 
         def run(i: int) -> None:

@@ -45,8 +45,9 @@ def _attention(
 AttentionInterface.register(NAME, _attention)
 
 
-def _configs(model: torch.nn.Module) -> list[Any]:
-    """The configs of the model and its submodules, parents first."""
+def model_configs(model: torch.nn.Module) -> list[Any]:
+    """The configs of the model and its submodules, parents first (what :func:`maskless`
+    switches)."""
     found: dict[int, Any] = {}
     for module in model.modules():
         config = getattr(module, "config", None)
@@ -79,7 +80,7 @@ def longest_maskless(model: torch.nn.Module, arch: Architecture) -> int | None:
     n_tokens : int or None
         None if the model needs its mask (not causal, or not SDPA attention).
     """
-    configs = _configs(model)
+    configs = model_configs(model)
     if not configs or any(c._attn_implementation != "sdpa" for c in configs):
         return None
     if not is_causal(model, arch):
@@ -94,9 +95,9 @@ def longest_maskless(model: torch.nn.Module, arch: Architecture) -> int | None:
 
 
 @contextlib.contextmanager
-def maskless(model: torch.nn.Module) -> Iterator[None]:
-    """Run the model's attention as :data:`NAME` inside the block (configs restored after)."""
-    configs = _configs(model)
+def maskless(configs: list[Any]) -> Iterator[None]:
+    """Run the attention of the model whose :func:`model_configs` are ``configs`` as
+    :data:`NAME` inside the block (configs restored after)."""
     saved = [c._attn_implementation for c in configs]
     try:
         for config in configs:
