@@ -4,7 +4,10 @@ import json
 import shlex
 from pathlib import Path
 
+from snakemake.utils import validate
+
 from neuroalign._check import NeuroalignError
+from neuroalign.settings import write_settings
 from neuroalign.encoding import workflow as encode_workflow
 from neuroalign.episodic.train import TrainSpec
 from neuroalign.localize import workflow as localize_workflow
@@ -22,6 +25,8 @@ try:
     )
 except NeuroalignError as err:
     raise WorkflowError(f"Invalid configuration: {err}") from None
+# The same schema through Snakemake's validator (defaults are already filled above).
+validate(config, "../schemas/config.schema.yaml", set_default=False)
 
 DATA = config["data"]["root"]
 RESULTS = config["results"]
@@ -156,3 +161,27 @@ def report_inputs(wildcards):
             for m, n in localize_workflow.localize_runs(config)
         ],
     }
+
+
+# One settings file per stage job: the validated config section the stage runs with. A rule lists
+# it as an input and passes it with `--settings`; Snakemake re-runs the job when it changes.
+# Each rules file registers how its stage's section is found: SETTINGS[stage](name) -> mapping.
+SETTINGS = {}
+
+
+def settings_file(stage, name):
+    """The settings file of one stage job (written by rule `stage_settings`)."""
+    return f"{RESULTS}/settings/{stage}/{name}.json"
+
+
+rule stage_settings:
+    output:
+        f"{RESULTS}/settings/{{stage}}/{{name}}.json",
+    wildcard_constraints:
+        stage="[a-z_]+",
+        name="[A-Za-z0-9_.-]+",
+    localrule: True
+    params:
+        values=lambda wc: SETTINGS[wc.stage](wc.name),
+    run:
+        write_settings(params.values, output[0])

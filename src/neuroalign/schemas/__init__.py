@@ -86,10 +86,15 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
     if not isinstance(instance, dict):
         return
     for key, sub in schema.get("properties", {}).items():
-        # A default written beside a $ref applies; one inside the referenced definition
-        # applies only where the key is present (an absent simulated dataset stays absent).
-        if key not in instance and "default" in sub:
-            instance[key] = _copy(sub["default"])
+        # A default written beside a $ref applies; so does the default of a referenced value
+        # type (alphas, layers, device). The default of a referenced object definition applies
+        # only where the key is present (an absent simulated dataset stays absent).
+        if key not in instance:
+            target = _resolve(sub, root)
+            if "default" in sub:
+                instance[key] = _copy(sub["default"])
+            elif "default" in target and target.get("type") != "object":
+                instance[key] = _copy(target["default"])
         if key in instance:
             _fill_defaults(instance[key], sub, root)
     extra = schema.get("additionalProperties")
@@ -101,3 +106,59 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
 
 def _copy(value: Any) -> Any:
     return yaml.safe_load(yaml.safe_dump(value))
+
+
+def section_schema(pointer: str, name: str = "config") -> dict:
+    """Return the part of schema ``name`` at JSON pointer ``pointer`` (``#/properties/...``).
+
+    The returned schema keeps the whole schema's ``$defs``, so references inside it resolve.
+    """
+    root = load_schema(name)
+    if not pointer.startswith("#/"):
+        raise ValueError(f"schema pointer must start with '#/', got {pointer!r}")
+    return {
+        "$schema": root.get("$schema"),
+        "$defs": root.get("$defs", {}),
+        **_resolve(_at(root, pointer), root),
+    }
+
+
+def _at(root: dict, pointer: str) -> dict:
+    target: Any = root
+    for part in pointer[2:].split("/"):
+        target = target[part]
+    return target
+
+
+def validate_section(instance: Any, pointer: str, source: str | Path, name: str = "config") -> Any:
+    """Validate one section of a config against its part of the schema, filling in defaults.
+
+    Parameters
+    ----------
+    instance : object
+        The section (a mapping for every stage section).
+    pointer : str
+        JSON pointer of the section's schema, e.g. ``"#/properties/encode/additionalProperties"``.
+    source : str or Path
+        Where the section came from, for the error message.
+    name : str
+        Which schema (``"config"``).
+
+    Returns
+    -------
+    instance : object
+        The same object with the section's defaults filled in.
+
+    Raises
+    ------
+    NeuroalignError
+        One line naming the source, the field and what is wrong.
+    """
+    schema = section_schema(pointer, name)
+    validator_cls = jsonschema.validators.validator_for(schema)
+    errors = sorted(validator_cls(schema).iter_errors(instance), key=lambda e: e.path)
+    if errors:
+        best = jsonschema.exceptions.best_match(errors)
+        raise NeuroalignError(f"{source}: {_message(best)}")
+    _fill_defaults(instance, schema, schema)
+    return instance

@@ -1,0 +1,111 @@
+"""The results I/O edge: every netCDF result and activation store is written and opened here.
+
+Two formats, one engine each, and one completeness rule:
+
+- **netCDF results** (small: fits, scores, truths) are written with the ``h5netcdf`` engine through
+  a temporary file renamed into place (`write_netcdf`), so a file at its final path is complete;
+  `load_netcdf` reads one into memory and closes it.
+- **Activation stores** (large: Zarr, written as a stream) carry ``complete = "true"`` in their
+  attrs only once every chunk is on disk. A store whose flag is missing or anything but
+  ``"true"`` is incomplete, and `open_activations` refuses it, whichever format it is in.
+
+This module imports xarray and zarr only (no torch), so the report can use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import xarray as xr
+
+from neuroalign._check import NeuroalignError
+from neuroalign._io import atomic_path
+
+__all__ = [
+    "COMPLETE",
+    "ENGINE",
+    "is_complete",
+    "load_netcdf",
+    "mark_complete",
+    "open_activations",
+    "write_netcdf",
+]
+
+#: The engine of every netCDF file the project writes or reads.
+ENGINE = "h5netcdf"
+#: The attribute that marks a finished activation store.
+COMPLETE = "complete"
+
+
+def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
+    """Write ``ds`` to ``path`` atomically (temporary file, then rename) and return the path."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine=ENGINE)
+    return path
+
+
+def load_netcdf(path: str | Path, what: str = "result") -> xr.Dataset:
+    """Read a netCDF result into memory and close the file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is (``"encoding result"``, ...), named in the error message.
+
+    Raises
+    ------
+    NeuroalignError
+        If the file does not exist or is not a readable netCDF file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NeuroalignError(f"{what} not found: {path}; run the stage that writes it first.")
+    try:
+        return xr.load_dataset(path, engine=ENGINE)
+    except (OSError, ValueError) as err:
+        raise NeuroalignError(f"{path}: not a readable netCDF {what} ({err}).") from err
+
+
+def is_complete(attrs: Mapping[str, Any]) -> bool:
+    """Whether a store's attrs mark it finished: ``complete`` present and equal to ``"true"``."""
+    return str(attrs.get(COMPLETE, "")).lower() == "true"
+
+
+def mark_complete(path: str | Path) -> None:
+    """Set ``complete = "true"`` on a Zarr store once every chunk is written."""
+    import zarr
+
+    zarr.open_group(Path(path), mode="r+").attrs[COMPLETE] = "true"
+
+
+def open_activations(path: str | Path) -> xr.Dataset:
+    """Open a finished activation store: a Zarr folder (lazily) or a netCDF file.
+
+    Raises
+    ------
+    NeuroalignError
+        If the store is missing, unreadable, or not marked complete (a missing flag is
+        incomplete).
+    """
+    path = Path(path)
+    if path.is_dir():
+        try:
+            ds = xr.open_zarr(path, consolidated=False, mask_and_scale=False)
+        except (OSError, ValueError, KeyError) as err:
+            raise NeuroalignError(f"{path}: not a readable activation store ({err}).") from err
+    elif path.is_file():
+        ds = load_netcdf(path, "activation store")
+    else:
+        raise NeuroalignError(f"activation store not found: {path}; run `neuroalign extract`.")
+    if not is_complete(ds.attrs):
+        ds.close()
+        raise NeuroalignError(
+            f"activation store {path} is incomplete (no complete = 'true' flag); run the "
+            "extraction again."
+        )
+    return ds
