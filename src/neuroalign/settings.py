@@ -72,9 +72,7 @@ def alpha_grid(spec: Sequence[float] | Mapping[str, Any] | None = None) -> np.nd
     return alphas
 
 
-def select_layers(
-    spec: str | Sequence[int], n_layers: int, field: str = "layers"
-) -> list[int]:
+def select_layers(spec: str | Sequence[int], n_layers: int, field: str = "layers") -> list[int]:
     """Return the layer indices a ``layers`` setting selects, in the given order.
 
     Parameters
@@ -99,7 +97,9 @@ def select_layers(
     """
     if isinstance(spec, str):
         if spec != "all":
-            raise NeuroalignError(f"{field}: {spec!r} is not 'all'; give 'all' or a list such as [0, -1].")
+            raise NeuroalignError(
+                f"{field}: {spec!r} is not 'all'; give 'all' or a list such as [0, -1]."
+            )
         return list(range(n_layers))
     out: list[int] = []
     for index in spec:
@@ -164,7 +164,9 @@ class StageSettings:
     SECTION: ClassVar[str] = ""
 
     @classmethod
-    def from_config(cls, section: Mapping[str, Any] | None = None, source: str = "settings") -> Self:
+    def from_config(
+        cls, section: Mapping[str, Any] | None = None, source: str = "settings"
+    ) -> Self:
         """Validate a config section against the schema, fill its defaults, build the settings.
 
         Parameters
