@@ -83,7 +83,7 @@ def test_from_config_and_round_trip(tmp_path):
     path = write_settings(s, tmp_path / "s.json")
     assert json.loads(path.read_text())["stories"] == ["orchard", "ferry"]
     assert read_settings(_Meg, path) == s
-    with pytest.raises(NeuroalignError, match="unknown key 'sfrq'.*Did you mean 'sfreq'"):
+    with pytest.raises(NeuroalignError, match=r"unknown key 'sfrq'.*Did you mean 'sfreq'"):
         _Meg.from_config({"sfrq": 10})
 
 
