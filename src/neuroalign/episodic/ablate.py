@@ -1,8 +1,8 @@
-"""Head ablation by zeroing per-head slices of the attention output projection's input.
+"""Head ablation (through :mod:`neuroalign.models.lesion`), head sets and ablation metrics.
 
-The input of the output projection is the concatenation of the query heads' outputs, so zeroing
-a slice removes exactly one query head, also under grouped-query attention (where zeroing a
-value projection would remove a whole group).
+A head is removed by zeroing its slice of the attention output projection's input: the input is
+the concatenation of the query heads' outputs, so this removes exactly one query head, also under
+grouped-query attention (where zeroing a value projection would remove a whole group).
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ import torch
 
 from neuroalign._check import NeuroalignError
 from neuroalign.models.discover import Architecture
-from neuroalign.models.hooks import resolve_module
+from neuroalign.models.lesion import lesioned
 
 
 @contextlib.contextmanager
 def ablate_heads(
     model: torch.nn.Module, arch: Architecture, heads: Iterable[tuple[int, int]]
 ) -> Iterator[None]:
-    """Zero the given (layer, head) outputs inside the block; hooks are removed in ``finally``.
+    """Zero the given (layer, head) outputs inside the block; hooks are removed on exit.
 
     Parameters
     ----------
@@ -33,38 +33,8 @@ def ablate_heads(
     heads : iterable of (int, int)
         (layer, query head) pairs to remove.
     """
-    by_layer: dict[int, list[int]] = {}
-    for layer, head in heads:
-        if not (0 <= layer < arch.n_layers and 0 <= head < arch.n_heads):
-            raise NeuroalignError(
-                f"head ({layer}, {head}) does not exist: the model has {arch.n_layers} layers "
-                f"of {arch.n_heads} heads"
-            )
-        by_layer.setdefault(int(layer), []).append(int(head))
-    handles = []
-
-    def make_hook(keep: torch.Tensor):
-        def hook(module, args, kwargs):
-            if args:
-                return (args[0] * keep.to(args[0].dtype), *args[1:]), kwargs
-            hidden = kwargs["hidden_states"]
-            return args, {**kwargs, "hidden_states": hidden * keep.to(hidden.dtype)}
-
-        return hook
-
-    try:
-        named = dict(model.named_modules())
-        for layer, head_list in by_layer.items():
-            keep = torch.ones(arch.n_heads * arch.head_dim)
-            for head in head_list:
-                keep[head * arch.head_dim : (head + 1) * arch.head_dim] = 0
-            module = resolve_module(model, arch.blocks[layer].attn_proj, named)
-            keep = keep.to(next(module.parameters()).device)
-            handles.append(module.register_forward_pre_hook(make_hook(keep), with_kwargs=True))
+    with lesioned(model, heads=heads, arch=arch):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def top_k_heads(score: np.ndarray, k: int, *, largest: bool = True) -> list[tuple[int, int]]:

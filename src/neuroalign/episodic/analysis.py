@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,9 +22,6 @@ from neuroalign.episodic.probes import PROBE_KINDS, Probe, make_probe
 from neuroalign.models.discover import Architecture
 
 logger = logging.getLogger(__name__)
-
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
-
 
 @dataclass(frozen=True)
 class HeadConfig:
@@ -75,26 +71,16 @@ def load_causal_lm(spec: str, *, device: str = "cpu", dtype: Any = None) -> tupl
     model, tokenizer, source
         ``tokenizer`` is None when the source has none (a locally trained checkpoint).
     """
-    import transformers
+    from neuroalign.models.sources import load_model
 
-    from neuroalign.models.sources import resolve_source
-
-    source = resolve_source(spec)
-    kwargs = {"revision": source.revision} if source.revision else {}
-    try:
-        model = transformers.AutoModelForCausalLM.from_pretrained(
-            source.location, attn_implementation="eager", dtype=dtype or torch.float32, **kwargs
-        )
-    except (OSError, ValueError) as err:
-        raise NeuroalignError(f"model {spec!r}: cannot load a causal LM ({err})") from None
-    local = Path(source.location)
-    tokenizer = None
-    if not local.is_dir() or any((local / name).is_file() for name in _TOKENIZER_FILES):
-        try:
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source.location, **kwargs)
-        except (OSError, ValueError, TypeError):
-            tokenizer = None
-    return model.to(device).eval(), tokenizer, source
+    return load_model(
+        spec,
+        head="causal",
+        attn_implementation="eager",
+        dtype=dtype or torch.float32,
+        device=device,
+        processor="optional",
+    )
 
 
 def probe_tokens(model, tokenizer, vocab_range: tuple[int, int] | None = None) -> tuple:
@@ -302,16 +288,14 @@ def _metrics(
         "icl_score": np.nan,
     }
     if docs is not None:
-        doc_loss = np.concatenate(
-            [
-                heads.token_loss(b[0], docs[i * config.batch_size : (i + 1) * config.batch_size])
-                for i, b in enumerate(
-                    heads.forward_batches(
-                        model, arch, docs, batch_size=config.batch_size, device=device
-                    )
-                )
-            ]
-        )
+        doc_losses, at = [], 0
+        for doc_logits, _, _ in heads.forward_batches(
+            model, arch, docs, batch_size=config.batch_size, device=device
+        ):
+            # Batches may shrink on out-of-memory: each one's documents follow the last.
+            doc_losses.append(heads.token_loss(doc_logits, docs[at : at + len(doc_logits)]))
+            at += len(doc_logits)
+        doc_loss = np.concatenate(doc_losses)
         metrics["icl_score"] = ablate.icl_score(doc_loss, early=early, late=late)
     return metrics, crp
 

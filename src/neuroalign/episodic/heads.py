@@ -27,6 +27,7 @@ import torch
 import xarray as xr
 
 from neuroalign.episodic.probes import Probe
+from neuroalign.models.batches import TokenBatch, run_batches
 from neuroalign.models.discover import Architecture
 from neuroalign.models.hooks import capture
 
@@ -276,7 +277,8 @@ def forward_batches(
     tokens : ndarray of int, shape (n_seq, seq_len)
         Token ids.
     batch_size : int
-        Sequences per forward pass.
+        Sequences per forward pass (halved on out-of-memory, so later batches may be
+        smaller: :func:`neuroalign.models.batches.run_batches`).
     device : str or torch.device
         Where the batch goes (the model must already be there).
     heads_out : bool
@@ -293,14 +295,15 @@ def forward_batches(
     inputs = [f"{b.attn_proj}:input" for b in arch.blocks] if heads_out else []
     named = dict(model.named_modules())
     slices = [_proj_slices(named[b.attn_proj], arch.n_heads) for b in arch.blocks]
-    for start in range(0, len(tokens), batch_size):
+
+    def step(batch: TokenBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         got: dict[str, torch.Tensor] = {}
 
-        def keep(address: str, value: torch.Tensor, got=got) -> None:
+        def keep(address: str, value: torch.Tensor) -> None:
             got[address] = value.detach().float()
 
-        ids = torch.as_tensor(tokens[start : start + batch_size], device=device)
-        with torch.no_grad(), capture(model, weights + inputs, keep):
+        ids = batch.input_ids
+        with capture(model, weights + inputs, keep):
             logits = model(input_ids=ids).logits.float()
         patterns = torch.stack([got[a] for a in weights], dim=1).cpu().numpy()
         out = None
@@ -310,7 +313,11 @@ def forward_batches(
                 z = got[address].reshape(*ids.shape, arch.n_heads, arch.head_dim)
                 per_layer.append(torch.einsum("bqhd,hdm->bhqm", z, w.float().to(z.device)))
             out = torch.stack(per_layer, dim=1).cpu().numpy()
-        yield logits.cpu().numpy(), patterns, out
+        return logits.cpu().numpy(), patterns, out
+
+    tokens = np.asarray(tokens)
+    for _, result in run_batches(tokens, step, batch_size=batch_size, device=device):
+        yield result
 
 
 def run_probe(
@@ -352,6 +359,7 @@ def run_probe(
     parts: list[tuple] = []
     copying = []
     losses = []
+    start = 0
     for i, (logits, patterns, out) in enumerate(
         forward_batches(
             model,
@@ -362,8 +370,8 @@ def run_probe(
             heads_out=w_u is not None,
         )
     ):
-        start = i * batch_size
         sub = _subprobe(probe, start, start + len(logits))
+        start += len(logits)
         parts.append(batch_stats(patterns, sub, max_lag=max_lag))
         losses.append(token_loss(logits, sub.tokens))
         done = sum(len(c) for c in copying)

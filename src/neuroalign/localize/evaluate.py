@@ -16,7 +16,7 @@ model under each ablation (:meth:`Task.score`), as an LM head stays frozen when 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from neuroalign._check import NeuroalignError
+from neuroalign.models.batches import TokenBatch, input_device, run_batches
 
 KINDS = ("causal", "masked", "encoder")
 
@@ -41,30 +42,22 @@ def model_kind(model: torch.nn.Module) -> str:
     return "encoder"
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _batches(n: int, size: int) -> list[slice]:
-    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
-
-
-def _pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.as_tensor(list(s), dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids, mask
-
-
 def _pad_id(tokenizer: Any) -> int:
     for name in ("pad_token_id", "eos_token_id", "unk_token_id"):
         value = getattr(tokenizer, name, None)
         if value is not None:
             return int(value)
     return 0
+
+
+def _run(
+    model: torch.nn.Module, tokenizer: Any, seqs: Any, forward: Any, batch_size: int
+) -> Iterator[tuple[np.ndarray, Any]]:
+    """The shared batch loop (:func:`neuroalign.models.batches.run_batches`) on the model's
+    device, right-padded with the tokenizer's pad id."""
+    return run_batches(
+        seqs, forward, batch_size=batch_size, device=input_device(model), pad_id=_pad_id(tokenizer)
+    )
 
 
 def causal_token_ids(tokenizer: Any, text: str) -> list[int]:
@@ -87,16 +80,18 @@ def sentence_logprobs(
     logprob : float array of shape (n_texts,)
     """
     seqs = [causal_token_ids(tokenizer, t) for t in texts]
-    out = np.zeros(len(seqs))
-    device = _device(model)
-    for part in _batches(len(seqs), batch_size):
-        ids, mask = _pad(seqs[part], _pad_id(tokenizer))
-        ids, mask = ids.to(device), mask.to(device)
+
+    def forward(batch: TokenBatch) -> np.ndarray:
+        ids, mask = batch.input_ids, batch.attention_mask
         logits = model(input_ids=ids, attention_mask=mask).logits.float()
         logp = torch.log_softmax(logits[:, :-1], dim=-1)
         target = ids[:, 1:]
         token = logp.gather(-1, target.unsqueeze(-1)).squeeze(-1) * mask[:, 1:]
-        out[part] = token.sum(1).cpu().numpy()
+        return token.sum(1).cpu().numpy()
+
+    out = np.zeros(len(seqs))
+    for index, values in _run(model, tokenizer, seqs, forward, batch_size):
+        out[index] = values
     return out
 
 
@@ -125,15 +120,20 @@ def pseudo_loglikelihoods(
             owner.append(i)
             where.append(pos)
             truth.append(tok)
+    owner, where, truth = np.asarray(owner), np.asarray(where), np.asarray(truth)
+
+    def forward(batch: TokenBatch) -> np.ndarray:
+        device = batch.input_ids.device
+        logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask).logits
+        pos = torch.as_tensor(where[batch.index], device=device)
+        rows = torch.arange(len(pos), device=device)
+        picked = torch.log_softmax(logits.float()[rows, pos], dim=-1)
+        gold = torch.as_tensor(truth[batch.index], device=device)[:, None]
+        return picked.gather(-1, gold)[:, 0].cpu().numpy()
+
     out = np.zeros(len(texts))
-    device = _device(model)
-    for part in _batches(len(rows), batch_size):
-        ids, mask = _pad(rows[part], _pad_id(tokenizer))
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-        pos = torch.as_tensor(where[part], device=device)
-        picked = torch.log_softmax(logits[torch.arange(len(pos), device=device), pos], dim=-1)
-        gold = picked.gather(-1, torch.as_tensor(truth[part], device=device)[:, None])[:, 0]
-        np.add.at(out, np.asarray(owner[part]), gold.cpu().numpy())
+    for index, gold in _run(model, tokenizer, rows, forward, batch_size):
+        np.add.at(out, owner[index], gold)
     return out
 
 
@@ -148,16 +148,15 @@ def sentence_embeddings(
     embeddings : float array of shape (n_texts, hidden_size)
     """
     seqs = [list(tokenizer(t, add_special_tokens=True)["input_ids"]) for t in texts]
-    chunks = []
-    device = _device(model)
-    for part in _batches(len(seqs), batch_size):
-        ids, mask = _pad(seqs[part], _pad_id(tokenizer))
-        ids, mask = ids.to(device), mask.to(device)
-        output = model(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+
+    def forward(batch: TokenBatch) -> np.ndarray:
+        mask = batch.attention_mask
+        output = model(input_ids=batch.input_ids, attention_mask=mask, output_hidden_states=True)
         hidden = output.hidden_states[-1].float()
         weights = mask.unsqueeze(-1).float()
-        chunks.append(((hidden * weights).sum(1) / weights.sum(1)).cpu().numpy())
-    return np.concatenate(chunks)
+        return ((hidden * weights).sum(1) / weights.sum(1)).cpu().numpy()
+
+    return np.concatenate([means for _, means in _run(model, tokenizer, seqs, forward, batch_size)])
 
 
 @torch.no_grad()
@@ -178,17 +177,20 @@ def next_word_loss(
             f"the corpus has {len(ids)} tokens, fewer than one window of {window}; give a "
             "longer text or a smaller window"
         )
-    seqs = [ids[i * window : (i + 1) * window] for i in range(n)]
-    total, count = 0.0, 0
-    device = _device(model)
-    for part in _batches(n, batch_size):
-        batch = torch.as_tensor(seqs[part], dtype=torch.long, device=device)
-        logits = model(input_ids=batch).logits.float()
+    seqs = np.asarray([ids[i * window : (i + 1) * window] for i in range(n)], dtype=np.int64)
+
+    def forward(batch: TokenBatch) -> tuple[float, int]:
+        ids = batch.input_ids
+        logits = model(input_ids=ids).logits.float()
         loss = torch.nn.functional.cross_entropy(
-            logits[:, :-1].reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="sum"
+            logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="sum"
         )
-        total += float(loss)
-        count += batch[:, 1:].numel()
+        return float(loss), ids[:, 1:].numel()
+
+    total, count = 0.0, 0
+    for _, (loss, tokens) in _run(model, tokenizer, seqs, forward, batch_size):
+        total += loss
+        count += tokens
     return total / count
 
 

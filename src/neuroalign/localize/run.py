@@ -25,59 +25,9 @@ from neuroalign.localize.pipeline import (
     localize,
     write_result,
 )
+from neuroalign.models.sources import load_model
 
 logger = logging.getLogger(__name__)
-
-
-def load_with_head(
-    spec: str, *, dtype: Any = None, device: str | None = None
-) -> tuple[Any, Any, str]:
-    """Load a model with its language-modelling head when the checkpoint has a trained one.
-
-    Causal LMs load with their causal head, encoders with a masked-LM head when its weights are
-    in the checkpoint; otherwise (a sentence encoder such as the packaged MiniLM) the base
-    model is loaded and held-out tasks use probes.
-
-    Returns
-    -------
-    model : torch.nn.Module
-        In eval mode, on ``device``.
-    tokenizer : tokenizer
-    kind : {"causal", "masked", "encoder"}
-    """
-    import transformers
-    from transformers.models.auto import modeling_auto
-
-    from neuroalign.models.sources import load_model, resolve_source
-
-    source = resolve_source(spec)
-    kwargs: dict[str, Any] = {"revision": source.revision} if source.revision else {}
-    config = transformers.AutoConfig.from_pretrained(source.location, **kwargs)
-    masked = config.model_type in modeling_auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES
-    causal = config.model_type in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-    auto = None
-    if causal and (getattr(config, "is_decoder", False) or not masked):
-        auto = transformers.AutoModelForCausalLM
-    elif masked:
-        auto = transformers.AutoModelForMaskedLM
-    if auto is not None:
-        verbosity = transformers.logging.get_verbosity()
-        transformers.logging.set_verbosity_error()
-        try:
-            model, info = auto.from_pretrained(
-                source.location, dtype=dtype, output_loading_info=True, **kwargs
-            )
-        finally:
-            transformers.logging.set_verbosity(verbosity)
-        if not info["missing_keys"]:
-            model.eval()
-            if device is not None:
-                model.to(device)
-            tokenizer = transformers.AutoTokenizer.from_pretrained(source.location, **kwargs)
-            return model, tokenizer, ev.model_kind(model)
-        logger.info("%s has no trained LM head; using probes for held-out tasks", spec)
-    model, tokenizer, _ = load_model(spec, dtype=dtype, device=device)
-    return model, tokenizer, "encoder"
 
 
 def read_brain(
@@ -249,7 +199,8 @@ def run_localizer(
         items = items.subset(n_items, np.random.default_rng(settings.seed))
     pooling = DEFAULT_POOLING[localizer] if extraction.pooling == "auto" else extraction.pooling
     torch.manual_seed(settings.seed)
-    model, tokenizer, kind = load_with_head(model_spec, dtype=dtype, device=device)
+    model, tokenizer, _ = load_model(model_spec, head="lm", dtype=dtype, device=device)
+    kind = ev.model_kind(model)
     read = {
         "unit_space": extraction.unit_space,
         "pooling": pooling,

