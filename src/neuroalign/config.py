@@ -78,8 +78,13 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                     "must name a 'localize' entry run on the same models."
                 )
     for name, entry in config["localize"].items():
+        if not entry["models"]:
+            raise NeuroalignError(
+                f"{source}: field 'localize.{name}.models' is empty; name at least one model of "
+                "'models' to localize."
+            )
         _check_models(config, f"localize.{name}.models", entry["models"], source)
-        if entry["stimset"] is None and "dataset" not in entry:
+        if entry["stimset"] is None and entry["dataset"] is None:
             raise NeuroalignError(
                 f"{source}: field 'localize.{name}' needs 'dataset' (a dataset folder with the "
                 "stimuli) or 'stimset' (a stimulus table); add one."

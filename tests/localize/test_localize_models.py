@@ -16,7 +16,8 @@ from neuroalign.localize.evaluate import (
     pseudo_loglikelihoods,
     sentence_logprobs,
 )
-from neuroalign.localize.pipeline import Settings, extract_texts, localize
+from neuroalign.localize.pipeline import extract_texts, localize
+from neuroalign.localize.settings import LocalizeSettings
 
 SENTENCES = [
     "the cat sat on the mat",
@@ -93,7 +94,10 @@ def test_localizer_finds_planted_unit_in_its_layer_and_downstream(items, tokeniz
         for h in handles:
             h.remove()
     assert acts.shape == (16, 2, 16) and layers == [0, 1]
-    ds = localize(acts, items, Settings(absolute=False, fraction=2 / 32, n_seeds=10, n_boot=5))
+    settings = LocalizeSettings(
+        localizer="language", absolute=False, fraction=2 / 32, n_seeds=10, n_boot=5
+    )
+    ds = localize(acts, items, settings)
     mask = ds["mask"].sel(network="language").to_numpy().astype(bool)
     assert mask[0, 5] and mask[1, 5] and mask.sum() == 2
     assert ds["rank"].sel(layer=0, unit=5) in (1, 2)

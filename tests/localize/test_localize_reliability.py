@@ -3,8 +3,8 @@ import pytest
 
 from neuroalign._check import NeuroalignError
 from neuroalign.localize import reliability as rel
-from neuroalign.localize.pipeline import Settings
 from neuroalign.localize.select import select_units
+from neuroalign.localize.settings import LocalizeSettings
 
 
 def selector(t, q):
@@ -65,5 +65,5 @@ def test_needs_two_splits(planted):
 
 
 def test_settings_validate():
-    with pytest.raises(ValueError, match="scheme"):
-        Settings(schemes=("uniform", "matched"))
+    with pytest.raises(NeuroalignError, match="scheme"):
+        LocalizeSettings.from_config({"localizer": "language", "schemes": ["uniform", "matched"]})

@@ -9,13 +9,13 @@ from tiny_localize import make_gpt2
 from neuroalign.localize.contrasts import Contrast
 from neuroalign.localize.evaluate import BlimpLogProb, NextWordLoss
 from neuroalign.localize.pipeline import (
-    Settings,
     ablation_study,
     alignment_study,
     localize,
     read_result,
     write_result,
 )
+from neuroalign.localize.settings import LocalizeSettings
 from neuroalign.report.context import ReportContext
 from neuroalign.report.stages.localize import collect
 
@@ -33,7 +33,16 @@ def result(planted, tokenizer):
         }
     )
     items = Contrast("language", table, "sentence", "nonword")
-    settings = Settings(fraction=6 / 120, n_seeds=4, n_boot=5, bottom=True)
+    settings = LocalizeSettings.from_config(
+        {
+            "localizer": "language",
+            "fraction": 6 / 120,
+            "n_seeds": 4,
+            "n_boot": 5,
+            "bottom": True,
+            "doses": [0.025, 0.05],
+        }
+    )
     ds = localize(acts, items, settings)
     model = make_gpt2(n_embd=40, n_layer=3, n_head=2)
     pairs = pd.DataFrame(
@@ -48,7 +57,7 @@ def result(planted, tokenizer):
         NextWordLoss("next_word", "loss", False, tokenizer, "the cat sat on a mat " * 30, 16, 2),
     ]
     t = ds["t"].to_numpy()
-    abl = ablation_study(model, tasks, t, settings, doses=(0.025, 0.05))
+    abl = ablation_study(model, tasks, t, settings)
     brain = acts[:120, mask] @ np.ones(6) + np.random.default_rng(0).standard_normal(120)
     random = ds["random_mask"].isel(scheme=0).to_numpy().astype(bool)
     aligned = alignment_study(acts[:120], brain, mask, random)

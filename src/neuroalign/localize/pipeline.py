@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,75 +29,18 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neuroalign._check import NeuroalignError, check_option, check_range
-from neuroalign._io import atomic_path
+from neuroalign._check import NeuroalignError
 from neuroalign.localize import reliability as rel
 from neuroalign.localize.ablate import ablated
 from neuroalign.localize.alignment import compare_alignment
 from neuroalign.localize.contrasts import Contrast, truncate_texts
 from neuroalign.localize.evaluate import Task, compare_to_random, deficit
-from neuroalign.localize.select import (
-    SCHEMES,
-    n_select,
-    per_layer_top,
-    random_masks,
-    select_units,
-    top_k,
-)
+from neuroalign.localize.select import n_select, per_layer_top, random_masks, top_k
+from neuroalign.localize.settings import LocalizeSettings
 from neuroalign.localize.stats import contrast as contrast_stats
+from neuroalign.results import load_netcdf, write_netcdf
 
 logger = logging.getLogger(__name__)
-
-DOSES = (0.00125, 0.0025, 0.005, 0.01)
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How units are selected and controlled.
-
-    Attributes
-    ----------
-    absolute : bool
-        Welch t on ``|a|`` (LLM-language-network) instead of ``a`` (Brain-Score).
-    rule : str
-        ``global_topk``, ``per_layer_topk`` or ``fdr``.
-    fraction : float
-        Fraction of units of the top-k rules.
-    alpha : float
-        FDR level of ``fdr``.
-    n_seeds : int
-        Random control sets per scheme.
-    seed : int
-        First seed of the random sets and of the bootstrap.
-    schemes : tuple of str
-        Random-set schemes (``uniform``, ``layer_matched``).
-    bottom : bool
-        Also store the bottom-k mask.
-    n_boot : int
-        Bootstrap resamples for the reliability confidence intervals.
-    """
-
-    absolute: bool = True
-    rule: str = "global_topk"
-    fraction: float = 0.01
-    alpha: float = 0.05
-    n_seeds: int = 10
-    seed: int = 0
-    schemes: tuple[str, ...] = SCHEMES
-    bottom: bool = False
-    n_boot: int = 100
-
-    def __post_init__(self) -> None:
-        check_option("rule", self.rule, ("global_topk", "per_layer_topk", "fdr"))
-        check_range("fraction", self.fraction, 0.0, 1.0, closed="right")
-        check_range("n_seeds", self.n_seeds, 1)
-        check_range("n_boot", self.n_boot, 0)
-        for scheme in self.schemes:
-            check_option("scheme", scheme, SCHEMES)
-
-    def selector(self, t: np.ndarray, q: np.ndarray) -> np.ndarray:
-        """The selection rule as ``selector(t, q) -> mask``."""
-        return select_units(t, rule=self.rule, fraction=self.fraction, q=q, alpha=self.alpha)
 
 
 def extract_texts(
@@ -179,7 +121,7 @@ def _ranks(t: np.ndarray) -> np.ndarray:
 def localize(
     acts: np.ndarray,
     items: Contrast,
-    settings: Settings,
+    settings: LocalizeSettings,
     *,
     layers: Sequence[int] | None = None,
 ) -> xr.Dataset:
@@ -191,8 +133,8 @@ def localize(
         Activations of the localizer's items, in table order.
     items : Contrast
         Condition and split of each item.
-    settings : Settings
-        Selection rule and controls.
+    settings : LocalizeSettings
+        Statistic, selection rule, random controls and bootstrap.
     layers : sequence of int, optional
         Block index of each layer row (default 0, 1, ...).
 
@@ -236,7 +178,7 @@ def localize(
         ds["bottom_mask"] = (("network", *lu), _int8(top_k(sel.t, k, largest=False)[None]))
     if mask.any() and not mask.all():
         draws = [
-            random_masks(mask, n_seeds=settings.n_seeds, scheme=s, seed=settings.seed)
+            random_masks(mask, n_seeds=settings.n_seeds, scheme=s, seed=settings.random_seed)
             for s in settings.schemes
         ]
         ds = ds.assign_coords(scheme=list(settings.schemes), seed=draws[0][1])
@@ -260,7 +202,7 @@ def localize(
 
 
 def _reliability(
-    acts: np.ndarray, items: Contrast, settings: Settings, lu: tuple[str, str]
+    acts: np.ndarray, items: Contrast, settings: LocalizeSettings, lu: tuple[str, str]
 ) -> xr.Dataset:
     half = items.split
     res = rel.split_halves(
@@ -289,7 +231,7 @@ def _reliability(
             settings.selector,
             absolute=settings.absolute,
             n_boot=settings.n_boot,
-            rng=np.random.default_rng(settings.seed),
+            rng=np.random.default_rng(settings.random_seed),
         )
         for key, values in boot.items():
             out[f"reliability_boot_{key}"] = ("resample", values)
@@ -298,16 +240,14 @@ def _reliability(
     return out
 
 
-def dose_masks(
-    t: np.ndarray, settings: Settings, doses: Sequence[float], scheme: str = "uniform"
-) -> list[tuple[np.ndarray, np.ndarray]]:
+def dose_masks(t: np.ndarray, settings: LocalizeSettings) -> list[tuple[np.ndarray, np.ndarray]]:
     """For each dose (fraction of units), the localized top set and its random sets.
 
     The localized set is the global (or, with ``per_layer_topk``, per-layer) top fraction;
-    random sets come from its complement with ``scheme``.
+    random sets come from its complement with ``settings.ablation_scheme``.
     """
     out = []
-    for dose in doses:
+    for dose in settings.doses:
         if settings.rule == "per_layer_topk":
             mask = per_layer_top(t, dose)
         else:
@@ -316,7 +256,12 @@ def dose_masks(
             raise NeuroalignError(
                 f"dose {dose} keeps no unit of {t.size}; use larger doses for this model"
             )
-        rand, _ = random_masks(mask, n_seeds=settings.n_seeds, scheme=scheme, seed=settings.seed)
+        rand, _ = random_masks(
+            mask,
+            n_seeds=settings.n_seeds,
+            scheme=settings.ablation_scheme,
+            seed=settings.random_seed,
+        )
         out.append((mask, rand))
     return out
 
@@ -325,14 +270,10 @@ def ablation_study(
     model: Any,
     tasks: Sequence[Task],
     t: np.ndarray,
-    settings: Settings,
+    settings: LocalizeSettings,
     *,
-    doses: Sequence[float] = DOSES,
-    unit_space: str = "resid",
     layers: Sequence[int] | None = None,
-    mode: str = "zero",
     values: np.ndarray | None = None,
-    scheme: str = "uniform",
 ) -> xr.Dataset:
     """Score held-out tasks with no lesion, the localized set and each random set, per dose.
 
@@ -344,14 +285,12 @@ def ablation_study(
         Held-out tasks (:mod:`neuroalign.localize.evaluate`); fitted here on the intact model.
     t : array of shape (n_layers, n_units)
         The localizer's t map.
-    settings : Settings
-        Rule (top-k flavour), random seeds.
-    doses : sequence of float
-        Fractions of units to lesion (default 0.125, 0.25, 0.5 and 1 %).
-    unit_space, layers, mode, values
-        See :func:`neuroalign.localize.ablate.ablated`.
-    scheme : {"uniform", "layer_matched"}
-        How the random sets are drawn.
+    settings : LocalizeSettings
+        Rule (top-k flavour), doses (fractions of units to lesion), unit space, ablation mode
+        (``ablation_mode``) and random sets (``n_seeds``, ``ablation_scheme``, seed).
+    layers, values
+        Block index of each layer row, and the values of ``mean`` ablation (see
+        :func:`neuroalign.localize.ablate.ablated`).
 
     Returns
     -------
@@ -368,8 +307,8 @@ def ablation_study(
         raise NeuroalignError("no ablation task: give BLiMP pairs, a corpus or both")
     arch = discover(model)
     kwargs = {
-        "unit_space": unit_space,
-        "mode": mode,
+        "unit_space": settings.units,
+        "mode": settings.ablation_mode,
         "values": values,
         "layers": layers,
         "arch": arch,
@@ -383,7 +322,8 @@ def ablation_study(
         for task in tasks:
             task.fit(model)
     baseline = run(np.zeros_like(t, dtype=bool))
-    sets = dose_masks(t, settings, doses, scheme)
+    doses = settings.doses
+    sets = dose_masks(t, settings)
     localized, rand = [], []
     for dose, (mask, rmasks) in zip(doses, sets, strict=True):
         logger.info("ablating %d units (dose %g) and %d random sets", mask.sum(), dose, len(rmasks))
@@ -410,13 +350,17 @@ def ablation_study(
         coords={
             "dose": list(doses),
             "task": names,
-            "seed": settings.seed + np.arange(settings.n_seeds),
+            "seed": settings.random_seed + np.arange(settings.n_seeds),
             "task_metric": ("task", [task.metric for task in tasks]),
             "task_higher_is_better": ("task", [int(task.higher_is_better) for task in tasks]),
         },
     )
     ds.attrs.update(
-        {"ablation_mode": mode, "ablation_scheme": scheme, "ablation_space": unit_space}
+        {
+            "ablation_mode": settings.ablation_mode,
+            "ablation_scheme": settings.ablation_scheme,
+            "ablation_space": settings.units,
+        }
     )
     return ds
 
@@ -458,19 +402,13 @@ def alignment_study(
 
 
 def write_result(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write the result Dataset to netCDF atomically (h5netcdf engine)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-    return path
+    """Write the result Dataset to netCDF atomically (`neuroalign.results.write_netcdf`)."""
+    return write_netcdf(ds, path)
 
 
 def read_result(path: str | Path) -> xr.Dataset:
     """Read a result written by :func:`write_result` into memory; masks come back as bool."""
-    from neuroalign._check import check_file
-
-    with xr.open_dataset(check_file(path, "localizer result"), engine="h5netcdf") as ds:
-        ds = ds.load()
+    ds = load_netcdf(path, "localizer result")
     for name in ("mask", "bottom_mask", "random_mask", "split_mask"):
         if name in ds:
             ds[name] = ds[name].astype(bool)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,13 @@ from neuroalign._io import provenance
 from neuroalign.localize import evaluate as ev
 from neuroalign.localize.contrasts import DEFAULT_POOLING, load_contrast
 from neuroalign.localize.pipeline import (
-    DOSES,
-    Settings,
     ablation_study,
     alignment_study,
     extract_texts,
     localize,
     write_result,
 )
+from neuroalign.localize.settings import LocalizeSettings
 from neuroalign.models.sources import load_model
 
 logger = logging.getLogger(__name__)
@@ -118,72 +116,34 @@ def build_tasks(
     return tasks
 
 
-@dataclass(frozen=True)
-class Extraction:
-    """How activations are read (see :func:`neuroalign.localize.pipeline.extract_texts`)."""
-
-    unit_space: str = "resid"
-    pooling: str = "auto"
-    truncate: int | None = 12
-    layers: str = "all"
-    batch_size: int = 32
-
-
 def run_localizer(
-    model_spec: str,
-    localizer: str,
+    settings: LocalizeSettings,
+    *,
+    model_source: str,
     stimuli: str | Path,
     output: str | Path,
-    *,
-    extraction: Extraction | None = None,
-    settings: Settings | None = None,
-    positive: str | None = None,
-    n_items: int | None = None,
     blimp: str | Path | None = None,
-    paradigms: Sequence[str] | None = None,
-    n_pairs: int = 20,
     corpus: str | Path | None = None,
-    n_control: int = 200,
-    doses: Sequence[float] = DOSES,
-    ablation_mode: str = "zero",
-    ablation_scheme: str = "uniform",
     brain: str | Path | None = None,
-    brain_columns: Sequence[str] | None = None,
-    dtype: Any = None,
-    device: str | None = None,
 ) -> xr.Dataset:
     """Localize, control, ablate and align one model with one localizer; write ``output``.
 
     Parameters
     ----------
-    model_spec : str
+    settings : LocalizeSettings
+        The localizer, activations, statistic, selection rule, random controls, bootstrap and
+        ablation; its null ``device``, ``dtype``, ``batch_size`` and ``seed`` take their
+        defaults (`LocalizeSettings.for_model`).
+    model_source : str
         Model source (``hf:``, ``path:`` or ``pypi:``).
-    localizer : {"language", "md", "tom", "custom"}
-        Which contrast; ``stimuli`` is its folder or file.
+    stimuli : path
+        The localizer's folder or file (see :func:`neuroalign.localize.contrasts.load_contrast`).
     output : path
         The netCDF result (written atomically).
-    extraction : Extraction, optional
-        Unit space, pooling (``auto``: the localizer's default), truncation, layers.
-    settings : Settings, optional
-        Statistic, selection rule, random controls, bootstrap (defaults of :class:`Settings`).
-    positive : str, optional
-        Positive label of a custom contrast.
-    n_items : int, optional
-        Keep at most this many items per (condition, run) (a quick run).
-    blimp, paradigms, n_pairs, corpus, n_control
+    blimp, corpus : path, optional
         Held-out tasks of the ablation (see :func:`build_tasks`); no task, no ablation.
-    doses : sequence of float
-        Fractions of units lesioned.
-    ablation_mode : {"zero", "mean"}
-        ``mean`` sets units to their mean over the negative condition.
-    ablation_scheme : {"uniform", "layer_matched"}
-        How the ablation's random sets are drawn.
     brain : path, optional
         Brain responses to align with (see :func:`read_brain`).
-    brain_columns : sequence of str, optional
-        Target columns of a generic brain table.
-    dtype, device
-        Passed to model loading.
 
     Returns
     -------
@@ -192,51 +152,55 @@ def run_localizer(
     """
     import torch
 
-    extraction = Extraction() if extraction is None else extraction
-    settings = Settings() if settings is None else settings
-    items = load_contrast(localizer, stimuli, positive=positive)
-    if n_items is not None:
-        items = items.subset(n_items, np.random.default_rng(settings.seed))
-    pooling = DEFAULT_POOLING[localizer] if extraction.pooling == "auto" else extraction.pooling
-    torch.manual_seed(settings.seed)
-    model, tokenizer, _ = load_model(model_spec, head="lm", dtype=dtype, device=device)
+    from neuroalign.devices import resolve_device, resolve_dtype
+
+    settings = settings.for_model()
+    seed = settings.random_seed
+    device = resolve_device(settings.device, "localize device")
+    dtype = resolve_dtype(settings.dtype, device, "localize dtype")
+    localizer = settings.localizer
+    items = load_contrast(localizer, stimuli, positive=settings.positive)
+    if settings.n_items is not None:
+        items = items.subset(settings.n_items, np.random.default_rng(seed))
+    pooling = DEFAULT_POOLING[localizer] if settings.pooling == "auto" else settings.pooling
+    torch.manual_seed(seed)
+    model, tokenizer, _ = load_model(model_source, head="lm", dtype=dtype, device=device)
     kind = ev.model_kind(model)
     read = {
-        "unit_space": extraction.unit_space,
+        "unit_space": settings.units,
         "pooling": pooling,
-        "layers": extraction.layers,
-        "batch_size": extraction.batch_size,
+        "layers": settings.layers if isinstance(settings.layers, str) else list(settings.layers),
+        "batch_size": settings.batch_size,
     }
     acts, layers, texts = extract_texts(
-        model, tokenizer, items.table["text"], truncate=extraction.truncate, **read
+        model, tokenizer, items.table["text"], truncate=settings.truncate or None, **read
     )
     ds = localize(acts, items, settings, layers=layers)
     ds["text"] = ("item", np.asarray(texts, dtype=str))
     ds["condition"] = ("item", items.table["condition"].to_numpy(str))
     ds["split_of_item"] = ("item", items.split)
-    tasks = build_tasks(
-        kind,
-        tokenizer,
-        blimp=blimp,
-        paradigms=paradigms,
-        n_pairs=n_pairs,
-        corpus=corpus,
-        n_control=n_control,
-        seed=settings.seed,
-    )
+    tasks = []
+    if settings.ablation:
+        tasks = build_tasks(
+            kind,
+            tokenizer,
+            blimp=blimp,
+            paradigms=settings.paradigms,
+            n_pairs=settings.n_pairs,
+            corpus=corpus,
+            n_control=settings.n_control,
+            seed=seed,
+        )
     if tasks:
+        mean = settings.ablation_mode == "mean"
         ds = ds.merge(
             ablation_study(
                 model,
                 tasks,
                 ds["t"].to_numpy(),
                 settings,
-                doses=doses,
-                unit_space=extraction.unit_space,
                 layers=layers,
-                mode=ablation_mode,
-                values=ds["mean_neg_raw"].to_numpy() if ablation_mode == "mean" else None,
-                scheme=ablation_scheme,
+                values=ds["mean_neg_raw"].to_numpy() if mean else None,
             ),
             combine_attrs="override",
         )
@@ -245,7 +209,7 @@ def run_localizer(
             raise NeuroalignError(
                 "brain alignment needs a localized set and random sets; no unit was selected"
             )
-        brain_texts, responses, names = read_brain(brain, brain_columns)
+        brain_texts, responses, names = read_brain(brain, settings.brain_columns)
         brain_acts, _, _ = extract_texts(model, tokenizer, brain_texts, truncate=None, **read)
         mask = ds["mask"].isel(network=0).to_numpy().astype(bool)
         random = ds["random_mask"].isel(scheme=0).to_numpy().astype(bool)
@@ -253,19 +217,7 @@ def run_localizer(
             alignment_study(brain_acts, responses, mask, random, target_names=names),
             combine_attrs="override",
         )
-    config = {
-        "model": model_spec,
-        "localizer": localizer,
-        "extraction": {**asdict(extraction), "pooling": pooling},
-        "settings": {**asdict(settings), "schemes": list(settings.schemes)},
-        "n_items": n_items,
-        "doses": list(doses),
-        "ablation_mode": ablation_mode,
-        "ablation_scheme": ablation_scheme,
-        "n_pairs": n_pairs,
-        "n_control": n_control,
-        "paradigms": list(paradigms) if paradigms else None,
-    }
+    config = {"model": model_source, **settings.to_dict(), "pooling": pooling, "device": device}
     inputs = {"blimp": blimp, "corpus": corpus, "brain": brain}
     stim = Path(stimuli)
     files = sorted(stim.rglob("*")) if stim.is_dir() else [stim]
@@ -275,13 +227,13 @@ def run_localizer(
             stage="localize",
             config=config,
             inputs={k: v for k, v in inputs.items() if v is not None},
-            seed=settings.seed,
-            model=model_spec,
+            seed=seed,
+            model=model_source,
             model_class=type(model).__name__,
             model_kind=kind,
-            unit_space=extraction.unit_space,
+            unit_space=settings.units,
             pooling=pooling,
-            truncate=str(extraction.truncate or "none"),
+            truncate=str(settings.truncate or "none"),
             layers_read=layers,
         )
     )

@@ -1,20 +1,20 @@
-"""What the Snakemake rule of this stage needs from the config: targets, inputs and flags.
+"""What the Snakemake rule of this stage needs from the config: targets, inputs and settings.
 
 Pure functions of the validated config (a mapping), so the rule file stays a thin shell and the
 logic is tested without Snakemake. A ``localize`` entry names a localizer run; each of its
-``models`` gets ``<results>/localize/<model>/<entry>.nc``.
+``models`` gets ``<results>/localize/<model>/<entry>.nc``, from the settings file of the job
+``<model>.<entry>`` (`job_settings`).
 """
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from neuroalign._check import NeuroalignError
 from neuroalign.config import fetch_stamp, raw_dir
-
-DEFAULT_DOSES = (0.00125, 0.0025, 0.005, 0.01)
+from neuroalign.localize.settings import LocalizeSettings
 
 
 def localize_runs(config: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -54,35 +54,37 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
     return inputs
 
 
-def cli_flags(config: Mapping[str, Any], name: str) -> str:
-    """The ``neuroalign localize`` flags of entry ``name`` (beyond model, stimuli, output)."""
-    entry = config["localize"][name]
-    doses = entry.get("doses", DEFAULT_DOSES)
-    flags = [
-        f"--localizer {entry['localizer']}",
-        f"--units {entry.get('units', 'resid')}",
-        f"--pooling {entry.get('pooling', 'auto')}",
-        f"--truncate {entry.get('truncate', 12) or 0}",
-        f"--rule {entry.get('rule', 'global_topk')}",
-        f"--fraction {entry.get('fraction', 0.01)}",
-        f"--alpha {entry.get('alpha', 0.05)}",
-        f"--n-seeds {entry.get('n_seeds', 10)}",
-        f"--n-boot {entry.get('n_boot', 100)}",
-        f"--seed {config.get('seed', 0)}",
-        "--doses " + ",".join(str(d) for d in doses),
-        f"--ablation-mode {entry.get('ablation_mode', 'zero')}",
-        f"--n-pairs {entry.get('n_pairs', 20)}",
-        f"--n-control {entry.get('n_control', 200)}",
-        "--absolute" if entry.get("absolute", True) else "--raw",
-    ]
-    if entry.get("positive"):
-        flags.append(f"--positive {shlex.quote(entry['positive'])}")
-    if entry.get("n_items"):
-        flags.append(f"--n-items {entry['n_items']}")
-    if entry.get("paradigms"):
-        flags.append("--paradigms " + ",".join(entry["paradigms"]))
-    for key in ("blimp", "corpus", "brain"):
-        if entry.get(key):
-            path = raw_dir(config, entry[key]["dataset"]) / entry[key]["file"]
-            flags.append(f"--{key} {shlex.quote(str(path))}")
-    return " ".join(flags)
+def task_path(config: Mapping[str, Any], name: str, key: str) -> str | None:
+    """The file of entry ``name``'s ``blimp``, ``corpus`` or ``brain`` (None when not set)."""
+    task = config["localize"][name].get(key)
+    if not task:
+        return None
+    return str(raw_dir(config, task["dataset"]) / task["file"])
+
+
+def job_name(model: str, name: str) -> str:
+    """The name of the settings file of entry ``name`` run on ``model``."""
+    return f"{model}.{name}"
+
+
+def job_settings(config: Mapping[str, Any], job: str) -> dict[str, Any]:
+    """The settings of one job (`job_name`): the entry with its model's device, dtype, batch size.
+
+    The precedence is `LocalizeSettings.for_model`: what the entry sets, else the model
+    entry's value (``models.<model>``), else the default; ``seed`` falls back on the
+    top-level seed.
+
+    Raises
+    ------
+    NeuroalignError
+        If ``job`` names no (model, entry) pair of the config, or more than one.
+    """
+    pairs = [(m, n) for m, n in localize_runs(config) if job_name(m, n) == job]
+    if len(pairs) != 1:
+        raise NeuroalignError(
+            f"localize job {job!r}: {'no' if not pairs else 'more than one'} (model, entry) pair "
+            "of the config has this name; rename the model or the localize entry."
+        )
+    model, name = pairs[0]
+    settings = LocalizeSettings.from_config(config["localize"][name], f"localize.{name}")
+    return settings.for_model(config["models"][model], config.get("seed")).to_dict()
