@@ -8,7 +8,8 @@ from tiny_models import make_gpt2
 
 from neuroalign.models import store as store_module
 from neuroalign.models.extract import Extractor
-from neuroalign.models.store import extract_dataset, extract_to_zarr, open_activations
+from neuroalign.models.store import extract_dataset, extract_to_zarr
+from neuroalign.results import COMPLETE, open_activations
 
 ATTRS = {"model": "tiny-gpt2", "config_hash": "abc", "stimulus_sha256": "123", "pooling": "mean"}
 
@@ -39,7 +40,7 @@ def test_round_trip_keeps_coords_and_attrs(tmp_path, tokenizer, story_table):
 def test_readers_open_a_store_without_warnings(tmp_path, tokenizer, story_table):
     import warnings
 
-    from neuroalign.cli.encode import read_activations
+    from neuroalign.encode.activations import read_activations
 
     path = extract_to_zarr(_extractor(tokenizer), story_table, tmp_path / "a.zarr", attrs=ATTRS)
     with warnings.catch_warnings():
@@ -97,8 +98,41 @@ def test_changed_config_starts_again(tmp_path, tokenizer, story_table):
     assert np.isfinite(open_activations(path)["resid"].values).all()
 
 
-def test_incomplete_store_is_refused(tmp_path):
+def test_missing_store_is_refused(tmp_path):
     from neuroalign._check import NeuroalignError
 
     with pytest.raises(NeuroalignError, match="not found"):
         open_activations(tmp_path / "missing.zarr")
+
+
+@pytest.mark.parametrize("flag", ["false", None])
+def test_incomplete_store_is_refused_in_one_line(tmp_path, tokenizer, story_table, flag):
+    """A store whose complete flag is "false" (a run in progress) or missing is refused."""
+    import zarr
+
+    from neuroalign._check import NeuroalignError
+
+    path = extract_to_zarr(_extractor(tokenizer), story_table, tmp_path / "a.zarr", attrs=ATTRS)
+    attrs = zarr.open_group(path, mode="r+").attrs
+    if flag is None:
+        del attrs[COMPLETE]
+    else:
+        attrs[COMPLETE] = flag
+    with pytest.raises(NeuroalignError, match="incomplete") as err:
+        open_activations(path)
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_partial_store_of_an_interrupted_run_is_refused(
+    tmp_path, tokenizer, story_table, monkeypatch
+):
+    from neuroalign._check import NeuroalignError
+
+    def crash(partial, fingerprint, chunk):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(store_module, "_write_chunk", crash)
+    with pytest.raises(KeyboardInterrupt):
+        extract_to_zarr(_extractor(tokenizer), story_table, tmp_path / "a.zarr", attrs=ATTRS)
+    with pytest.raises(NeuroalignError, match="incomplete"):
+        open_activations(tmp_path / "a.zarr.partial")

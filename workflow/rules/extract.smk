@@ -1,7 +1,32 @@
-# One activation store per (model, stimulus set); one job is one GPU job on a cluster.
+# One activation store per (model, stimulus set); one job is one GPU job on a cluster. Its
+# settings file (`neuroalign extract --settings`) is the model's `models` entry with the stimulus
+# set's context and pooling from `extract` (the schema's $defs/extraction).
+EXTRACT_JOBS = {f"{m}.{s}": (m, s) for m, s in EXTRACTIONS}
+if len(EXTRACT_JOBS) < len(EXTRACTIONS):
+    raise WorkflowError(
+        "Invalid configuration: two (model, stimulus set) pairs of 'extract' give the same job "
+        "name <model>.<stimset>; rename a model or a stimulus set."
+    )
+
+
+def extract_settings(name):
+    """The settings of extraction job `<model>.<stimset>`."""
+    model, stimset = EXTRACT_JOBS[name]
+    entry = config["extract"][stimset]
+    return {
+        "model": config["models"][model],
+        "context": entry["context"],
+        "pooling": entry["pooling"],
+    }
+
+
+SETTINGS["extract"] = extract_settings
+
+
 rule extract_activations:
     input:
         stimuli=f"{RESULTS}/stimuli/{{stimset}}.parquet",
+        settings=lambda wc: settings_file("extract", f"{wc.model}.{wc.stimset}"),
     output:
         directory(f"{RESULTS}/activations/{{model}}/{{stimset}}.zarr"),
     log:
@@ -10,25 +35,6 @@ rule extract_activations:
         "../envs/neuroalign.yaml"
     resources:
         **rule_resources("extract_activations", mem_mb=16000, runtime=120, gpu=1),
-    params:
-        source=lambda wc: config["models"][wc.model]["source"],
-        units=lambda wc: ",".join(config["models"][wc.model]["units"]),
-        layers=lambda wc: config["models"][wc.model]["layers"],
-        tower=lambda wc: config["models"][wc.model]["tower"],
-        dtype=lambda wc: config["models"][wc.model]["dtype"],
-        device=lambda wc: config["models"][wc.model]["device"],
-        batch_size=lambda wc: config["models"][wc.model]["batch_size"],
-        compile=lambda wc: "--compile" if config["models"][wc.model]["compile"] else "",
-        remote=lambda wc: (
-            "--trust-remote-code"
-            if config["models"][wc.model]["trust_remote_code"]
-            else ""
-        ),
-        context=lambda wc: config["extract"][wc.stimset]["context"],
-        pooling=lambda wc: config["extract"][wc.stimset]["pooling"],
     shell:
-        "neuroalign extract --model {params.source:q} --stimuli {input.stimuli}"
-        " --output {output} --units {params.units} --layers {params.layers:q}"
-        " --tower {params.tower} --context {params.context} --pooling {params.pooling}"
-        " --dtype {params.dtype} --device {params.device}"
-        " --batch-size {params.batch_size} {params.compile} {params.remote} 2> {log}"
+        "neuroalign extract --settings {input.settings:q} --stimuli {input.stimuli:q}"
+        " --output {output:q} 2> {log:q}"

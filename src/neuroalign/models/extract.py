@@ -11,8 +11,8 @@ batch is launched, so the device does not wait between chunks. Causal models run
 without left padding without an attention mask (:mod:`neuroalign.models.maskless`), so the host
 never waits for the device inside a forward pass. A chunk goes to a sink (a Zarr store, or
 memory) on a background thread, which puts its rows in table order. Out-of-memory halves the
-batch and goes on. With several devices, each holds a replica of the model and takes every n-th
-batch of a chunk.
+batch and goes on (the batch loop of :mod:`neuroalign.models.batches`). With several devices,
+each holds a replica of the model and takes every n-th batch of a chunk.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +40,7 @@ from torch.nn.attention import sdpa_kernel
 from neuroalign._check import NeuroalignError, check_option, check_range
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.attention import rank_backends
+from neuroalign.models.batches import BatchSize, iter_batches
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.fused import fused_mlps
@@ -199,10 +200,6 @@ def _model_defaults(
     return {k: v for k, v in inputs.items() if k not in drop}
 
 
-def _is_oom(err: BaseException) -> bool:
-    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
-
-
 class _Replica:
     """A model copy on one device with its hooks' bookkeeping."""
 
@@ -211,7 +208,8 @@ class _Replica:
         self.entry = model.get_submodule(entry_path)
         self.accepted = _accepted(self.entry)
         self.device = device
-        self.batch_size = 0
+        #: Inputs per batch; halved on out-of-memory and kept for the rest of the run.
+        self.batch_size = BatchSize(1)
         #: The CUDA stream of the copies to the host (None on other devices).
         self.copy_stream: torch.cuda.Stream | None = None
         #: Longest batch that runs without an attention mask (None: every batch keeps it).
@@ -238,10 +236,12 @@ class Extractor:
         The model's tokenizer (text) or processor (images, prompts).
     units : str or sequence of str, default="resid"
         Unit spaces (:data:`neuroalign.models.units.UNIT_SPACES`), e.g. ``"resid,mlp_out"``.
-    layers : "all", str or sequence of int, default="all"
-        Blocks to read (``"0,3,-1"``; negative from the end).
-    context : str or ContextPolicy, default="words:0"
-        ``"words:N[:stride]"`` or ``"sentence"`` (text items).
+    layers : "all" or sequence of int, default="all"
+        Blocks to read (``[0, 3, -1]``; negative from the end; see
+        :func:`neuroalign.models.units.parse_layers`).
+    context : str, mapping or ContextPolicy, default="words:0"
+        ``"sentence"`` or ``{"words": N, "stride": S}`` (also ``"words:N[:S]"``) for text items
+        (:func:`neuroalign.models.text.parse_context`).
     pooling : {"last", "mean", "first"}, default="last"
         Sub-token pooling per item (``first`` is the CLS token of an image).
     tower : {"text", "vision"}, default="text"
@@ -271,7 +271,7 @@ class Extractor:
         *,
         units: str | Sequence[str] = "resid",
         layers: str | Sequence[int] = "all",
-        context: str | ContextPolicy = "words:0",
+        context: str | Mapping[str, int] | ContextPolicy = "words:0",
         pooling: str = "last",
         tower: str = "text",
         batch_size: int = 32,
@@ -384,7 +384,7 @@ class Extractor:
         for device in self.devices[1:]:
             replicas.append(_Replica(copy.deepcopy(self.model).to(device), entry_path, device))
         for replica in replicas:
-            replica.batch_size = self.batch_size
+            replica.batch_size = BatchSize(self.batch_size)
             replica.maskless = longest_maskless(replica.model, self.arch)
             replica.configs = model_configs(replica.model)
         return replicas
@@ -492,44 +492,40 @@ class Extractor:
     def _run_batches(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
         """The batch loop over the jobs in order, as one stream: the copy of a batch to pinned
         memory is waited for only after the next batch is launched, also when the next batch
-        is the first of the next job, so the device does not idle between chunks."""
+        is the first of the next job, so the device does not idle between chunks. Batches go
+        through :func:`~neuroalign.models.batches.iter_batches` (out-of-memory halving)."""
         pending = None
         pin = replica.device.type == "cuda"
         if pin and replica.copy_stream is None:
             replica.copy_stream = torch.cuda.Stream(replica.device)
         for job in jobs:
-            start = 0
             lengths = _lengths(job.work)
-            while start < len(job.order):
-                batch = job.order[start : start + replica.batch_size]
+
+            def step(batch: np.ndarray, job: _Job = job) -> tuple[dict, PoolPlan]:
                 inputs, plan = self._collate(job.work, batch)
-                try:
-                    out = self._forward(replica, inputs, plan)
-                except (torch.OutOfMemoryError, RuntimeError) as err:
-                    if not _is_oom(err):
-                        raise
-                    if len(batch) == 1:
-                        raise NeuroalignError(
-                            f"one input of {lengths[batch[0]]} tokens does not fit in "
-                            f"{replica.device} memory; use shorter inputs or shard the model "
-                            "(device_map='auto')"
-                        ) from None
-                    replica.batch_size = max(1, len(batch) // 2)
-                    logger.warning(
-                        "out of memory at batch %d; batch size now %d",
-                        len(batch),
-                        replica.batch_size,
-                    )
-                    if pin:
-                        torch.cuda.empty_cache()
-                    continue
+                return self._forward(replica, inputs, plan), plan
+
+            def too_large(batch: np.ndarray, lengths: np.ndarray = lengths) -> str:
+                return (
+                    f"one input of {lengths[batch[0]]} tokens does not fit in {replica.device} "
+                    "memory; use shorter inputs or shard the model (device_map: auto)"
+                )
+
+            done = 0
+            for batch, (out, plan) in iter_batches(
+                job.order,
+                step,
+                batch_size=replica.batch_size,
+                device=replica.device,
+                too_large=too_large,
+            ):
                 host, event = _to_host(out, replica.copy_stream)
-                start += len(batch)
-                if pending is not None and (done := _finish(*pending)) is not None:
-                    yield done
-                pending = (event, plan, host, job, start == len(job.order))
-        if pending is not None and (done := _finish(*pending)) is not None:
-            yield done
+                done += len(batch)
+                if pending is not None and (finished := _finish(*pending)) is not None:
+                    yield finished
+                pending = (event, plan, host, job, done == len(job.order))
+        if pending is not None and (finished := _finish(*pending)) is not None:
+            yield finished
 
     def iter_chunks(
         self,

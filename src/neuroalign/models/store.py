@@ -4,7 +4,9 @@ The store is an xarray Dataset with dims ``item``, ``layer`` and one unit dim pe
 (``resid`` is (item, layer, resid_unit)), item coordinates copied from the stimulus table, layer
 names, and provenance attrs. It is written under ``<path>.partial`` chunk by chunk; after each
 chunk is on disk, ``progress.json`` in it records how many inputs are done, so a killed run
-resumes there. Only a finished store is renamed to ``<path>``, with ``complete = "true"``.
+resumes there. Only a finished store is renamed to ``<path>``, marked complete by
+:func:`neuroalign.results.mark_complete`; open it with :func:`neuroalign.results.open_activations`,
+which refuses a store without the flag.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neuroalign._check import NeuroalignError
 from neuroalign._io import write_json_atomic
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.extract import BackgroundWriter, Chunk, Extractor
+from neuroalign.results import COMPLETE, mark_complete
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,7 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
 
     base = layout(extractor, table)
     base.attrs.update(attrs)
-    base.attrs["complete"] = "false"
+    base.attrs[COMPLETE] = "false"
     base.to_zarr(path, mode="w", consolidated=False)
     group = zarr.open_group(path, mode="r+")
     n_items = len(table)
@@ -168,8 +170,6 @@ def extract_to_zarr(
     path : Path
         The finished store.
     """
-    import zarr
-
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
     fingerprint = _fingerprint(attrs)
@@ -188,30 +188,12 @@ def extract_to_zarr(
             table, images=images, start_input=start, base_dir=base_dir
         ):
             writer.put(chunk)
-    group = zarr.open_group(partial, mode="r+")
-    group.attrs["complete"] = "true"
+    mark_complete(partial)
     progress.unlink()
     if path.exists():
         shutil.rmtree(path)
     partial.rename(path)
     return path
-
-
-def open_activations(path: str | Path) -> xr.Dataset:
-    """Open a finished activation store (lazily).
-
-    Raises
-    ------
-    NeuroalignError
-        If the store is missing or not complete.
-    """
-    path = Path(path)
-    if not path.is_dir():
-        raise NeuroalignError(f"activation store not found: {path}; run `neuroalign extract`")
-    ds = xr.open_zarr(path, consolidated=False, mask_and_scale=False)
-    if ds.attrs.get("complete") != "true":
-        raise NeuroalignError(f"activation store {path} is incomplete; run the extraction again")
-    return ds
 
 
 def extract_dataset(

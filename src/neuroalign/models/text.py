@@ -21,6 +21,7 @@ import dataclasses
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,23 +61,42 @@ class ContextPolicy:
         return "sentence" if self.kind == "sentence" else f"words:{self.n_words}:{self.stride}"
 
 
-def parse_context(spec: str | ContextPolicy) -> ContextPolicy:
-    """Parse ``"words:N[:stride]"`` or ``"sentence"``.
+def parse_context(spec: Any) -> ContextPolicy:
+    """Parse a context setting: ``"sentence"``, ``{words: N, stride: S}`` or ``"words:N[:stride]"``.
+
+    Parameters
+    ----------
+    spec : str, mapping, ContextPolicy or settings object
+        ``"sentence"``; a mapping (or an object with attributes) ``words`` and optionally
+        ``stride`` (the config's form); or the short string ``"words:N[:stride]"``.
 
     Examples
     --------
+    >>> parse_context({"words": 20, "stride": 4})
+    ContextPolicy(kind='words', n_words=20, stride=4)
     >>> parse_context("words:20:4")
     ContextPolicy(kind='words', n_words=20, stride=4)
     """
     if isinstance(spec, ContextPolicy):
         return spec
-    match = _CONTEXT.match(str(spec).strip())
+    if not isinstance(spec, str):
+        if isinstance(spec, Mapping):
+            words, stride = spec.get("words"), spec.get("stride", 1)
+        else:
+            words, stride = getattr(spec, "words", None), getattr(spec, "stride", 1)
+        if not isinstance(words, int) or words < 0 or not isinstance(stride, int) or stride < 1:
+            raise NeuroalignError(
+                f"context {spec!r} must be 'sentence' or {{words: N, stride: S}} with N >= 0 "
+                "previous words of the same story and S >= 1 target words per input"
+            )
+        return ContextPolicy("words", words, stride)
+    match = _CONTEXT.match(spec.strip())
     if not match:
         raise NeuroalignError(
-            f"context {spec!r} must be 'words:N[:stride]' (N previous words of the same story, "
-            "stride target words per input) or 'sentence'"
+            f"context {spec!r} must be 'sentence' or {{words: N, stride: S}} (N previous words "
+            "of the same story, S target words per input; short form 'words:N[:S]')"
         )
-    if str(spec).strip() == "sentence":
+    if spec.strip() == "sentence":
         return ContextPolicy("sentence")
     stride = int(match.group(2) or 1)
     if stride < 1:

@@ -24,6 +24,7 @@ import numpy as np
 
 from neuroalign._check import NeuroalignError, check_option
 from neuroalign.models.discover import Architecture
+from neuroalign.settings import select_layers
 
 UNIT_SPACES = (
     "resid",
@@ -51,35 +52,28 @@ def parse_units(units: str | Sequence[str]) -> tuple[str, ...]:
 
 
 def parse_layers(layers: str | Sequence[int], n_layers: int) -> list[int]:
-    """Parse ``"all"``, ``"0,3,-1"`` or a list of ints into sorted block indices.
+    """Parse ``"all"``, a list of ints (or ``"0,3,-1"``) into sorted block indices.
 
-    Negative indices count from the end, as in Python. Out-of-range indices raise.
+    Negative indices count from the end, as in Python, by the one rule of
+    :func:`neuroalign.settings.select_layers`; out-of-range indices raise.
 
     Examples
     --------
-    >>> parse_layers("0,-1", 12)
+    >>> parse_layers([0, -1], 12)
     [0, 11]
     """
-    if isinstance(layers, str):
-        if layers.strip() == "all":
-            return list(range(n_layers))
+    if isinstance(layers, str) and layers.strip() != "all":
         try:
             layers = [int(x) for x in layers.split(",") if x.strip()]
         except ValueError:
             raise NeuroalignError(
-                f"layers {layers!r} must be 'all' or comma-separated integers (e.g. 0,3,-1)"
+                f"layers {layers!r} must be 'all' or a list of integers (e.g. [0, 3, -1])"
+                " (or the comma-separated form 0,3,-1)"
             ) from None
-    out = []
-    for layer in layers:
-        if not -n_layers <= int(layer) < n_layers:
-            raise NeuroalignError(
-                f"layer {layer} is out of range: the model has {n_layers} blocks (0 to "
-                f"{n_layers - 1}, or negative from the end)"
-            )
-        out.append(int(layer) % n_layers)
+    out = select_layers(layers.strip() if isinstance(layers, str) else layers, n_layers)
     if not out:
-        raise NeuroalignError("no layers given; use 'all' or a list such as 0,3,5")
-    return sorted(set(out))
+        raise NeuroalignError("no layers given; use 'all' or a list such as [0, 3, 5]")
+    return sorted(out)
 
 
 def address(arch: Architecture, space: str, layer: int) -> str:
