@@ -64,6 +64,7 @@ def test_validate_section_fills_shared_types():
 class _Meg(StageSettings):
     SECTION = "#/$defs/sim_meg"
     enabled: bool = True
+    seed: int | None = None
     n_subjects: int = 1
     stories: tuple[str, ...] = ("lighthouse",)
     sfreq: float = 100.0
@@ -108,8 +109,10 @@ def _all_settings_classes():
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
+        # Bases shared by several settings classes (not dataclasses themselves) have no section.
         if cls.__module__.startswith("neuroalign.") and cls not in seen:
-            seen.append(cls)
+            if dataclasses.is_dataclass(cls):
+                seen.append(cls)
     return seen
 
 

@@ -87,17 +87,6 @@ def simulation_features(wildcards):
     }
 
 
-def features_flags(kind, input):
-    """Command-line flags that pass a simulation's driving activations."""
-    features = config["simulate"][kind].get("features")
-    if not features:
-        return ""
-    return (
-        f"--features {input.features} --features-variable {features['units']}"
-        f" --features-layer {features['layer']}"
-    )
-
-
 def get_final_outputs():
     """Everything `snakemake` builds by default: the report, which depends on every stage."""
     return [f"{RESULTS}/report"]

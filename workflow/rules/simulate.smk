@@ -1,3 +1,15 @@
+# The settings of a simulated dataset: its config section, with the seed derived from the master
+# seed unless the section sets one.
+SETTINGS["simulate"] = lambda kind: {
+    **config["simulate"][kind],
+    "seed": (
+        config["simulate"][kind]["seed"]
+        if config["simulate"][kind]["seed"] is not None
+        else config["seed"] + SIM_KINDS.index(kind)
+    ),
+}
+
+
 rule story_stimuli:
     output:
         f"{RESULTS}/stimuli/{STORY_STIMSET}.parquet",
@@ -6,12 +18,13 @@ rule story_stimuli:
     conda:
         "../envs/neuroalign.yaml"
     shell:
-        "neuroalign simulate story --output {output} 2> {log}"
+        "neuroalign simulate story --output {output:q} 2> {log:q}"
 
 
 rule simulate_dataset:
     input:
         unpack(simulation_features),
+        settings=lambda wc: settings_file("simulate", wc.kind),
     output:
         directory(f"{DATA}/raw/sim_{{kind}}"),
     log:
@@ -21,14 +34,12 @@ rule simulate_dataset:
     resources:
         **rule_resources("simulate_dataset", mem_mb=4000, runtime=30),
     params:
-        seed=lambda wc: config["seed"] + SIM_KINDS.index(wc.kind),
-        settings=lambda wc: json.dumps(
-            {k: v for k, v in config["simulate"][wc.kind].items() if k != "features"}
+        features=lambda wc, input: (
+            f"--features {shlex.quote(input.features)}" if "features" in input.keys() else ""
         ),
-        features=lambda wc, input: features_flags(wc.kind, input),
     shell:
-        "neuroalign simulate {wildcards.kind} --output {output} --seed {params.seed}"
-        " --settings {params.settings:q} {params.features} 2> {log}"
+        "neuroalign simulate {wildcards.kind} --settings {input.settings:q}"
+        " --output {output:q} {params.features} 2> {log:q}"
 
 
 rule recover_simulation:
@@ -48,5 +59,5 @@ rule recover_simulation:
     resources:
         **rule_resources("recover_simulation", mem_mb=4000, runtime=30),
     shell:
-        "neuroalign simulate recover {wildcards.kind} --dataset {input.dataset}"
-        " --output {output} 2> {log}"
+        "neuroalign simulate recover {wildcards.kind} --dataset {input.dataset:q}"
+        " --output {output:q} 2> {log:q}"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-from neuroalign.cli._settings import read_settings
 
 _KIND_HELP = {
     "fmri": "story-listening fMRI (BIDS NIfTI on an MNI grid) with planted language voxels",
@@ -24,19 +21,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="write simulated datasets with planted ground truth; recover it back",
         description="Write a simulated dataset in the format of the real ones, with the planted "
         "truth in <output>/derivatives/neuroalign-truth/, or (`recover`) estimate the planted "
-        "quantities back from a simulated dataset. Same seed and settings give the same data.",
+        "quantities back from a simulated dataset. Same settings (seed included) give the same "
+        "data.",
     )
     kinds = parser.add_subparsers(dest="kind", metavar="<kind>", required=True)
     for kind, text in _KIND_HELP.items():
         sub = kinds.add_parser(kind, help=text, description=f"Simulate {text}.")
-        sub.add_argument("--output", required=True, type=Path, help="dataset directory to write")
-        sub.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
         sub.add_argument(
             "--settings",
+            type=Path,
             default=None,
-            help=f"JSON object (or a .json file) with the config's simulate.{kind} settings; "
-            "missing keys take the defaults in the config schema",
+            help=f"JSON file with the config's simulate.{kind} section (seed included); missing "
+            "keys take the defaults of the config schema (default: all defaults)",
         )
+        sub.add_argument("--output", required=True, type=Path, help="dataset directory to write")
         if kind != "localizer":
             sub.add_argument(
                 "--features",
@@ -44,16 +42,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                 default=None,
                 help="word features to drive the simulation instead of hashed embeddings: "
                 "CSV/TSV/Parquet with a 'text' column and numeric columns (optionally "
-                "'surprisal'), or netCDF/Zarr with dims (item, unit) and a 'text' coordinate, "
-                "or an activation store (with --features-variable and --features-layer)",
-            )
-            sub.add_argument(
-                "--features-variable",
-                default=None,
-                help="data variable of an xarray feature file, e.g. the unit space 'resid'",
-            )
-            sub.add_argument(
-                "--features-layer", type=int, default=None, help="layer of that variable"
+                "'surprisal'), or netCDF with dims (item, unit) and a 'text' coordinate"
+                + (
+                    ", or the activation store the settings' features name (units, layer)"
+                    if kind == "fmri"
+                    else ""
+                ),
             )
         sub.set_defaults(func=_simulate)
     story = kinds.add_parser(
@@ -81,29 +75,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _simulate(args: argparse.Namespace) -> None:
-    from neuroalign.data.simulate import SIMULATORS, read_feature_table, resolve_settings
+    from neuroalign.data.simulate import settings_class, simulate
+    from neuroalign.settings import read_settings
 
-    settings = resolve_settings(args.kind, read_settings(args.settings), source="--settings")
-    kwargs: dict[str, Any] = {"seed": args.seed, "settings": settings}
-    if getattr(args, "features", None) is not None:
-        kwargs["features"] = read_feature_table(
-            args.features, variable=args.features_variable, layer=args.features_layer
-        )
-    out = SIMULATORS[args.kind](args.output, **kwargs)
+    cls = settings_class(args.kind)
+    settings = cls.from_config({}) if args.settings is None else read_settings(cls, args.settings)
+    out = simulate(settings, output=args.output, features=getattr(args, "features", None))
     print(f"wrote sim_{args.kind} to {out} (planted truth in {out}/derivatives/neuroalign-truth)")
 
 
 def _story(args: argparse.Namespace) -> None:
-    from neuroalign.data.simulate.story import story_table
-    from neuroalign.data.stimuli import standardize, write_table
+    from neuroalign.data.simulate import write_story_stimuli
 
-    table = standardize(story_table(), stimset=args.output.stem, reader="simulate story")
-    write_table(table, args.output)
-    print(f"wrote {len(table)} words of the bundled story to {args.output}")
+    out = write_story_stimuli(args.output)
+    print(f"wrote the words of the bundled story to {out}")
 
 
 def _recover(args: argparse.Namespace) -> None:
-    from neuroalign.data.simulate import recover
+    from neuroalign.recovery import recover
 
     ds = recover(args.recover_kind, args.dataset, args.output)
     summary = json.loads(ds.attrs["summary"])

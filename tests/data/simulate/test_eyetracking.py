@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pandas as pd
 
-from neuroalign.data.simulate import simulate_eyetracking
+from neuroalign.data.simulate import SimEyetrackingSettings, simulate_eyetracking
 from neuroalign.data.simulate.eyetracking import REPORT
-from neuroalign.data.simulate.recover import recover_eyetracking
+from neuroalign.recovery import recover_eyetracking
 
 REQUIRED = [
     "participant_id", "TRIAL_INDEX", "paragraph_id", "IA_ID", "IA_LABEL",
@@ -65,13 +65,16 @@ def test_recovered_coefficients_within_ten_percent(sim_eyetracking):
 
 def test_same_seed_gives_identical_table(tmp_path):
     a = simulate_eyetracking(
-        tmp_path / "a", seed=5, settings={"n_readers": 2, "stories": ["ferry"]}
+        tmp_path / "a",
+        SimEyetrackingSettings.from_config({"n_readers": 2, "stories": ["ferry"], "seed": 5}),
     )
     b = simulate_eyetracking(
-        tmp_path / "b", seed=5, settings={"n_readers": 2, "stories": ["ferry"]}
+        tmp_path / "b",
+        SimEyetrackingSettings.from_config({"n_readers": 2, "stories": ["ferry"], "seed": 5}),
     )
     c = simulate_eyetracking(
-        tmp_path / "c", seed=6, settings={"n_readers": 2, "stories": ["ferry"]}
+        tmp_path / "c",
+        SimEyetrackingSettings.from_config({"n_readers": 2, "stories": ["ferry"], "seed": 6}),
     )
     assert (a / REPORT).read_bytes() == (b / REPORT).read_bytes()
     assert (a / REPORT).read_bytes() != (c / REPORT).read_bytes()

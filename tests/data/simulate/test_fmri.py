@@ -6,9 +6,9 @@ import pandas as pd
 import xarray as xr
 from nilearn.maskers import NiftiMasker
 
-from neuroalign.data.simulate import simulate_fmri
-from neuroalign.data.simulate.recover import recover_fmri
+from neuroalign.data.simulate import SimFmriSettings, simulate_fmri
 from neuroalign.data.simulate.story import chapter_words
+from neuroalign.recovery import recover_fmri
 
 TRUTH = "derivatives/neuroalign-truth"
 
@@ -103,9 +103,9 @@ def test_same_seed_gives_identical_arrays_and_other_seed_differs(tmp_path):
         "test_repeats": 2,
         "voxel_size": 12,
     }
-    a = simulate_fmri(tmp_path / "a", seed=3, settings=settings)
-    b = simulate_fmri(tmp_path / "b", seed=3, settings=settings)
-    c = simulate_fmri(tmp_path / "c", seed=4, settings=settings)
+    a = simulate_fmri(tmp_path / "a", SimFmriSettings.from_config({**settings, "seed": 3}))
+    b = simulate_fmri(tmp_path / "b", SimFmriSettings.from_config({**settings, "seed": 3}))
+    c = simulate_fmri(tmp_path / "c", SimFmriSettings.from_config({**settings, "seed": 4}))
     name = "sub-01/func/sub-01_task-storm_run-02_bold.nii.gz"
     data = [np.asarray(nib.load(d / name).dataobj) for d in (a, b, c)]
     assert np.array_equal(data[0], data[1])
@@ -136,10 +136,14 @@ def test_external_features_drive_the_voxels(tmp_path):
         "voxel_size": 12,
         "feature_dim": 5,
     }
-    out = simulate_fmri(tmp_path / "ext", seed=0, settings=settings, features=table)
+    out = simulate_fmri(
+        tmp_path / "ext", SimFmriSettings.from_config({**settings, "seed": 0}), features=table
+    )
     with xr.open_dataset(out / TRUTH / "truth.nc", engine="h5netcdf") as truth:
         assert truth.sizes["feature"] == 8
         assert truth.attrs["features_source"].endswith("features.csv")
-        hashed = simulate_fmri(tmp_path / "hashed", seed=0, settings=settings)
+        hashed = simulate_fmri(
+            tmp_path / "hashed", SimFmriSettings.from_config({**settings, "seed": 0})
+        )
         with xr.open_dataset(hashed / TRUTH / "truth.nc", engine="h5netcdf") as other:
             assert not np.allclose(truth["word_features"][:, 0], other["word_features"][:, 0])

@@ -4,13 +4,13 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
+from neuroalign.data.simulate import SimLocalizerSettings
 from neuroalign.data.simulate.localizer import block_events, nonword
-from neuroalign.data.simulate.recover import recover_localizer
-from neuroalign.data.simulate.settings import resolve_settings
+from neuroalign.recovery import recover_localizer
 
 
 def test_block_design_balances_conditions_with_fixation():
-    cfg = resolve_settings("localizer", {"blocks_per_condition": 4})
+    cfg = SimLocalizerSettings(blocks_per_condition=4)
     events = block_events(np.random.default_rng(0), ["a b c"] * 20, cfg)
     items = events[events["trial_type"] != "fixation"]
     assert items["trial_type"].value_counts().to_dict() == {"sentence": 12, "nonword": 12}
@@ -58,8 +58,12 @@ def test_same_seed_gives_identical_runs(tmp_path):
     from neuroalign.data.simulate import simulate_localizer
 
     settings = {"n_subjects": 1, "n_runs": 1, "blocks_per_condition": 2, "voxel_size": 12}
-    a = simulate_localizer(tmp_path / "a", seed=1, settings=settings)
-    b = simulate_localizer(tmp_path / "b", seed=1, settings=settings)
+    a = simulate_localizer(
+        tmp_path / "a", SimLocalizerSettings.from_config({**settings, "seed": 1})
+    )
+    b = simulate_localizer(
+        tmp_path / "b", SimLocalizerSettings.from_config({**settings, "seed": 1})
+    )
     name = "sub-01/func/sub-01_task-langloc_run-01"
     assert np.array_equal(
         np.asarray(nib.load(a / f"{name}_bold.nii.gz").dataobj),

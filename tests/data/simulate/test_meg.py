@@ -5,10 +5,10 @@ import mne_bids
 import numpy as np
 import pandas as pd
 
-from neuroalign.data.simulate import simulate_meg
+from neuroalign.data.simulate import SimMegSettings, simulate_meg
 from neuroalign.data.simulate.meg import lagged_design, magnetometer_info, sensor_pattern
-from neuroalign.data.simulate.recover import recover_meg
 from neuroalign.data.simulate.story import chapter_words
+from neuroalign.recovery import recover_meg
 
 
 def _path(root):
@@ -52,8 +52,8 @@ def test_recovered_trfs_match_planted(sim_meg):
 
 def test_same_seed_gives_identical_data(tmp_path):
     settings = {"sfreq": 50.0}
-    a = simulate_meg(tmp_path / "a", seed=1, settings=settings)
-    b = simulate_meg(tmp_path / "b", seed=1, settings=settings)
+    a = simulate_meg(tmp_path / "a", SimMegSettings.from_config({**settings, "seed": 1}))
+    b = simulate_meg(tmp_path / "b", SimMegSettings.from_config({**settings, "seed": 1}))
     da = mne.io.read_raw_fif(_path(a).fpath, verbose=False).get_data()
     db = mne.io.read_raw_fif(_path(b).fpath, verbose=False).get_data()
     assert np.array_equal(da, db)
@@ -97,7 +97,8 @@ def test_external_surprisal_drives_the_surprisal_predictor(tmp_path):
     da.to_dataset(name="activations").to_netcdf(tmp_path / "acts.nc", engine="h5netcdf")
     out = tmp_path / "sim_meg"
     args = ["simulate", "meg", "--output", str(out), "--features", str(tmp_path / "acts.nc")]
-    assert main([*args, "--settings", '{"sfreq": 50}']) == 0
+    (tmp_path / "meg.json").write_text('{"sfreq": 50}')
+    assert main([*args, "--settings", str(tmp_path / "meg.json")]) == 0
     with xr.open_dataset(out / "derivatives/neuroalign-truth/truth.nc", engine="h5netcdf") as t:
         values = t["predictor_values"].sel(predictor="surprisal").to_numpy()
     planted = surprisal[: len(words["lighthouse"])]

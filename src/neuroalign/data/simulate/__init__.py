@@ -8,8 +8,10 @@ in ``derivatives/neuroalign-truth/`` (``truth.nc``, ``truth.json``, masks):
 - :func:`simulate_meg` (``sim_meg``): story MEG, BIDS with FIF via mne-bids.
 - :func:`simulate_eyetracking` (``sim_eyetracking``): an EyeLink interest-area report.
 
-:func:`~neuroalign.data.simulate.recover.recover` estimates the planted quantities back from
-the written files with standard methods, for recovered-vs-planted checks.
+Each takes its typed settings (:class:`SimFmriSettings`, ...; the ``simulate.<kind>`` section
+of the configuration). :func:`simulate` is the stage: it picks the simulator from the settings'
+class and reads the driving word features. :mod:`neuroalign.recovery` estimates the planted
+quantities back from the written files.
 """
 
 from neuroalign.data.simulate.eyetracking import simulate_eyetracking
@@ -17,25 +19,36 @@ from neuroalign.data.simulate.features import FeatureTable, read_feature_table
 from neuroalign.data.simulate.fmri import simulate_fmri
 from neuroalign.data.simulate.localizer import simulate_localizer
 from neuroalign.data.simulate.meg import simulate_meg
-from neuroalign.data.simulate.recover import recover
-from neuroalign.data.simulate.settings import KINDS, resolve_settings
-
-SIMULATORS = {
-    "fmri": simulate_fmri,
-    "localizer": simulate_localizer,
-    "meg": simulate_meg,
-    "eyetracking": simulate_eyetracking,
-}
+from neuroalign.data.simulate.settings import (
+    KINDS,
+    SETTINGS,
+    SimEyetrackingSettings,
+    SimFeatures,
+    SimFmriSettings,
+    SimLocalizerSettings,
+    SimMegSettings,
+    SimulateSettings,
+    settings_class,
+)
+from neuroalign.data.simulate.stage import SIMULATORS, simulate, write_story_stimuli
 
 __all__ = [
     "KINDS",
+    "SETTINGS",
     "SIMULATORS",
     "FeatureTable",
+    "SimEyetrackingSettings",
+    "SimFeatures",
+    "SimFmriSettings",
+    "SimLocalizerSettings",
+    "SimMegSettings",
+    "SimulateSettings",
     "read_feature_table",
-    "recover",
-    "resolve_settings",
+    "settings_class",
+    "simulate",
     "simulate_eyetracking",
     "simulate_fmri",
     "simulate_localizer",
     "simulate_meg",
+    "write_story_stimuli",
 ]

@@ -13,7 +13,7 @@ import pandas as pd
 import xarray as xr
 
 from neuroalign import __version__
-from neuroalign._check import check_file
+from neuroalign.results import load_netcdf, write_netcdf
 
 TRUTH_DIR = Path("derivatives") / "neuroalign-truth"
 
@@ -119,7 +119,7 @@ def write_truth(
     """
     folder = root / TRUTH_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    truth.to_netcdf(folder / "truth.nc", engine="h5netcdf")
+    write_netcdf(truth, folder / "truth.nc")
     (folder / "truth.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     for name, img in (images or {}).items():
         nib.save(img, folder / f"{name}.nii.gz")
@@ -135,6 +135,4 @@ def write_truth(
 
 def read_truth(root: str | Path) -> xr.Dataset:
     """Load the planted truth (``truth.nc``) of a simulated dataset into memory."""
-    path = check_file(Path(root) / TRUTH_DIR / "truth.nc", "planted truth (truth.nc)")
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    return load_netcdf(Path(root) / TRUTH_DIR / "truth.nc", "planted truth (truth.nc)")

@@ -16,9 +16,7 @@ words.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +25,7 @@ import xarray as xr
 from neuroalign._io import atomic_path, provenance
 from neuroalign.data.simulate import bids
 from neuroalign.data.simulate.features import FeatureTable, story_features
-from neuroalign.data.simulate.settings import resolve_settings
+from neuroalign.data.simulate.settings import SimEyetrackingSettings
 from neuroalign.data.simulate.story import chapter_words, load_story
 
 logger = logging.getLogger(__name__)
@@ -90,7 +88,7 @@ def predictor_matrix(frame: pd.DataFrame, means: np.ndarray | None = None) -> np
 
 
 def simulate_readers(
-    words: pd.DataFrame, rng: np.random.Generator, cfg: Mapping[str, Any]
+    words: pd.DataFrame, rng: np.random.Generator, cfg: SimEyetrackingSettings
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Simulate every reader on every word.
 
@@ -110,20 +108,20 @@ def simulate_readers(
         Planted per-reader log-duration offsets.
     """
     x = predictor_matrix(words)
-    skip_coef = np.array([cfg["skip"][t] for t in TERMS])
-    dur_coef = np.array([cfg["duration"][t] for t in TERMS])
+    skip_coef = np.array([getattr(cfg.skip, t) for t in TERMS])
+    dur_coef = np.array([getattr(cfg.duration, t) for t in TERMS])
     letters = words["word_length_no_punctuation"].to_numpy(float)
     n = len(words)
     trial = words.groupby(["article_id", "paragraph_id"], sort=False).ngroup().to_numpy() + 1
-    offsets = rng.normal(0.0, cfg["duration"]["reader_sd"], cfg["n_readers"])
+    offsets = rng.normal(0.0, cfg.duration.reader_sd, cfg.n_readers)
     frames = []
     for r, offset in enumerate(offsets):
         skip = rng.random(n) < 1 / (1 + np.exp(-(x @ skip_coef)))
-        log_ffd = x @ dur_coef + offset + rng.normal(0.0, cfg["duration"]["noise_sd"], n)
+        log_ffd = x @ dur_coef + offset + rng.normal(0.0, cfg.duration.noise_sd, n)
         ffd = np.round(np.exp(log_ffd))
-        refix = rng.random(n) < np.clip(cfg["refixation"] * letters, 0, 1)
+        refix = rng.random(n) < np.clip(cfg.refixation * letters, 0, 1)
         refix_dur = np.round(np.exp(rng.normal(np.log(180.0), 0.3, n))) * refix
-        regress = rng.random(n) < cfg["regression"]
+        regress = rng.random(n) < cfg.regression
         second = np.round(np.exp(rng.normal(np.log(200.0), 0.3, n))) * regress
         first_run = ffd + refix_dur
         frame = words.copy()
@@ -153,9 +151,8 @@ def _durations(values: np.ndarray, missing: np.ndarray) -> np.ndarray:
 
 def simulate_eyetracking(
     output: str | Path,
+    settings: SimEyetrackingSettings | None = None,
     *,
-    seed: int = 0,
-    settings: Mapping[str, Any] | None = None,
     features: FeatureTable | None = None,
 ) -> Path:
     """Simulate the reading eye-tracking dataset and write it to ``output``.
@@ -167,10 +164,9 @@ def simulate_eyetracking(
     ----------
     output : str or Path
         The dataset directory, written atomically (replaced if it exists).
-    seed : int
-        Random seed; the same seed and settings give bitwise the same table.
-    settings : mapping, optional
-        The config's ``simulate.eyetracking`` mapping; missing keys take schema defaults.
+    settings : SimEyetrackingSettings, optional
+        The config's ``simulate.eyetracking`` section (default: the schema's defaults). Its ``seed``
+        (None: 0) and the other settings fix the table bitwise.
     features : FeatureTable, optional
         External word features; only a ``surprisal`` column is used (else the bigram model).
 
@@ -178,12 +174,13 @@ def simulate_eyetracking(
     -------
     output : Path
     """
-    cfg = resolve_settings("eyetracking", settings)
+    cfg = settings or SimEyetrackingSettings()
+    seed = cfg.seed or 0
     output = Path(output)
-    words = text_table(list(cfg["stories"]), features)
+    words = text_table(list(cfg.stories), features)
     means = words[list(PREDICTOR_COLUMNS.values())].to_numpy(float).mean(axis=0)
     report, offsets = simulate_readers(words, np.random.default_rng([seed, 1]), cfg)
-    logger.info("simulating %s: %d readers x %d words", DATASET_ID, cfg["n_readers"], len(words))
+    logger.info("simulating %s: %d readers x %d words", DATASET_ID, cfg.n_readers, len(words))
     with atomic_path(output) as tmp:
         tmp.mkdir()
         report.to_csv(tmp / REPORT, index=False)
@@ -193,14 +190,14 @@ def simulate_eyetracking(
         (tmp / "README").write_text(_README)
         truth = xr.Dataset(
             {
-                "skip_coef": ("term", [float(cfg["skip"][t]) for t in TERMS]),
-                "duration_coef": ("term", [float(cfg["duration"][t]) for t in TERMS]),
+                "skip_coef": ("term", [float(getattr(cfg.skip, t)) for t in TERMS]),
+                "duration_coef": ("term", [float(getattr(cfg.duration, t)) for t in TERMS]),
                 "predictor_mean": ("term", [0.0, *means]),
                 "reader_offset": ("participant", offsets),
             },
             coords={
                 "term": list(TERMS),
-                "participant": [f"sim{r + 1:02d}" for r in range(cfg["n_readers"])],
+                "participant": [f"sim{r + 1:02d}" for r in range(cfg.n_readers)],
                 "column": ("term", ["", *PREDICTOR_COLUMNS.values()]),
             },
         )
@@ -210,15 +207,17 @@ def simulate_eyetracking(
         truth["duration_coef"].attrs["description"] = (
             "log IA_FIRST_FIXATION_DURATION (ms) per unit of centered predictor"
         )
-        truth.attrs.update(provenance(stage="simulate", config=cfg, seed=seed, dataset=DATASET_ID))
+        truth.attrs.update(
+            provenance(stage="simulate", config=cfg.to_dict(), seed=seed, dataset=DATASET_ID)
+        )
         if features is not None:
             truth.attrs["features_source"] = features.source
         summary = {
             "dataset": DATASET_ID,
             "seed": seed,
-            "settings": cfg,
+            "settings": cfg.to_dict(),
             "report": REPORT,
-            "n_readers": cfg["n_readers"],
+            "n_readers": cfg.n_readers,
             "n_words": len(words),
             "planted": "skip_coef and duration_coef over terms " + ", ".join(TERMS),
         }

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 from neuroalign._check import NeuroalignError, check_file, suggest
 from neuroalign.data.simulate.story import word_key
+from neuroalign.results import load_netcdf, open_activations
 
 BOS = "<s>"
 
@@ -48,14 +50,16 @@ class FeatureTable:
 def read_feature_table(
     path: str | Path, *, variable: str | None = None, layer: int | None = None
 ) -> FeatureTable:
-    """Read a feature table: CSV/Parquet with a ``text`` column, or netCDF/Zarr (item, unit).
+    """Read a feature table: CSV/Parquet with a ``text`` column, netCDF (item, unit), or a store.
 
     Tabular files: every numeric column except ``surprisal`` and the index-like columns
     ``onset``, ``duration``, ``item``, ``word_index``, ``sentence``, ``run`` is a feature. xarray
     files: the one data variable with dims ``(item, unit)`` (or the only data variable), with a
     ``text`` coordinate along ``item`` and optionally a ``surprisal`` coordinate. An activation
-    store (variables with dims ``(item, layer, <space>_unit)``) is read by naming the unit space
-    (``variable``) and the ``layer``.
+    store (a Zarr folder written by ``neuroalign extract``, variables with dims
+    ``(item, layer, <space>_unit)``) is opened through `neuroalign.results.open_activations`,
+    which refuses an unfinished store, and read by naming the unit space (``variable``) and the
+    ``layer``.
 
     Parameters
     ----------
@@ -64,7 +68,8 @@ def read_feature_table(
     variable : str, optional
         Data variable of an xarray file (e.g. ``"resid"`` in an activation store).
     layer : int, optional
-        Layer to take from a variable with a ``layer`` dim.
+        Layer to take from a variable with a ``layer`` dim; negative values count from the end
+        of the store's layers (``-1`` is the last).
 
     Returns
     -------
@@ -73,16 +78,14 @@ def read_feature_table(
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".zarr":
-        if not path.exists():
-            raise NeuroalignError(f"feature table not found: {path}. Check --features.")
-        return _from_xarray(path, variable, layer)
+        return _from_xarray(open_activations(path), path, variable, layer)
     check_file(path, "feature table")
     if suffix in (".csv", ".tsv"):
         return _from_frame(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), path)
     if suffix == ".parquet":
         return _from_frame(pd.read_parquet(path), path)
     if suffix == ".nc":
-        return _from_xarray(path, variable, layer)
+        return _from_xarray(load_netcdf(path, "feature table"), path, variable, layer)
     raise NeuroalignError(
         f"{path}: unknown feature table format {suffix!r}; use .csv, .tsv, .parquet, .nc or .zarr."
     )
@@ -110,13 +113,9 @@ def _from_frame(frame: pd.DataFrame, path: Path) -> FeatureTable:
     )
 
 
-def _from_xarray(path: Path, variable: str | None, layer: int | None) -> FeatureTable:
-    import xarray as xr
-
-    if path.suffix.lower() == ".zarr":  # our stores are written without consolidated metadata
-        opened = xr.open_zarr(path, consolidated=False)
-    else:
-        opened = xr.open_dataset(path)
+def _from_xarray(
+    opened: xr.Dataset, path: Path, variable: str | None, layer: int | None
+) -> FeatureTable:
     with opened as ds:
         if variable is not None:
             if variable not in ds.data_vars:
@@ -126,10 +125,13 @@ def _from_xarray(path: Path, variable: str | None, layer: int | None) -> Feature
                 )
             var = ds[variable]
             if "layer" in var.dims:
-                if layer is None or layer not in var.coords["layer"].values:
+                layers = var.coords["layer"].values.tolist()
+                if layer is not None and -len(layers) <= layer < 0:
+                    layer = layers[layer]
+                if layer is None or layer not in layers:
                     raise NeuroalignError(
-                        f"{path}: {variable!r} has layers {var.coords['layer'].values.tolist()}; "
-                        "pick one with the layer setting."
+                        f"{path}: {variable!r} has layers {layers}; pick one with the layer "
+                        "setting (negative counts from the end)."
                     )
                 var = var.sel(layer=layer, drop=True)
             unit_dims = [d for d in var.dims if d != "item"]

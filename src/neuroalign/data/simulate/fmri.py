@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -34,7 +33,7 @@ from neuroalign.data.simulate.grid import (
     voxel_dim_coords,
 )
 from neuroalign.data.simulate.hrf import convolve_events, spm_hrf
-from neuroalign.data.simulate.settings import resolve_settings
+from neuroalign.data.simulate.settings import SimFmriSettings
 from neuroalign.data.simulate.story import chapter_words, word_timings
 
 logger = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ def ar1_noise(rng: np.random.Generator, n_times: int, sd: np.ndarray, phi: float
 
 
 def timed_words(
-    stories: list[str], settings: Mapping[str, Any], seed: int
+    stories: list[str], settings: SimFmriSettings, seed: int
 ) -> dict[str, pd.DataFrame]:
     """Return each story's words with onsets (s from run start) and durations.
 
@@ -78,7 +77,7 @@ def timed_words(
     for i, name in enumerate(stories):
         rng = np.random.default_rng([seed, 0, i])
         out[name] = word_timings(
-            words[name], rng, rate=settings["speech_rate"], start=settings["lead_in"]
+            words[name], rng, rate=settings.speech_rate, start=settings.lead_in
         )
     return out
 
@@ -120,9 +119,8 @@ def events_table(words: pd.DataFrame) -> pd.DataFrame:
 
 def simulate_fmri(
     output: str | Path,
+    settings: SimFmriSettings | None = None,
     *,
-    seed: int = 0,
-    settings: Mapping[str, Any] | None = None,
     features: FeatureTable | None = None,
 ) -> Path:
     """Simulate the story-listening fMRI dataset and write it (BIDS) to ``output``.
@@ -131,10 +129,9 @@ def simulate_fmri(
     ----------
     output : str or Path
         The dataset directory, written atomically (replaced if it exists).
-    seed : int
-        Random seed; the same seed and settings give bitwise the same data.
-    settings : mapping, optional
-        The config's ``simulate.fmri`` mapping; missing keys take schema defaults.
+    settings : SimFmriSettings, optional
+        The config's ``simulate.fmri`` section (default: the schema's defaults). Its ``seed``
+        (None: 0) and the other settings fix the data bitwise.
     features : FeatureTable, optional
         External word features (a model's activations) to drive the voxels instead of the
         hashed embedding.
@@ -143,23 +140,24 @@ def simulate_fmri(
     -------
     output : Path
     """
-    cfg = resolve_settings("fmri", settings)
+    cfg = settings or SimFmriSettings()
+    seed = cfg.seed or 0
     output = Path(output)
-    train, test = list(cfg["train_stories"]), cfg["test_story"]
+    train, test = list(cfg.train_stories), cfg.test_story
     stories = [*train, test]
-    tr, lead_in = float(cfg["tr"]), float(cfg["lead_in"])
+    tr, lead_in = float(cfg.tr), float(cfg.lead_in)
     words = timed_words(stories, cfg, seed)
-    design, feature_names = word_design(stories, cfg["feature_dim"], features)
+    design, feature_names = word_design(stories, cfg.feature_dim, features)
     n_scans = {s: n_scans_for(words[s], tr, lead_in) for s in stories}
     regressors = {
         s: convolve_events(words[s]["onset"].to_numpy(), design[s], n_scans[s], tr) for s in stories
     }
-    mask, affine = brain_grid(cfg["voxel_size"])
+    mask, affine = brain_grid(cfg.voxel_size)
     ijk, xyz = voxel_coordinates(mask, affine)
-    roi, gain = roi_membership(xyz, LANGUAGE_ROIS, cfg["roi_radius"])
+    roi, gain = roi_membership(xyz, LANGUAGE_ROIS, cfg.roi_radius)
     language = roi >= 0
-    subjects = bids.subject_labels(cfg["n_subjects"])
-    runs = [(s, 1) for s in train] + [(test, r + 1) for r in range(cfg["test_repeats"])]
+    subjects = bids.subject_labels(cfg.n_subjects)
+    runs = [(s, 1) for s in train] + [(test, r + 1) for r in range(cfg.test_repeats)]
     logger.info(
         "simulating %s: %d subjects x %d runs, %d voxels (%d language)",
         DATASET_ID, len(subjects), len(runs), len(xyz), language.sum(),
@@ -175,7 +173,7 @@ def simulate_fmri(
             for run_index, (story, run) in enumerate(runs):
                 noise_rng = np.random.default_rng([seed, 2, k, run_index])
                 y = regressors[story] @ planted["weights"] + ar1_noise(
-                    noise_rng, n_scans[story], planted["noise_sd"], cfg["noise_ar"]
+                    noise_rng, n_scans[story], planted["noise_sd"], cfg.noise_ar
                 )
                 bold = planted["baseline"] * (1 + y / 100)
                 stem = bids.func_stem(tmp, subject, story, run)
@@ -194,7 +192,9 @@ def simulate_fmri(
         truth = _truth(
             per_subject, subjects, feature_names, design, words, stories, ijk, xyz, roi, cfg
         )
-        truth.attrs.update(provenance(stage="simulate", config=cfg, seed=seed, dataset=DATASET_ID))
+        truth.attrs.update(
+            provenance(stage="simulate", config=cfg.to_dict(), seed=seed, dataset=DATASET_ID)
+        )
         truth.attrs["affine"] = affine.tolist()
         truth.attrs["grid_shape"] = list(mask.shape)
         if features is not None:
@@ -206,7 +206,7 @@ def simulate_fmri(
         summary = {
             "dataset": DATASET_ID,
             "seed": seed,
-            "settings": cfg,
+            "settings": cfg.to_dict(),
             "subjects": subjects,
             "runs": [f"task-{s}_run-{r:02d}" for s, r in runs],
             "n_voxels": len(xyz),
@@ -226,7 +226,7 @@ def _plant_subject(
     train: list[str],
     test: str,
     gain: np.ndarray,
-    cfg: Mapping[str, Any],
+    cfg: SimFmriSettings,
 ) -> dict[str, np.ndarray]:
     n_features = regressors[test].shape[1]
     n_voxels = gain.size
@@ -234,14 +234,14 @@ def _plant_subject(
     weights = np.zeros((n_features, n_voxels))
     weights[:, language] = rng.standard_normal((n_features, language.sum()))
     train_x = np.concatenate([regressors[s] for s in train])
-    target_sd = cfg["signal_sd"] * gain * rng.uniform(0.6, 1.4, n_voxels)
+    target_sd = cfg.signal_sd * gain * rng.uniform(0.6, 1.4, n_voxels)
     current_sd = (train_x @ weights).std(axis=0)
     scale = np.divide(target_sd, current_sd, out=np.zeros(n_voxels), where=current_sd > 0)
     weights *= scale
-    noise_sd = cfg["noise_sd"] * rng.uniform(0.8, 1.2, n_voxels)
+    noise_sd = cfg.noise_sd * rng.uniform(0.8, 1.2, n_voxels)
     baseline = rng.uniform(600.0, 1200.0, n_voxels)
     test_var = (regressors[test] @ weights).var(axis=0)
-    repeats = cfg["test_repeats"]
+    repeats = cfg.test_repeats
     return {
         "weights": weights,
         "noise_sd": noise_sd,
@@ -262,7 +262,7 @@ def _truth(
     ijk: np.ndarray,
     xyz: np.ndarray,
     roi: np.ndarray,
-    cfg: Mapping[str, Any],
+    cfg: SimFmriSettings,
 ) -> xr.Dataset:
     def stack(key: str) -> np.ndarray:
         return np.stack([p[key] for p in per_subject])
@@ -296,10 +296,10 @@ def _truth(
     ds["roi"].attrs["description"] = "index into the names attribute; -1 outside the language mask"
     ds["weights"].attrs["units"] = "percent signal change per unit of z-scored feature"
     ds["word_features"].attrs["description"] = "z-scored features of each story word"
-    ds.attrs["tr"] = float(cfg["tr"])
-    ds.attrs["noise_ar"] = float(cfg["noise_ar"])
-    ds.attrs["train_stories"] = list(cfg["train_stories"])
-    ds.attrs["test_story"] = cfg["test_story"]
+    ds.attrs["tr"] = float(cfg.tr)
+    ds.attrs["noise_ar"] = float(cfg.noise_ar)
+    ds.attrs["train_stories"] = list(cfg.train_stories)
+    ds.attrs["test_story"] = cfg.test_story
     return ds
 
 

@@ -12,9 +12,7 @@ rest only carry noise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -34,7 +32,7 @@ from neuroalign.data.simulate.grid import (
     voxel_dim_coords,
 )
 from neuroalign.data.simulate.hrf import convolve_events
-from neuroalign.data.simulate.settings import resolve_settings
+from neuroalign.data.simulate.settings import SimLocalizerSettings
 from neuroalign.data.simulate.story import load_story, tokenize
 
 logger = logging.getLogger(__name__)
@@ -71,7 +69,7 @@ def localizer_sentences(min_words: int = 6, max_words: int = 16) -> list[str]:
 
 
 def block_events(
-    rng: np.random.Generator, sentences: list[str], cfg: Mapping[str, Any]
+    rng: np.random.Generator, sentences: list[str], cfg: SimLocalizerSettings
 ) -> pd.DataFrame:
     """Return one run's events: items of sentence / non-word blocks, with fixation periods.
 
@@ -83,7 +81,7 @@ def block_events(
         Columns ``onset``, ``duration``, ``trial_type`` (sentence, nonword or fixation),
         ``stimulus`` (the sentence, the non-word list, or ``+``) and ``block``.
     """
-    n = cfg["blocks_per_condition"]
+    n = cfg.blocks_per_condition
     order = []
     while len(order) < 2 * n:
         group = ["sentence", "sentence", "nonword", "nonword"]
@@ -95,13 +93,13 @@ def block_events(
         if counts[c] < n:
             kept.append(c)
             counts[c] += 1
-    item, fix = float(cfg["item_duration"]), float(cfg["fixation_duration"])
-    needed = n * cfg["items_per_block"]
+    item, fix = float(cfg.item_duration), float(cfg.fixation_duration)
+    needed = n * cfg.items_per_block
     picks = iter(rng.choice(len(sentences), size=needed, replace=needed > len(sentences)))
     rows = [(0.0, fix, "fixation", "+", -1)] if fix > 0 else []
     t = fix
     for b, condition in enumerate(kept):
-        for _ in range(cfg["items_per_block"]):
+        for _ in range(cfg.items_per_block):
             if condition == "sentence":
                 text = sentences[next(picks)]
             else:
@@ -114,37 +112,34 @@ def block_events(
     return pd.DataFrame(rows, columns=["onset", "duration", "trial_type", "stimulus", "block"])
 
 
-def simulate_localizer(
-    output: str | Path, *, seed: int = 0, settings: Mapping[str, Any] | None = None
-) -> Path:
+def simulate_localizer(output: str | Path, settings: SimLocalizerSettings | None = None) -> Path:
     """Simulate the language localizer session and write it (BIDS) to ``output``.
 
     Parameters
     ----------
     output : str or Path
         The dataset directory, written atomically (replaced if it exists).
-    seed : int
-        Random seed; the same seed and settings give bitwise the same data.
-    settings : mapping, optional
-        The config's ``simulate.localizer`` mapping; missing keys take schema defaults.
+    settings : SimLocalizerSettings, optional
+        The config's ``simulate.localizer`` section (default: the schema's defaults). Its ``seed``
+        (None: 0) and the other settings fix the data bitwise.
 
     Returns
     -------
     output : Path
     """
-    cfg = resolve_settings("localizer", settings)
+    cfg = settings or SimLocalizerSettings()
+    seed = cfg.seed or 0
     output = Path(output)
-    tr = float(cfg["tr"])
+    tr = float(cfg.tr)
     sentences = localizer_sentences()
-    mask, affine = brain_grid(cfg["voxel_size"])
+    mask, affine = brain_grid(cfg.voxel_size)
     ijk, xyz = voxel_coordinates(mask, affine)
-    language_roi, language_gain = roi_membership(xyz, LANGUAGE_ROIS, cfg["roi_radius"])
-    visual_roi, _ = roi_membership(xyz, VISUAL_ROIS, cfg["roi_radius"])
+    language_roi, language_gain = roi_membership(xyz, LANGUAGE_ROIS, cfg.roi_radius)
+    visual_roi, _ = roi_membership(xyz, VISUAL_ROIS, cfg.roi_radius)
     language, visual = language_roi >= 0, (visual_roi >= 0) & (language_roi < 0)
-    subjects = bids.subject_labels(cfg["n_subjects"])
+    subjects = bids.subject_labels(cfg.n_subjects)
     runs = [
-        block_events(np.random.default_rng([seed, 0, r]), sentences, cfg)
-        for r in range(cfg["n_runs"])
+        block_events(np.random.default_rng([seed, 0, r]), sentences, cfg) for r in range(cfg.n_runs)
     ]
     logger.info("simulating %s: %d subjects x %d runs", DATASET_ID, len(subjects), len(runs))
     planted = []
@@ -153,12 +148,12 @@ def simulate_localizer(
         for k, subject in enumerate(subjects):
             rng = np.random.default_rng([seed, 1, k])
             n_vox = len(xyz)
-            beta_s = np.where(language, cfg["sentence_effect"] * language_gain, 0.0)
+            beta_s = np.where(language, cfg.sentence_effect * language_gain, 0.0)
             beta_s *= rng.uniform(0.6, 1.4, n_vox)
-            beta_n = cfg["nonword_ratio"] * beta_s
-            vis = np.where(visual, cfg["visual_effect"] * rng.uniform(0.6, 1.4, n_vox), 0.0)
+            beta_n = cfg.nonword_ratio * beta_s
+            vis = np.where(visual, cfg.visual_effect * rng.uniform(0.6, 1.4, n_vox), 0.0)
             beta_s, beta_n = beta_s + vis, beta_n + vis
-            noise_sd = cfg["noise_sd"] * rng.uniform(0.8, 1.2, n_vox)
+            noise_sd = cfg.noise_sd * rng.uniform(0.8, 1.2, n_vox)
             baseline = rng.uniform(600.0, 1200.0, n_vox)
             planted.append((beta_s, beta_n, noise_sd, baseline))
             for r, events in enumerate(runs):
@@ -176,7 +171,7 @@ def simulate_localizer(
                     durations=blocks["duration"].to_numpy(),
                 )
                 noise = ar1_noise(
-                    np.random.default_rng([seed, 2, k, r]), n_scans, noise_sd, cfg["noise_ar"]
+                    np.random.default_rng([seed, 2, k, r]), n_scans, noise_sd, cfg.noise_ar
                 )
                 y = x @ np.stack([beta_s, beta_n]) + noise
                 bold = baseline * (1 + y / 100)
@@ -211,7 +206,9 @@ def simulate_localizer(
             },
         )
         truth["contrast"].attrs["description"] = "sentence minus non-word response (percent)"
-        truth.attrs.update(provenance(stage="simulate", config=cfg, seed=seed, dataset=DATASET_ID))
+        truth.attrs.update(
+            provenance(stage="simulate", config=cfg.to_dict(), seed=seed, dataset=DATASET_ID)
+        )
         truth.attrs["tr"] = tr
         truth.attrs["affine"] = affine.tolist()
         truth.attrs["grid_shape"] = list(mask.shape)
@@ -223,7 +220,7 @@ def simulate_localizer(
         summary = {
             "dataset": DATASET_ID,
             "seed": seed,
-            "settings": cfg,
+            "settings": cfg.to_dict(),
             "subjects": subjects,
             "task": TASK,
             "n_voxels": len(xyz),

@@ -14,9 +14,7 @@ Sensors are the 102 magnetometers of the Neuromag Vectorview layout shipped with
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +24,7 @@ from scipy import signal
 from neuroalign._io import atomic_path, provenance
 from neuroalign.data.simulate import bids
 from neuroalign.data.simulate.features import FeatureTable, story_features
-from neuroalign.data.simulate.settings import resolve_settings
+from neuroalign.data.simulate.settings import SimMegSettings
 from neuroalign.data.simulate.story import chapter_words, word_timings
 
 logger = logging.getLogger(__name__)
@@ -138,9 +136,8 @@ def lagged_design(x: np.ndarray, n_lags: int, first_lag: int = 0) -> np.ndarray:
 
 def simulate_meg(
     output: str | Path,
+    settings: SimMegSettings | None = None,
     *,
-    seed: int = 0,
-    settings: Mapping[str, Any] | None = None,
     features: FeatureTable | None = None,
 ) -> Path:
     """Simulate the story MEG dataset and write it (BIDS, FIF) to ``output``.
@@ -149,10 +146,9 @@ def simulate_meg(
     ----------
     output : str or Path
         The dataset directory, written atomically (replaced if it exists).
-    seed : int
-        Random seed; the same seed and settings give bitwise the same data.
-    settings : mapping, optional
-        The config's ``simulate.meg`` mapping; missing keys take schema defaults.
+    settings : SimMegSettings, optional
+        The config's ``simulate.meg`` section (default: the schema's defaults). Its ``seed``
+        (None: 0) and the other settings fix the data bitwise.
     features : FeatureTable, optional
         External word features; only a ``surprisal`` column is used (else the bigram model).
 
@@ -163,18 +159,19 @@ def simulate_meg(
     import mne
     import mne_bids
 
-    cfg = resolve_settings("meg", settings)
+    cfg = settings or SimMegSettings()
+    seed = cfg.seed or 0
     output = Path(output)
-    sfreq, lead_in = float(cfg["sfreq"]), float(cfg["lead_in"])
+    sfreq, lead_in = float(cfg.sfreq), float(cfg.lead_in)
     words = _recording_words(cfg, seed, features)
     n_times = int(np.ceil((words["onset"].iloc[-1] + 1.0 + lead_in) * sfreq))
-    first_lag = round(cfg["tmin"] * sfreq)
-    n_lags = round(cfg["tmax"] * sfreq) - first_lag + 1
+    first_lag = round(cfg.tmin * sfreq)
+    n_lags = round(cfg.tmax * sfreq) - first_lag + 1
     lags = (first_lag + np.arange(n_lags)) / sfreq
     predictors = predictor_series(words, n_times, sfreq)
     info = magnetometer_info(sfreq)
     positions = np.array([ch["loc"][:3] for ch in info["chs"]])
-    subjects = bids.subject_labels(cfg["n_subjects"])
+    subjects = bids.subject_labels(cfg.n_subjects)
     logger.info(
         "simulating %s: %d subjects, %.0f s at %g Hz, %d sensors",
         DATASET_ID, len(subjects), n_times / sfreq, sfreq, len(positions),
@@ -184,16 +181,16 @@ def simulate_meg(
         tmp.mkdir()
         for k, subject in enumerate(subjects):
             rng = np.random.default_rng([seed, 1, k])
-            trf = planted_trf(rng, positions, lags, cfg["trf_amplitude"] * FT)
+            trf = planted_trf(rng, positions, lags, cfg.trf_amplitude * FT)
             evoked = lagged_design(predictors, n_lags, first_lag) @ trf.transpose(2, 1, 0).reshape(
                 -1, len(positions)
             )
             noise = sensor_noise(np.random.default_rng([seed, 2, k]), positions, n_times, sfreq)
-            data = (evoked + cfg["noise_sd"] * FT * noise).T
+            data = (evoked + cfg.noise_sd * FT * noise).T
             trfs.append(trf)
-            noise_sds.append(cfg["noise_sd"] * FT * noise.std(axis=0))
+            noise_sds.append(cfg.noise_sd * FT * noise.std(axis=0))
             subject_info = info.copy()
-            subject_info["line_freq"] = float(cfg["line_freq"])
+            subject_info["line_freq"] = float(cfg.line_freq)
             raw = mne.io.RawArray(data, subject_info, verbose=False)
             raw.set_annotations(
                 mne.Annotations(
@@ -235,7 +232,9 @@ def simulate_meg(
         truth["predictor_values"].attrs["description"] = (
             "impulse height of each word in each predictor (surprisal z-scored)"
         )
-        truth.attrs.update(provenance(stage="simulate", config=cfg, seed=seed, dataset=DATASET_ID))
+        truth.attrs.update(
+            provenance(stage="simulate", config=cfg.to_dict(), seed=seed, dataset=DATASET_ID)
+        )
         truth.attrs["sfreq"] = sfreq
         truth.attrs["task"] = TASK
         if features is not None:
@@ -243,7 +242,7 @@ def simulate_meg(
         summary = {
             "dataset": DATASET_ID,
             "seed": seed,
-            "settings": cfg,
+            "settings": cfg.to_dict(),
             "subjects": subjects,
             "task": TASK,
             "duration_s": n_times / sfreq,
@@ -256,22 +255,22 @@ def simulate_meg(
     return output
 
 
-def _recording_words(cfg: Mapping[str, Any], seed: int, table: FeatureTable | None) -> pd.DataFrame:
+def _recording_words(cfg: SimMegSettings, seed: int, table: FeatureTable | None) -> pd.DataFrame:
     words = chapter_words()
     features = story_features(words, dim=1, table=table)
     frames = []
-    t = float(cfg["lead_in"])
-    for i, name in enumerate(cfg["stories"]):
+    t = float(cfg.lead_in)
+    for i, name in enumerate(cfg.stories):
         timed = word_timings(
-            words[name], np.random.default_rng([seed, 0, i]), rate=cfg["speech_rate"], start=t
+            words[name], np.random.default_rng([seed, 0, i]), rate=cfg.speech_rate, start=t
         )
         timed["story"] = name
         timed["surprisal"] = features[name]["surprisal"].to_numpy()
         frames.append(timed)
-        t = float(timed["onset"].iloc[-1] + timed["duration"].iloc[-1]) + cfg["lead_in"]
+        t = float(timed["onset"].iloc[-1] + timed["duration"].iloc[-1]) + cfg.lead_in
     out = pd.concat(frames, ignore_index=True)
     # Onsets on the sample grid, so annotations, events.tsv and the planted impulses agree.
-    sfreq = float(cfg["sfreq"])
+    sfreq = float(cfg.sfreq)
     out["onset"] = np.round(out["onset"] * sfreq) / sfreq
     out["duration"] = out["duration"].round(3)
     return out

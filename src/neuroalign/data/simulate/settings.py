@@ -1,78 +1,221 @@
-"""Settings of the simulators: validated and defaulted against the configuration schema."""
+"""Settings of the simulators: one frozen dataclass per kind, built from the configuration schema.
+
+Each class is the validated ``simulate.<kind>`` section of the configuration (schema
+``$defs/sim_<kind>``), with the schema's defaults filled in. Cross-field rules the schema cannot
+say (story chapters exist, the test story is not a training story, ``tmax > tmin``) are checked
+when an object is built, so every way of making settings refuses the same mistakes.
+"""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
 
-from neuroalign._check import NeuroalignError, check_option, suggest
-from neuroalign.schemas import load_schema, validate
+from neuroalign._check import NeuroalignError, suggest
+from neuroalign.settings import StageSettings
 
 KINDS = ("fmri", "localizer", "meg", "eyetracking")
 
 
-def _fill(instance: dict, schema: Mapping[str, Any]) -> None:
-    for key, sub in schema.get("properties", {}).items():
-        if key not in instance and "default" in sub:
-            instance[key] = copy.deepcopy(sub["default"])
-        if isinstance(instance.get(key), dict):
-            _fill(instance[key], sub)
+class _CrossFieldError(NeuroalignError):
+    """A rule between fields broken; `from_config` prefixes where the settings came from."""
 
 
-def resolve_settings(
-    kind: str, settings: Mapping[str, Any] | None = None, source: str = "settings"
-) -> dict[str, Any]:
-    """Return the settings of simulator ``kind``, validated, with defaults filled in.
+class SimulateSettings(StageSettings):
+    """Base of the simulators' settings: ``KIND`` names the simulated dataset kind."""
 
-    Parameters
-    ----------
-    kind : str
-        ``"fmri"``, ``"localizer"``, ``"meg"`` or ``"eyetracking"``.
-    settings : mapping, optional
-        The config's ``simulate.<kind>`` mapping (partial is fine).
-    source : str
-        Where the settings came from, for error messages.
+    KIND: ClassVar[str] = ""
 
-    Returns
-    -------
-    settings : dict
-        A new dict; every key of the schema's ``sim_<kind>`` definition is present.
+    @classmethod
+    def from_config(
+        cls, section: Mapping[str, Any] | None = None, source: str = "settings"
+    ) -> Self:
+        """Validate ``simulate.<kind>`` against the schema, fill its defaults, build the settings.
 
-    Raises
-    ------
-    NeuroalignError
-        If a key is unknown or a value is out of range, or a story chapter does not exist.
-    """
-    check_option("kind", kind, KINDS)
-    resolved = copy.deepcopy(dict(settings or {}))
-    validate({"simulate": {kind: resolved}}, "config", source)
-    _fill(resolved, load_schema("config")["$defs"][f"sim_{kind}"])
-    _check_stories(kind, resolved, source)
-    return resolved
+        Raises
+        ------
+        NeuroalignError
+            One line naming the source, the field and the fix.
+        """
+        try:
+            return super().from_config(section, source)
+        except _CrossFieldError as err:
+            raise NeuroalignError(f"{source}: {err}") from None
+
+    @property
+    def dataset(self) -> str:
+        """The dataset id, ``sim_<kind>``."""
+        return f"sim_{self.KIND}"
+
+    def __post_init__(self) -> None:
+        _check_stories(self)
 
 
-def _check_stories(kind: str, settings: Mapping[str, Any], source: str) -> None:
+def _check_stories(settings: SimulateSettings) -> None:
     from neuroalign.data.simulate.story import load_story
 
     chapters = list(load_story())
+    kind = settings.KIND
     for key in ("train_stories", "stories", "test_story"):
-        if key not in settings:
+        value = getattr(settings, key, None)
+        if value is None:
             continue
-        names = settings[key] if isinstance(settings[key], list) else [settings[key]]
-        for name in names:
+        for name in [value] if isinstance(value, str) else value:
             if name not in chapters:
-                raise NeuroalignError(
-                    f"{source}: field 'simulate.{kind}.{key}': unknown story chapter {name!r}; "
+                raise _CrossFieldError(
+                    f"field 'simulate.{kind}.{key}': unknown story chapter {name!r}; "
                     f"chapters are {', '.join(chapters)}.{suggest(name, chapters)}"
                 )
-    if kind == "fmri" and settings["test_story"] in settings["train_stories"]:
-        raise NeuroalignError(
-            f"{source}: field 'simulate.fmri.test_story': {settings['test_story']!r} is also a "
-            "training story; pick a chapter not in train_stories."
+    if isinstance(settings, SimFmriSettings) and settings.test_story in settings.train_stories:
+        raise _CrossFieldError(
+            f"field 'simulate.fmri.test_story': {settings.test_story!r} is also a training "
+            "story; pick a chapter not in train_stories."
         )
-    if kind == "meg" and settings["tmax"] <= settings["tmin"]:
-        raise NeuroalignError(
-            f"{source}: field 'simulate.meg.tmax' ({settings['tmax']}) must be greater than "
-            f"tmin ({settings['tmin']})."
+    if isinstance(settings, SimMegSettings) and settings.tmax <= settings.tmin:
+        raise _CrossFieldError(
+            f"field 'simulate.meg.tmax' ({settings.tmax}) must be greater than tmin "
+            f"({settings.tmin})."
         )
+
+
+@dataclass(frozen=True)
+class SimFeatures(StageSettings):
+    """A model's activations for the story that drive the simulated fMRI voxels."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_fmri/properties/features"
+
+    model: str
+    layer: int
+    units: str = "resid"
+
+
+@dataclass(frozen=True)
+class SimFmriSettings(SimulateSettings):
+    """Settings of :func:`~neuroalign.data.simulate.fmri.simulate_fmri` (``simulate.fmri``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_fmri"
+    KIND: ClassVar[str] = "fmri"
+
+    enabled: bool = True
+    seed: int | None = None
+    n_subjects: int = 2
+    voxel_size: float = 8
+    tr: float = 2.0
+    train_stories: tuple[str, ...] = ("lighthouse", "orchard", "ferry", "archive")
+    test_story: str = "storm"
+    test_repeats: int = 3
+    feature_dim: int = 16
+    roi_radius: float = 16
+    signal_sd: float = 1.0
+    noise_sd: float = 1.0
+    noise_ar: float = 0.3
+    lead_in: float = 8.0
+    speech_rate: float = 2.5
+    features: SimFeatures | None = None
+
+
+@dataclass(frozen=True)
+class SimLocalizerSettings(SimulateSettings):
+    """Settings of :func:`~neuroalign.data.simulate.localizer.simulate_localizer`."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_localizer"
+    KIND: ClassVar[str] = "localizer"
+
+    enabled: bool = True
+    seed: int | None = None
+    n_subjects: int = 2
+    voxel_size: float = 8
+    tr: float = 2.0
+    n_runs: int = 2
+    blocks_per_condition: int = 8
+    items_per_block: int = 3
+    item_duration: float = 6.0
+    fixation_duration: float = 14.0
+    roi_radius: float = 16
+    sentence_effect: float = 1.5
+    nonword_ratio: float = 0.3
+    visual_effect: float = 1.0
+    noise_sd: float = 1.0
+    noise_ar: float = 0.3
+
+
+@dataclass(frozen=True)
+class SimMegSettings(SimulateSettings):
+    """Settings of :func:`~neuroalign.data.simulate.meg.simulate_meg` (``simulate.meg``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_meg"
+    KIND: ClassVar[str] = "meg"
+
+    enabled: bool = True
+    seed: int | None = None
+    n_subjects: int = 1
+    stories: tuple[str, ...] = ("lighthouse",)
+    sfreq: float = 100.0
+    tmin: float = 0.0
+    tmax: float = 0.6
+    trf_amplitude: float = 250.0
+    noise_sd: float = 150.0
+    lead_in: float = 3.0
+    speech_rate: float = 2.5
+    line_freq: float = 50
+
+
+@dataclass(frozen=True)
+class SkipModel(StageSettings):
+    """Logistic model of first-pass skipping (``simulate.eyetracking.skip``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_eyetracking/properties/skip"
+
+    intercept: float = -0.6
+    length: float = -0.45
+    frequency: float = -0.15
+    surprisal: float = -0.1
+
+
+@dataclass(frozen=True)
+class DurationModel(StageSettings):
+    """Log-normal model of first fixation duration (``simulate.eyetracking.duration``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_eyetracking/properties/duration"
+
+    intercept: float = 5.35
+    length: float = 0.025
+    frequency: float = 0.03
+    surprisal: float = 0.04
+    noise_sd: float = 0.25
+    reader_sd: float = 0.1
+
+
+@dataclass(frozen=True)
+class SimEyetrackingSettings(SimulateSettings):
+    """Settings of :func:`~neuroalign.data.simulate.eyetracking.simulate_eyetracking`."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_eyetracking"
+    KIND: ClassVar[str] = "eyetracking"
+
+    enabled: bool = True
+    seed: int | None = None
+    n_readers: int = 20
+    stories: tuple[str, ...] = ("lighthouse", "orchard", "ferry", "archive", "storm")
+    skip: SkipModel = field(default_factory=SkipModel)
+    duration: DurationModel = field(default_factory=DurationModel)
+    refixation: float = 0.04
+    regression: float = 0.1
+
+
+#: The settings class of each simulated kind.
+SETTINGS: dict[str, type[SimulateSettings]] = {
+    cls.KIND: cls
+    for cls in (SimFmriSettings, SimLocalizerSettings, SimMegSettings, SimEyetrackingSettings)
+}
+
+
+def settings_class(kind: str) -> type[SimulateSettings]:
+    """Return the settings class of simulated kind ``kind`` (error names the kinds)."""
+    if kind not in SETTINGS:
+        raise NeuroalignError(
+            f"unknown simulated kind {kind!r}; choose one of {', '.join(KINDS)}."
+            f"{suggest(kind, KINDS)}"
+        )
+    return SETTINGS[kind]

@@ -1,12 +1,15 @@
+"""The recovery methods: scores and ceilings are the encoding engine's."""
+
 import numpy as np
 import pytest
 
-from neuroalign.data.simulate.recover import (
+from neuroalign.encoding import ceilings
+from neuroalign.encoding.scores import pearson_r
+from neuroalign.recovery import (
     correlation,
     dice,
     explainable_variance,
     logistic_fit,
-    pearson_columns,
     top_mask,
 )
 
@@ -21,8 +24,21 @@ def test_explainable_variance_is_unbiased(n_rep):
     ev = explainable_variance(signal + noise)
     assert abs((ev - planted).mean()) < 0.01
     assert np.corrcoef(ev, planted)[0, 1] > 0.9
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="n_repeats >= 2"):
         explainable_variance((signal + noise)[:1])
+
+
+def test_explainable_variance_is_the_engine_ceiling_of_z_scored_repeats():
+    """Same numbers as the per-repeat z-scored formula the recovery used before."""
+    rng = np.random.default_rng(1)
+    repeats = rng.standard_normal((3, 50, 7)) * rng.uniform(0.5, 2.0, (3, 1, 7))
+    z = (repeats - repeats.mean(1, keepdims=True)) / repeats.std(1, keepdims=True)
+    ev = z.mean(0).var(0)
+    expected = ev - (1 - ev) / (3 - 1)
+    np.testing.assert_allclose(explainable_variance(repeats), expected, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        explainable_variance(repeats), ceilings.explainable_variance(z), rtol=0, atol=0
+    )
 
 
 def test_dice_and_top_mask():
@@ -34,7 +50,7 @@ def test_dice_and_top_mask():
 def test_correlations():
     a = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 2.0]])
     b = np.array([[2.0, 1.0], [4.0, 5.0], [6.0, 0.0]])
-    assert pearson_columns(a, b).tolist() == [1.0, 0.0]
+    assert pearson_r(a, b).tolist() == [1.0, 0.0]
     assert np.isclose(correlation([1, 2, 3], [3, 2, 1]), -1.0)
 
 

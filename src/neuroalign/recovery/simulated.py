@@ -5,6 +5,8 @@ nilearn, MNE and mne-bids, pandas), estimates the planted quantities, and return
 xarray Dataset in which every quantity is a pair ``planted_<name>`` / ``recovered_<name>``
 with identical dims, plus ``attrs["summary"]`` (JSON {metric: value}) and ``attrs["dataset"]``.
 These checks exist so the report can show recovered vs planted before encoding models exist.
+Scores and ceilings are the encoding engine's: `neuroalign.encoding.scores.pearson_r` and
+`neuroalign.encoding.ceilings.explainable_variance`.
 """
 
 from __future__ import annotations
@@ -21,30 +23,22 @@ import pandas as pd
 import xarray as xr
 
 from neuroalign._check import NeuroalignError, check_file, check_option
-from neuroalign._io import atomic_path, provenance
-from neuroalign.data.simulate.bids import read_truth
+from neuroalign._io import provenance
+from neuroalign.data.simulate.bids import TRUTH_DIR, read_truth
 from neuroalign.data.simulate.eyetracking import REPORT, predictor_matrix
 from neuroalign.data.simulate.hrf import convolve_events
 from neuroalign.data.simulate.meg import lagged_design
 from neuroalign.data.simulate.story import word_key
+from neuroalign.encoding import ceilings
+from neuroalign.encoding.scores import pearson_r
+from neuroalign.results import write_netcdf
 
 _RUN = re.compile(r"sub-(?P<sub>[^_]+)_task-(?P<task>[^_]+)_run-(?P<run>\d+)_bold\.nii\.gz$")
 
 
-def pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Return the Pearson correlation of matching columns of ``a`` and ``b`` (n, k) -> (k,).
-
-    Columns with zero variance give 0.
-    """
-    a = a - a.mean(axis=0)
-    b = b - b.mean(axis=0)
-    denom = np.sqrt((a**2).sum(axis=0) * (b**2).sum(axis=0))
-    return np.divide((a * b).sum(axis=0), denom, out=np.zeros(a.shape[1]), where=denom > 0)
-
-
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Return the Pearson correlation of two arrays, flattened."""
-    return float(pearson_columns(np.ravel(a)[:, None], np.ravel(b)[:, None])[0])
+    return float(pearson_r(np.ravel(a)[:, None], np.ravel(b)[:, None])[0])
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -65,9 +59,10 @@ def top_mask(values: np.ndarray, n: int) -> np.ndarray:
 def explainable_variance(repeats: np.ndarray) -> np.ndarray:
     """Return the bias-corrected explainable variance of responses to repeated stimuli.
 
-    Each repeat is z-scored over time; EV = var(mean over repeats), minus the bias
-    ``(1 - EV) / (n_repeats - 1)``. An unbiased estimate of signal variance over total variance
-    of a single repeat.
+    Each repeat is z-scored over time, so that every repeat weighs the same, then passed to
+    the engine's `neuroalign.encoding.ceilings.explainable_variance`: with unit-variance
+    repeats that is ``var(mean over repeats) - (1 - ev) / (n_repeats - 1)``, an unbiased
+    estimate of signal variance over the total variance of a single repeat.
 
     Parameters
     ----------
@@ -77,15 +72,11 @@ def explainable_variance(repeats: np.ndarray) -> np.ndarray:
     -------
     ev : ndarray, shape (n_targets,)
     """
-    n_rep = repeats.shape[0]
-    if n_rep < 2:
-        raise ValueError(f"explainable variance needs at least 2 repeats, got {n_rep}.")
     sd = repeats.std(axis=1, keepdims=True)
     z = np.divide(
         repeats - repeats.mean(axis=1, keepdims=True), sd, where=sd > 0, out=np.zeros_like(repeats)
     )
-    ev = z.mean(axis=0).var(axis=0)
-    return ev - (1 - ev) / (n_rep - 1)
+    return ceilings.explainable_variance(z)
 
 
 def percent_signal(data: np.ndarray) -> np.ndarray:
@@ -159,7 +150,7 @@ def recover_fmri(dataset: str | Path) -> xr.Dataset:
             raise NeuroalignError(f"{root}: sub-{subject} needs at least 2 runs of task {test!r}.")
         weights, *_ = np.linalg.lstsq(np.concatenate(train_x), np.concatenate(train_y), rcond=None)
         prediction = (test_x - test_x.mean(axis=0)) @ weights
-        r = pearson_columns(prediction, np.mean(repeats, axis=0))
+        r = pearson_r(np.mean(repeats, axis=0), prediction)
         out["w"].append(weights)
         out["ev"].append(explainable_variance(np.stack(repeats)))
         out["r"].append(r)
@@ -230,7 +221,7 @@ def recover_localizer(dataset: str | Path) -> xr.Dataset:
     truth = read_truth(root)
     tr = float(truth.attrs["tr"])
     language = truth["language_mask"].to_numpy().astype(bool)
-    mask_img = nib.load(root / "derivatives" / "neuroalign-truth" / "brain_mask.nii.gz")
+    mask_img = nib.load(root / TRUTH_DIR / "brain_mask.nii.gz")
     effects, tmaps = [], []
     ijk = tuple(truth[c].to_numpy() for c in ("voxel_i", "voxel_j", "voxel_k"))
     for subject in truth["subject"].to_numpy():
@@ -450,8 +441,7 @@ def recover(kind: str, dataset: str | Path, output: str | Path) -> xr.Dataset:
             f"dataset not found: {dataset}. Run `neuroalign simulate {kind}` first."
         )
     ds = RECOVERERS[kind](dataset)
-    truth_file = dataset / "derivatives" / "neuroalign-truth" / "truth.nc"
+    truth_file = dataset / TRUTH_DIR / "truth.nc"
     ds.attrs.update(provenance(stage="simulate-recover", inputs={"truth": truth_file}, kind=kind))
-    with atomic_path(output) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf")
+    write_netcdf(ds, output)
     return ds

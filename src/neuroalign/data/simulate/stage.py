@@ -1,0 +1,97 @@
+"""The simulate stage: write one simulated dataset from its settings, or the story's words.
+
+`simulate` is what ``neuroalign simulate <kind>`` and the workflow's ``simulate_dataset`` rule
+run; a Python user calls it with the same defaults::
+
+    from neuroalign.data.simulate import SimMegSettings, simulate
+
+    simulate(SimMegSettings.from_config({"n_subjects": 2, "seed": 1}), output="data/raw/sim_meg")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from neuroalign._check import NeuroalignError
+from neuroalign.data.simulate.eyetracking import simulate_eyetracking
+from neuroalign.data.simulate.features import read_feature_table
+from neuroalign.data.simulate.fmri import simulate_fmri
+from neuroalign.data.simulate.localizer import simulate_localizer
+from neuroalign.data.simulate.meg import simulate_meg
+from neuroalign.data.simulate.settings import (
+    SimFmriSettings,
+    SimLocalizerSettings,
+    SimulateSettings,
+)
+from neuroalign.data.simulate.story import story_table
+
+SIMULATORS = {
+    "fmri": simulate_fmri,
+    "localizer": simulate_localizer,
+    "meg": simulate_meg,
+    "eyetracking": simulate_eyetracking,
+}
+
+
+def simulate(
+    settings: SimulateSettings, *, output: str | Path, features: str | Path | None = None
+) -> Path:
+    """Write the simulated dataset that ``settings`` describe, with its planted truth.
+
+    Parameters
+    ----------
+    settings : SimFmriSettings, SimLocalizerSettings, SimMegSettings or SimEyetrackingSettings
+        The dataset's settings (``simulate.<kind>`` of the configuration); their class picks
+        the kind, their ``seed`` (None: 0) fixes the data bitwise.
+    output : str or Path
+        The dataset directory, written atomically (replaced if it exists); the planted truth
+        goes to ``<output>/derivatives/neuroalign-truth/``.
+    features : str or Path, optional
+        Word features that drive the simulation instead of hashed embeddings: a table (CSV,
+        TSV, Parquet with a ``text`` column; netCDF with dims (item, unit)) or, for fMRI with
+        ``settings.features``, the activation store of that model (its ``units`` and
+        ``layer`` are read). The localizer takes none.
+
+    Returns
+    -------
+    output : Path
+
+    Raises
+    ------
+    NeuroalignError
+        If features are given to the localizer, or ``settings.features`` names a model but
+        no activation store is given.
+    """
+    spec = settings.features if isinstance(settings, SimFmriSettings) else None
+    table = None
+    if features is not None:
+        if isinstance(settings, SimLocalizerSettings):
+            raise NeuroalignError(
+                "features: the simulated localizer takes no word features; leave them out."
+            )
+        table = read_feature_table(
+            features,
+            variable=spec.units if spec else None,
+            layer=spec.layer if spec else None,
+        )
+    elif spec is not None:
+        raise NeuroalignError(
+            f"simulate.{settings.KIND}.features names model {spec.model!r}: pass its activation "
+            "store of the story (--features results/activations/<model>/sim_story.zarr), or "
+            "set features to null."
+        )
+    kwargs = {} if isinstance(settings, SimLocalizerSettings) else {"features": table}
+    return SIMULATORS[settings.KIND](output, settings, **kwargs)
+
+
+def write_story_stimuli(output: str | Path) -> Path:
+    """Write the bundled story's words as a stimulus table (one row per word, no timing).
+
+    The stimulus set is named after the file (``sim_story.parquet`` -> ``sim_story``); a
+    model's activations for it can drive a simulation (``features``).
+    """
+    from neuroalign.data.stimuli import standardize, write_table
+
+    output = Path(output)
+    table = standardize(story_table(), stimset=output.stem, reader="simulate story")
+    return write_table(table, output)
