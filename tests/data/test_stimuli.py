@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -17,14 +18,17 @@ from neuroalign.data.stimuli import (
     COLUMNS,
     METADATA_KEY,
     READERS,
+    StimuliSettings,
+    build_stimuli,
     get_reader,
-    parse_options,
     read_table,
     run_reader,
     standardize,
     validate_table,
     write_table,
 )
+from neuroalign.schemas import load_schema
+from neuroalign.settings import read_settings, write_settings
 
 
 def _rows(n=4, **extra):
@@ -147,22 +151,67 @@ def test_get_reader_suggests():
         get_reader("megmas")
 
 
-def test_parse_options_converts_by_default_type():
-    assert parse_options("natural_stories", ["shift=0"]) == {"shift": 0}
-    assert parse_options("langloc", ["lowercase=true"]) == {"lowercase": True}
-    assert parse_options("bids_events", ["subject=01", "keep_columns=a, b"]) == {
-        "subject": "01",
-        "keep_columns": ("a", "b"),
-    }
-    assert parse_options("bids_events", ["condition_column=cond"]) == {"condition_column": "cond"}
-    with pytest.raises(NeuroalignError, match=r"has no option 'shfit'.*Did you mean 'shift'"):
-        parse_options("natural_stories", ["shfit=1"])
-    with pytest.raises(NeuroalignError, match="expected a int"):
-        parse_options("natural_stories", ["shift=one"])
-    with pytest.raises(NeuroalignError, match="not key=value"):
-        parse_options("natural_stories", ["shift"])
-    with pytest.raises(NeuroalignError, match="expected a bool"):
-        parse_options("langloc", ["lowercase=maybe"])
+def _schema_options(reader):
+    """The options the schema declares for ``reader``: name -> (property schema)."""
+    entry = load_schema("config")["properties"]["stimuli"]["additionalProperties"]
+    assert set(entry["properties"]["reader"]["enum"]) == set(READERS)
+    for part in entry["allOf"]:
+        cond = part["if"]["properties"]["reader"]
+        if reader in cond.get("enum", [cond.get("const")]):
+            return part["then"]["properties"]["options"]["properties"]
+    raise AssertionError(f"the schema declares no options for reader {reader!r}")
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+def test_schema_declares_every_reader_option_with_its_default(reader):
+    declared = _schema_options(reader)
+    signature = {k: v for k, v in READERS[reader].options().items() if k != "stimset"}
+    assert set(declared) == set(signature)
+    for name, default in signature.items():
+        schema_default = declared[name]["default"]
+        plain = list(default) if isinstance(default, tuple) else default
+        assert schema_default == plain, (reader, name)
+        assert "description" in declared[name], (reader, name)
+
+
+def _settings(**entry):
+    return StimuliSettings.from_config({"dataset": "ds", **entry}, source="stimuli.x")
+
+
+def test_settings_fill_typed_reader_options():
+    assert _settings(reader="natural_stories").options == {"shift": 1}
+    assert _settings(reader="natural_stories", options={"shift": 0}).options == {"shift": 0}
+    assert _settings(reader="langloc", options={"lowercase": True}).options == {"lowercase": True}
+    bids = _settings(reader="bids_events", options={"subject": "01", "keep_columns": ["a", "b"]})
+    assert bids.options["subject"] == "01" and bids.options["keep_columns"] == ["a", "b"]
+    assert bids.options["trial_type"] == "word" and bids.options["condition_column"] is None
+    assert _settings(reader="pereira2018").options == {}
+
+
+@pytest.mark.parametrize(
+    ("entry", "pattern"),
+    [
+        ({"reader": "natural_stories", "options": {"shfit": 1}}, r"'options\.shfit'.*'shift'"),
+        ({"reader": "natural_stories", "options": {"shift": "one"}}, r"'options\.shift'.*integer"),
+        ({"reader": "langloc", "options": {"lowercase": "maybe"}}, r"'options\.lowercase'"),
+        ({"reader": "bids_events", "options": {"subject": 1}}, r"'options\.subject'.*string"),
+        ({"reader": "pereira2018", "options": {"shift": 1}}, r"'options\.shift'; no keys"),
+        ({"reader": "bids_evnts"}, r"field 'reader'"),
+        ({"reader": "langloc", "optoins": {}}, r"unknown key 'optoins'.*Did you mean 'options'"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_naming_the_field(entry, pattern):
+    with pytest.raises(NeuroalignError, match=rf"^stimuli\.x: .*{pattern}") as err:
+        _settings(**entry)
+    assert len(str(err.value).splitlines()) == 1
+
+
+def test_settings_round_trip(tmp_path):
+    settings = _settings(reader="bids_events", files=["a.tsv"], options={"trial_type": ["x"]})
+    assert settings.files == ("a.tsv",)
+    path = write_settings(settings, tmp_path / "s.json")
+    assert read_settings(StimuliSettings, path) == settings
+    assert dataclasses.replace(settings, reader="tom") != settings
 
 
 def test_run_reader_binds_inputs_by_suffix(tmp_path):
@@ -199,7 +248,20 @@ def test_cli_writes_a_table(tmp_path, capsys):
     csv = tmp_path / "sentences.csv"
     csv.write_text(",Sentence,EffectSize\n0,A cat sat.,0.5\n1,Dogs bark.,1.25\n")
     out = tmp_path / "results" / "p.parquet"
-    _cli(["--reader", "pereira2018", "--input", str(csv), "--stimset", "p", "--output", str(out)])
+    settings = write_settings(
+        {"dataset": "pereira2018", "reader": "pereira2018"}, tmp_path / "s.json"
+    )
+    argv = [
+        "--settings",
+        str(settings),
+        "--input",
+        str(csv),
+        "--stimset",
+        "p",
+        "--output",
+        str(out),
+    ]
+    _cli(argv)
     assert "wrote 2 rows" in capsys.readouterr().out
     df, attrs = read_table(out)
     assert df["stimset"].unique().tolist() == ["p"]
@@ -209,4 +271,15 @@ def test_cli_writes_a_table(tmp_path, capsys):
 
 def test_cli_reports_missing_arguments():
     with pytest.raises(NeuroalignError, match="missing --input, --stimset, --output"):
-        _cli(["--reader", "pereira2018"])
+        _cli(["--settings", "s.json"])
+    with pytest.raises(NeuroalignError, match="missing --settings"):
+        _cli(["--input", "x", "--stimset", "x", "--output", "x.parquet"])
+
+
+def test_stage_function_reads_with_typed_options(tmp_path):
+    csv = tmp_path / "sentences.csv"
+    csv.write_text(",Sentence,EffectSize\n0,A cat sat.,0.5\n")
+    settings = StimuliSettings.from_config({"dataset": "p", "reader": "pereira2018"})
+    out = build_stimuli(settings, inputs=[csv], stimset="p", output=tmp_path / "p.parquet")
+    df, attrs = read_table(out)
+    assert len(df) == 1 and attrs["reader"] == "pereira2018" and attrs["options"] == {}

@@ -65,18 +65,6 @@ def reader_inputs(wildcards):
     return " ".join(f"--input {shlex.quote(str(f))}" for f in files)
 
 
-def reader_options(options):
-    """Command-line `--option key=value` flags for a reader's options from the config."""
-    flags = []
-    for key, value in options.items():
-        if isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, (list, tuple)):
-            value = ",".join(map(str, value))
-        flags.append(f"--option {shlex.quote(f'{key}={value}')}")
-    return " ".join(flags)
-
-
 def simulation_features(wildcards):
     """The activation store that drives a simulated dataset, if its config names one."""
     features = config["simulate"][wildcards.kind].get("features")

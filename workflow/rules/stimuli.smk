@@ -1,6 +1,10 @@
+SETTINGS["stimuli"] = lambda stimset: config["stimuli"][stimset]
+
+
 rule build_stimuli:
     input:
         dataset=lambda wc: dataset_input(config["stimuli"][wc.stimset]["dataset"]),
+        settings=lambda wc: settings_file("stimuli", wc.stimset),
     output:
         f"{RESULTS}/stimuli/{{stimset}}.parquet",
     log:
@@ -12,9 +16,7 @@ rule build_stimuli:
     resources:
         **rule_resources("build_stimuli", mem_mb=2000, runtime=20),
     params:
-        reader=lambda wc: config["stimuli"][wc.stimset]["reader"],
-        options=lambda wc: reader_options(config["stimuli"][wc.stimset]["options"]),
         inputs=reader_inputs,
     shell:
-        "neuroalign stimuli --reader {params.reader} {params.inputs}"
-        " --stimset {wildcards.stimset} --output {output} {params.options} 2> {log}"
+        "neuroalign stimuli --settings {input.settings:q} {params.inputs}"
+        " --stimset {wildcards.stimset} --output {output:q} 2> {log:q}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from neuroalign._check import NeuroalignError
 
@@ -13,16 +14,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "stimuli",
         help="read stimuli (events, texts, localizer lists) into a stimulus table",
-        description="Read a dataset's stimuli with one of the registered readers and write a "
+        description="Read a dataset's stimuli with the reader its settings name and write a "
         "stimulus table: one row per word (or sentence) with text, onset, offset, run, story, "
         "position, sentence and condition, plus the reader's extra columns. Provenance (reader, "
         "options, input checksums) is stored in the parquet metadata.",
         epilog="Examples:\n"
         "  neuroalign stimuli --list-readers\n"
-        "  neuroalign stimuli --reader bids_events --input data/raw/ds --stimset lpp "
+        '  echo \'{"dataset": "ds", "reader": "bids_events"}\' > lpp.json\n'
+        "  neuroalign stimuli --settings lpp.json --input data/raw/ds --stimset lpp "
         "--output results/stimuli/lpp.parquet\n"
-        "  neuroalign stimuli --reader natural_stories --input processed_wordinfo.tsv "
-        "--stimset ns --output ns.parquet --option shift=1",
+        '  echo \'{"dataset": "ns", "reader": "natural_stories", '
+        '"options": {"shift": 1}}\' > ns.json\n'
+        "  neuroalign stimuli --settings ns.json --input processed_wordinfo.tsv --stimset ns "
+        "--output ns.parquet",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
@@ -30,7 +34,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="list the readers, what --input each takes and their options, then exit",
     )
-    parser.add_argument("--reader", metavar="NAME", help="reader name (see --list-readers)")
+    parser.add_argument(
+        "--settings",
+        metavar="FILE.json",
+        type=Path,
+        help="the stimulus set's settings: the config's stimuli.<stimset> entry (dataset, "
+        "reader, options) as JSON",
+    )
     parser.add_argument(
         "--input",
         metavar="PATH",
@@ -40,13 +50,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--stimset", metavar="NAME", help="name of the stimulus set")
     parser.add_argument("--output", metavar="FILE.parquet", help="stimulus table to write")
-    parser.add_argument(
-        "--option",
-        metavar="KEY=VALUE",
-        action="append",
-        default=[],
-        help="reader option (repeat for several; see --list-readers)",
-    )
     parser.set_defaults(func=run)
 
 
@@ -69,7 +72,7 @@ def run(args: argparse.Namespace) -> None:
     missing = [
         flag
         for flag, value in (
-            ("--reader", args.reader),
+            ("--settings", args.settings),
             ("--input", args.input),
             ("--stimset", args.stimset),
             ("--output", args.output),
@@ -80,16 +83,15 @@ def run(args: argparse.Namespace) -> None:
         raise NeuroalignError(
             f"missing {', '.join(missing)}; see `neuroalign stimuli --help` (or --list-readers)."
         )
-    from neuroalign.data.stimuli import parse_options, run_reader, write_table
+    from neuroalign.data.stimuli import StimuliSettings, build_stimuli, read_table
+    from neuroalign.settings import read_settings
 
-    options = parse_options(args.reader, args.option)
-    table = run_reader(args.reader, args.input, stimset=args.stimset, options=options)
-    path = write_table(table, args.output)
-    info = table.attrs.get("info", {})
-    runs = table["run"].nunique()
+    settings = read_settings(StimuliSettings, args.settings)
+    path = build_stimuli(settings, inputs=args.input, stimset=args.stimset, output=args.output)
+    table, attrs = read_table(path)
     print(
-        f"wrote {len(table)} rows ({table['story'].nunique()} stories, {runs} runs) of "
-        f"stimset {args.stimset!r} to {path}"
+        f"wrote {len(table)} rows ({table['story'].nunique()} stories, "
+        f"{table['run'].nunique()} runs) of stimset {args.stimset!r} to {path}"
     )
-    for key, value in info.items():
+    for key, value in attrs.get("info", {}).items():
         print(f"  {key}: {json.dumps(value, default=str)[:300]}")

@@ -32,7 +32,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 from neuroalign import __version__
 from neuroalign._check import NeuroalignError, suggest
 from neuroalign._io import atomic_path, provenance, sha256_file
+from neuroalign.settings import StageSettings
 
 METADATA_KEY = b"neuroalign"
 
@@ -410,54 +411,6 @@ def get_reader(name: str) -> Reader:
     return READERS[name]
 
 
-def parse_options(reader: str, pairs: Sequence[str]) -> dict[str, Any]:
-    """Parse ``key=value`` strings into typed keyword options for ``reader``.
-
-    Values are converted to the type of the option's default (``true``/``false`` for
-    booleans; comma-separated lists for tuple defaults); options whose default is None or a
-    string take the value as a string (so a subject label ``01`` stays ``"01"``).
-
-    Raises
-    ------
-    NeuroalignError
-        For a malformed pair, an unknown option (with the allowed ones) or a bad value.
-    """
-    allowed = get_reader(reader).options()
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise NeuroalignError(f"option {pair!r} is not key=value (e.g. --option shift=0).")
-        if key not in allowed:
-            raise NeuroalignError(
-                f"reader {reader!r} has no option {key!r}; its options are "
-                f"{sorted(allowed)}.{suggest(key, allowed)}"
-            )
-        options[key] = _convert(reader, key, value, allowed[key])
-    return options
-
-
-def _convert(reader: str, key: str, value: str, default: Any) -> Any:
-    try:
-        if isinstance(default, bool):
-            lowered = value.lower()
-            if lowered not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError(value)
-            return lowered in ("true", "1", "yes")
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-        if isinstance(default, tuple):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
-    except ValueError as err:
-        raise NeuroalignError(
-            f"option {key}={value!r} of reader {reader!r}: expected a "
-            f"{type(default).__name__} like {default!r}."
-        ) from err
-    return value
-
-
 def run_reader(
     name: str,
     inputs: Sequence[str | Path],
@@ -476,7 +429,8 @@ def run_reader(
     stimset : str, optional
         Name of the stimulus set; the reader's default when None.
     options : mapping, optional
-        Keyword options of the reader.
+        Keyword options of the reader, typed as the schema declares them (``stimuli.<set>.
+        options``); lists are passed as tuples.
 
     Returns
     -------
@@ -490,7 +444,7 @@ def run_reader(
     for path in paths:
         if not path.exists():
             raise NeuroalignError(f"input not found: {path}. Check the --input path.")
-    kwargs = dict(options or {})
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in (options or {}).items()}
     allowed = reader.options()
     unknown = [k for k in kwargs if k not in allowed]
     if unknown:
@@ -514,3 +468,66 @@ def run_reader(
         if not files:
             raise NeuroalignError(f"reader {name!r} needs --input for {arg!r}: {reader.inputs}.")
     return reader.func(**grouped, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# The stimuli stage.
+
+
+@dataclass(frozen=True)
+class StimuliSettings(StageSettings):
+    """Settings of one stimulus set (``stimuli.<stimset>`` of the configuration).
+
+    Attributes
+    ----------
+    dataset : str
+        The dataset the stimuli come from (a manifest id or ``sim_<kind>``).
+    reader : str
+        A key of `READERS`.
+    files : tuple of str
+        Input files relative to the dataset folder (the workflow's concern; empty: the folder).
+    options : dict
+        The reader's options, each declared in the schema with its type and default (the
+        schema fills them); unknown keys are refused.
+    """
+
+    SECTION: ClassVar[str] = "#/properties/stimuli/additionalProperties"
+
+    dataset: str
+    reader: str
+    files: tuple[str, ...] = ()
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def build_stimuli(
+    settings: StimuliSettings,
+    *,
+    inputs: Sequence[str | Path],
+    stimset: str,
+    output: str | Path,
+) -> Path:
+    """Read a stimulus set with its reader and write the stimulus table atomically.
+
+    Parameters
+    ----------
+    settings : StimuliSettings
+        The stimulus set's settings (reader and options).
+    inputs : sequence of path
+        The reader's input files or folders (see ``READERS[settings.reader].inputs``).
+    stimset : str
+        Name of the stimulus set (the ``stimset`` column).
+    output : str or Path
+        The parquet file to write (with provenance: reader, options, input checksums).
+
+    Returns
+    -------
+    output : Path
+
+    Examples
+    --------
+    >>> settings = StimuliSettings.from_config({"dataset": "sim_meg", "reader": "bids_events"})
+    >>> build_stimuli(settings, inputs=["data/raw/sim_meg"], stimset="meg_story",
+    ...               output="results/stimuli/meg_story.parquet")  # doctest: +SKIP
+    """
+    table = run_reader(settings.reader, inputs, stimset=stimset, options=settings.options)
+    return write_table(table, output)

@@ -30,6 +30,8 @@ def _message(error: jsonschema.ValidationError) -> str:
         extra = [k for k in error.instance if k not in allowed]
         key = extra[0] if extra else "?"
         field = ".".join([*map(str, error.absolute_path), key])
+        if not allowed:
+            return f"unknown key {field!r}; no keys are allowed here."
         return (
             f"unknown key {field!r}; allowed keys here are {', '.join(allowed)}."
             f"{suggest(key, allowed)}"
@@ -102,6 +104,19 @@ def _fill_defaults(instance: Any, schema: dict, root: dict) -> None:
         for key, value in instance.items():
             if key not in schema.get("properties", {}):
                 _fill_defaults(value, extra, root)
+    # Conditional parts (`allOf: [{if, then}]`, e.g. a stimulus reader's options): the defaults
+    # of the branch that applies to this instance.
+    for part in schema.get("allOf", []):
+        part = _resolve(part, root)
+        if "if" not in part:
+            _fill_defaults(instance, part, root)
+            continue
+        matches = jsonschema.validators.validator_for(root)(
+            {**part["if"], "$defs": root.get("$defs", {})}
+        ).is_valid(instance)
+        branch = part.get("then" if matches else "else")
+        if isinstance(branch, dict):
+            _fill_defaults(instance, branch, root)
 
 
 def _copy(value: Any) -> Any:

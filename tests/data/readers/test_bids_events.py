@@ -81,7 +81,7 @@ def test_sentence_localizer_events(tmp_path):
     path = tmp_path / "sub-01" / "func" / "sub-01_task-langloc_run-1_events.tsv"
     _write_events(path, rows)
     table = read_bids_events(
-        [path], trial_type="sentence,nonword", text_column="stimulus", unit="sentence"
+        [path], trial_type=["sentence", "nonword"], text_column="stimulus", unit="sentence"
     )
     assert table["condition"].tolist() == ["sentence", "nonword", "sentence"]
     assert table["text"].tolist() == ["THE DOG RAN", "BLOF MIRP TAV", "A CAT SAT"]

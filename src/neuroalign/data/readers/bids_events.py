@@ -89,9 +89,7 @@ def _natural_key(text: str) -> list:
 
 
 def _trial_types(value: str | Sequence[str]) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(v.strip() for v in value.split(",") if v.strip())
-    return tuple(value)
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _select(
@@ -174,8 +172,8 @@ def read_bids_events(
     source : path or list of path
         A BIDS dataset folder (searched for ``*_events.tsv``) or events files.
     trial_type : str or sequence of str
-        The ``trial_type`` value(s) that mark stimuli (comma-separated in a string), e.g.
-        ``"word"`` or ``"sentence,nonword"``.
+        The ``trial_type`` value(s) that mark stimuli, e.g. ``"word"`` or
+        ``("sentence", "nonword")``.
     text_column : str
         Column holding the presented text (``"word"``; ``"stimulus"`` for a localizer).
     condition_column : str, optional
