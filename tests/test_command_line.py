@@ -27,11 +27,13 @@ def test_every_rule_calls_a_subcommand(repo_root):
 
 
 def test_user_error_is_one_line_without_traceback(tmp_path, capsys):
+    settings = tmp_path / "x.json"
+    settings.write_text('{"dataset": "pereira2018", "reader": "pereira2018"}')
     status = main(
         [
             "stimuli",
-            "--reader",
-            "pereira2018",
+            "--settings",
+            str(settings),
             "--input",
             str(tmp_path / "missing.csv"),
             "--stimset",

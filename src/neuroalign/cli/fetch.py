@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
+from pathlib import Path
 
-from neuroalign.config import load_config
-from neuroalign.data.fetch import MIRROR_ENV, fetch_dataset
-from neuroalign.data.manifest import find_manifest
+from neuroalign.data.fetch import MIRROR_ENV, FetchSettings, fetch
+from neuroalign.settings import read_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,26 +18,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "<data-dir>/raw/<dataset>/. Sizes and sha256 are checked before a file is moved into "
         "place; a cut download resumes on the next run; files already present and verified are "
         "skipped. The license and citation are logged. When every file is in place, the stamp "
-        "<data-dir>/raw/<dataset>/.neuroalign-fetch-<subset>.json is written.",
+        "<data-dir>/raw/<dataset>/.neuroalign-fetch-<subset>.json is written. The mirror is, "
+        f"in this order: --mirror, ${MIRROR_ENV}, the settings' mirror (config data.mirror), "
+        "none; an empty value turns it off at its level.",
     )
     parser.add_argument("dataset", help="dataset id (a manifest name) or a manifest .yaml path")
     parser.add_argument(
         "--subset", default="starter", help="named subset to fetch (default: %(default)s)"
     )
     parser.add_argument(
-        "--data-dir", help="data root holding raw/<dataset>/ (default: config data.root, else data)"
+        "--settings",
+        type=Path,
+        help="JSON file with the config's data section (root, manifests, mirror, "
+        "accept_terms); default: the schema's defaults",
     )
     parser.add_argument(
-        "--manifests",
-        help="folder of manifests (default: config data.manifests, else data_manifests)",
+        "--data-dir", help="data root holding raw/<dataset>/ (default: the settings' root)"
+    )
+    parser.add_argument(
+        "--manifests", help="folder of manifests (default: the settings' manifests)"
     )
     parser.add_argument(
         "--mirror",
-        help=f"local folder or http(s) base URL replacing upstream sources (default: "
-        f"${MIRROR_ENV}, else config data.mirror); '' turns the mirror off",
-    )
-    parser.add_argument(
-        "--config", help="pipeline configuration (for data.root, data.mirror, data.accept_terms)"
+        help=f"local folder or http(s) base URL replacing upstream sources; beats "
+        f"${MIRROR_ENV} and the settings' mirror; '' turns the mirror off",
     )
     parser.add_argument(
         "--accept-terms",
@@ -61,20 +64,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Fetch the subset and print the stamp's path."""
-    data = load_config(args.config)["data"] if args.config else {}
-    mirror = args.mirror
-    if mirror is None and MIRROR_ENV not in os.environ:
-        mirror = data.get("mirror") or ""
-    manifest = find_manifest(
-        args.dataset, args.manifests or data.get("manifests", "data_manifests")
+    settings = (
+        FetchSettings.from_config({})
+        if args.settings is None
+        else read_settings(FetchSettings, args.settings)
     )
-    stamp = fetch_dataset(
-        manifest,
-        args.data_dir or data.get("root", "data"),
+    stamp = fetch(
+        settings,
+        args.dataset,
         subset=args.subset,
-        mirror=mirror,
+        data_dir=args.data_dir,
+        manifests=args.manifests,
+        mirror=args.mirror,
         accept_terms=args.accept_terms,
-        accepted=data.get("accept_terms", []),
         allow_unverified=args.allow_unverified,
         retries=args.retries,
         progressbar=not args.no_progress,

@@ -6,6 +6,15 @@ the next run; files already present and verified are not downloaded again. Datas
 provider asks users to register are refused until the user records acceptance of the terms.
 When every file is in place, a stamp ``.neuroalign-fetch-<subset>.json`` is written; workflow
 rules use it as the fetch output.
+
+Which mirror is used follows one rule (`resolve_mirror`), from the command line, the workflow
+and Python alike: the explicit ``--mirror`` flag (``mirror=`` argument) > the environment
+variable ``NEUROALIGN_MIRROR`` > the configuration's ``data.mirror`` > none. A level that is
+not given (None, or the variable unset) defers to the next; an empty string at any level turns
+the mirror off there, whatever the levels below say.
+
+`fetch` is the stage: the ``data`` section of the configuration (`FetchSettings`) plus the
+dataset and subset, as ``neuroalign fetch`` and the workflow's ``fetch_dataset`` rule run it.
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import quote
 
 import pooch
@@ -29,11 +39,14 @@ from neuroalign._check import NeuroalignError
 from neuroalign._io import sha256_file, write_json_atomic, write_text_atomic
 from neuroalign.data.archive import extract_archive, extract_member
 from neuroalign.data.download import LocalCopier, RangeDownloader
-from neuroalign.data.manifest import Manifest, ManifestFile, load_manifest
+from neuroalign.data.manifest import Manifest, ManifestFile, find_manifest, load_manifest
+from neuroalign.settings import StageSettings
 
 __all__ = [
     "MIRROR_ENV",
+    "FetchSettings",
     "Mirror",
+    "fetch",
     "fetch_dataset",
     "resolve_mirror",
     "stamp_path",
@@ -60,14 +73,22 @@ class Mirror:
         return str(Path(self.root) / mirror_path)
 
 
-def resolve_mirror(mirror: str | Path | None = None) -> Mirror | None:
-    """Return the mirror to use: ``mirror``, else ``$NEUROALIGN_MIRROR``, else none.
+def resolve_mirror(
+    flag: str | Path | None = None, config: str | Path | None = None
+) -> Mirror | None:
+    """Return the mirror to use: ``flag`` > ``$NEUROALIGN_MIRROR`` > ``config`` > none.
+
+    The first level that is given decides: None (or the environment variable unset) defers to
+    the next level; an empty string turns the mirror off at its level.
 
     Parameters
     ----------
-    mirror : str or Path, optional
-        A local folder or an http(s) base URL. An empty string turns the mirror off even when
-        the environment variable is set.
+    flag : str or Path, optional
+        The explicit choice (``neuroalign fetch --mirror``, or ``mirror=`` in Python): a local
+        folder or an http(s) base URL; ``""`` turns the mirror off.
+    config : str or Path, optional
+        The configuration's ``data.mirror``, used when neither the flag nor the environment
+        variable is given.
 
     Returns
     -------
@@ -78,7 +99,12 @@ def resolve_mirror(mirror: str | Path | None = None) -> Mirror | None:
     NeuroalignError
         If the mirror is a URL of another scheme or a folder that does not exist.
     """
-    value = os.environ.get(MIRROR_ENV, "") if mirror is None else str(mirror)
+    if flag is not None:
+        value = str(flag)
+    elif MIRROR_ENV in os.environ:
+        value = os.environ[MIRROR_ENV]
+    else:
+        value = "" if config is None else str(config)
     if not value:
         return None
     if "://" in value:
@@ -90,8 +116,8 @@ def resolve_mirror(mirror: str | Path | None = None) -> Mirror | None:
     path = Path(value).expanduser()
     if not path.is_dir():
         raise NeuroalignError(
-            f"mirror folder not found: {path}. Fix --mirror or {MIRROR_ENV}, or pass an "
-            "http(s) URL."
+            f"mirror folder not found: {path}. Fix --mirror, {MIRROR_ENV} or data.mirror, or "
+            "pass an http(s) URL."
         )
     return Mirror(str(path.resolve()), is_url=False)
 
@@ -113,6 +139,7 @@ def fetch_dataset(
     mirror: str | Path | None = None,
     accept_terms: bool = False,
     *,
+    config_mirror: str | Path | None = None,
     accepted: Iterable[str] = (),
     allow_unverified: bool = False,
     retries: int = 4,
@@ -131,12 +158,15 @@ def fetch_dataset(
     subset : str
         Named subset of the manifest (``"starter"``, ``"full"``, ...).
     mirror : str or Path, optional
-        A local folder or an http(s) base URL replacing the upstream sources; defaults to
-        ``$NEUROALIGN_MIRROR``; ``""`` turns it off. A file is looked up at its ``mirror`` path
-        (default ``<mirror_folder>/<path>``) inside the mirror.
+        A local folder or an http(s) base URL replacing the upstream sources (the explicit
+        choice: `resolve_mirror` gives the precedence); ``""`` turns it off. A file is looked
+        up at its ``mirror`` path (default ``<mirror_folder>/<path>``) inside the mirror.
     accept_terms : bool
         Record that the user accepted the dataset's terms (for datasets with
         ``access.registration_required``); writes ``<dest_root>/raw/<id>/.terms-accepted``.
+    config_mirror : str or Path, optional
+        The configuration's ``data.mirror``, used when neither ``mirror`` nor
+        ``$NEUROALIGN_MIRROR`` is given.
     accepted : iterable of str
         Dataset ids whose terms the user accepted in the configuration (``data.accept_terms``).
     allow_unverified : bool
@@ -178,13 +208,13 @@ def fetch_dataset(
             "--listing <file>`."
         )
     dataset_dir = Path(dest_root) / "raw" / manifest.id
-    source = resolve_mirror(mirror)
+    source = resolve_mirror(mirror, config_mirror)
     mirror_only = [f.path for f in files if f.url is None]
     if mirror_only and source is None:
         raise NeuroalignError(
             f"{manifest.where}: {len(mirror_only)} file(s) of subset {subset!r} (first: "
             f"{mirror_only[0]}) have no upstream URL and exist only in a mirror; pass --mirror "
-            f"(or set {MIRROR_ENV})."
+            f"(or set {MIRROR_ENV} or data.mirror)."
         )
     _check_terms(manifest, dest_root, accept_terms, accepted)
     _log_terms_of_use(manifest)
@@ -238,6 +268,85 @@ def fetch_dataset(
     )
     logger.info("%s (%s): %d file(s) in %s", manifest.id, subset, len(records), dataset_dir)
     return stamp
+
+
+@dataclass(frozen=True)
+class FetchSettings(StageSettings):
+    """Where datasets live and come from: the ``data`` section of the configuration.
+
+    Attributes
+    ----------
+    root : str
+        Data root; datasets go to ``<root>/raw/<dataset>/``.
+    manifests : str
+        Folder of the dataset manifests.
+    mirror : str or None
+        The configuration's mirror (the lowest level of `resolve_mirror`'s precedence).
+    accept_terms : tuple of str
+        Datasets whose registration terms the user accepted.
+    """
+
+    SECTION: ClassVar[str] = "#/properties/data"
+
+    root: str = "data"
+    manifests: str = "data_manifests"
+    mirror: str | None = None
+    accept_terms: tuple[str, ...] = ()
+
+
+def fetch(
+    settings: FetchSettings,
+    dataset: str,
+    *,
+    subset: str = "starter",
+    data_dir: str | Path | None = None,
+    manifests: str | Path | None = None,
+    mirror: str | Path | None = None,
+    accept_terms: bool = False,
+    allow_unverified: bool = False,
+    retries: int = 4,
+    progressbar: bool = True,
+) -> Path:
+    """Fetch a subset of a dataset as the configuration says; return the stamp's path.
+
+    Parameters
+    ----------
+    settings : FetchSettings
+        The ``data`` section: data root, manifests folder, configured mirror, accepted terms.
+    dataset : str
+        A manifest id (``<manifests>/<dataset>.yaml``) or the path of a manifest file.
+    subset : str
+        Named subset of the manifest.
+    data_dir, manifests : str or Path, optional
+        Override ``settings.root`` and ``settings.manifests`` (paths given by the caller).
+    mirror : str or Path, optional
+        The explicit mirror choice, above ``$NEUROALIGN_MIRROR`` and ``settings.mirror``;
+        ``""`` turns the mirror off.
+    accept_terms, allow_unverified, retries, progressbar
+        As in `fetch_dataset`.
+
+    Returns
+    -------
+    stamp : Path
+        ``<data_dir>/raw/<id>/.neuroalign-fetch-<subset>.json``.
+
+    Examples
+    --------
+    >>> fetch(FetchSettings.from_config({"mirror": "../shared/data"}), "blimp")  # doctest: +SKIP
+    """
+    manifest = find_manifest(dataset, manifests or settings.manifests)
+    return fetch_dataset(
+        manifest,
+        data_dir or settings.root,
+        subset=subset,
+        mirror=mirror,
+        accept_terms=accept_terms,
+        config_mirror=settings.mirror,
+        accepted=settings.accept_terms,
+        allow_unverified=allow_unverified,
+        retries=retries,
+        progressbar=progressbar,
+    )
 
 
 def _check_terms(
