@@ -15,6 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 import xarray as xr
 
+from neuroalign.results import write_netcdf
+
 
 @dataclass
 class FakeRun:
@@ -58,7 +60,7 @@ def write_recovery(path: Path, rng: np.random.Generator, dataset: str = "sim_meg
         },
     )
     path.parent.mkdir(parents=True, exist_ok=True)
-    ds.to_netcdf(path, engine="scipy")  # netCDF3: readable without an HDF5 library
+    write_netcdf(ds, path)
 
 
 def write_stimuli(path: Path, stimset: str = "story_words") -> None:

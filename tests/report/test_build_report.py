@@ -18,6 +18,7 @@ from neuroalign.cli import report as report_cli
 from neuroalign.report import (
     STAGE_PAGES,
     Page,
+    ReportSettings,
     Section,
     Text,
     build_report,
@@ -25,6 +26,8 @@ from neuroalign.report import (
     load_run_config,
 )
 from neuroalign.report.build import MARKER
+from neuroalign.results import write_netcdf
+from neuroalign.settings import write_settings
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -59,7 +62,7 @@ def _parse(page: Path) -> _Refs:
 def _build(fake_run, **kwargs) -> Path:
     config, path = load_run_config(fake_run.config)
     return build_report(
-        fake_run.results / "report" / "index.html",
+        output=fake_run.results / "report" / "index.html",
         config=config,
         config_path=path,
         results=fake_run.results,
@@ -195,14 +198,14 @@ def test_refuses_to_replace_a_folder_that_is_not_a_report(tmp_path):
     folder.mkdir()
     (folder / "notes.txt").write_text("keep me")
     with pytest.raises(NeuroalignError, match="not empty"):
-        build_report(folder / "index.html")
+        build_report(output=folder / "index.html")
     assert (folder / "notes.txt").read_text() == "keep me"
     with pytest.raises(NeuroalignError, match="html"):
-        build_report(tmp_path / "report" / "index.txt")
+        build_report(output=tmp_path / "report" / "index.txt")
 
 
 def test_report_without_results_says_so(tmp_path):
-    index = build_report(tmp_path / "report" / "index.html", results=tmp_path / "none")
+    index = build_report(output=tmp_path / "report" / "index.html", results=tmp_path / "none")
     html = index.read_text()
     assert "No fetched or simulated dataset was found." in html
     assert "No stage has saved results yet." in html
@@ -278,10 +281,10 @@ def test_recovery_pairs_with_other_dims_fail_and_orphans_are_listed(fake_run):
             "planted_orphan": (("voxel",), np.zeros(4)),
         }
     )
-    ds.to_netcdf(fake_run.recovery, engine="scipy")
+    write_netcdf(ds, fake_run.recovery)
     with pytest.raises(NeuroalignError, match="planted_map"):
         _build(fake_run)
-    ds.drop_vars("recovered_map").to_netcdf(fake_run.recovery, engine="scipy")
+    write_netcdf(ds.drop_vars("recovered_map"), fake_run.recovery)
     html = (_build(fake_run).parent / "simulate-sim_meg.html").read_text()
     assert "not plotted): map, orphan" in html
     assert "no metrics summary" in html
@@ -318,8 +321,8 @@ def test_cli_builds_the_site(fake_run, capsys):
             str(fake_run.config),
             "--inputs",
             str(fake_run.stimuli),
-            "--title",
-            "CLI run",
+            "--settings",
+            str(write_settings({"title": "CLI run"}, fake_run.results / "report.json")),
         ]
     )
     args.func(args)
@@ -331,3 +334,16 @@ def test_cli_builds_the_site(fake_run, capsys):
         for r in json.loads((output.parent / "provenance.json").read_text())["inputs"]
     }
     assert {"config.yaml", "story_words.parquet", "sim_meg_recovery.nc"} <= names
+
+
+def test_the_title_comes_from_the_settings_or_the_config(fake_run):
+    index = _build(fake_run)
+    assert "<title>Test run</title>" in index.read_text()  # config report.title
+    index = _build(fake_run, settings=ReportSettings(title="Given title"))
+    assert "<title>Given title</title>" in index.read_text()
+    assert ReportSettings.from_config({}) == ReportSettings(title="neuroalign report")
+
+
+def test_report_settings_refuse_unknown_keys_in_one_line():
+    with pytest.raises(NeuroalignError, match=r"^x: unknown key 'titel'.*Did you mean 'title'"):
+        ReportSettings.from_config({"titel": "t"}, source="x")

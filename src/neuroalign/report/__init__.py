@@ -16,7 +16,7 @@ from neuroalign.report.blocks import (
     Table,
     Text,
 )
-from neuroalign.report.build import build_report, load_run_config
+from neuroalign.report.build import ReportSettings, build_report, load_run_config
 from neuroalign.report.context import ReportContext
 from neuroalign.report.pages import STAGE_PAGES, load_collectors
 
@@ -29,6 +29,7 @@ __all__ = [
     "Notice",
     "Page",
     "ReportContext",
+    "ReportSettings",
     "Section",
     "Table",
     "Text",

@@ -1,7 +1,9 @@
 """Build the static HTML report: collect every stage's page, render them, write the site atomically.
 
 The report reads saved results only; it never reruns an analysis. Everything it reads is optional:
-a stage without results simply has no page.
+a stage without results simply has no page. `build_report` is the stage (``neuroalign report``,
+rule ``build_report``); its settings are the configuration's ``report`` section
+(`ReportSettings`).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import jinja2
 import yaml
@@ -25,13 +28,28 @@ from neuroalign.report.blocks import Code, Link, Page, Section, Table, Text
 from neuroalign.report.context import ReportContext
 from neuroalign.report.pages import Collector, load_collectors
 from neuroalign.report.provenance import environment, input_checksums, package_versions
+from neuroalign.settings import StageSettings
 
 logger = logging.getLogger(__name__)
 
 #: Hidden file that marks a folder as a neuroalign report (only such folders are replaced).
 MARKER = ".neuroalign-report"
 RESERVED = ("index", "provenance")
-DEFAULT_TITLE = "neuroalign report"
+
+
+@dataclass(frozen=True)
+class ReportSettings(StageSettings):
+    """Settings of the HTML report: the ``report`` section of the configuration.
+
+    Attributes
+    ----------
+    title : str
+        Title of the report.
+    """
+
+    SECTION: ClassVar[str] = "#/properties/report"
+
+    title: str = "neuroalign report"
 
 
 def load_run_config(value: str | Path) -> tuple[dict[str, Any], Path | None]:
@@ -65,14 +83,14 @@ def load_run_config(value: str | Path) -> tuple[dict[str, Any], Path | None]:
 
 
 def build_report(
-    output: str | Path,
+    settings: ReportSettings | None = None,
     *,
+    output: str | Path,
     config: Mapping[str, Any] | None = None,
     config_path: str | Path | None = None,
     results: str | Path | None = None,
     data_root: str | Path | None = None,
     inputs: Iterable[str | Path] = (),
-    title: str | None = None,
     verify_checksums: bool = False,
     collectors: Mapping[str, Collector] | None = None,
 ) -> Path:
@@ -84,6 +102,9 @@ def build_report(
 
     Parameters
     ----------
+    settings : ReportSettings, optional
+        The report's settings; default: the ``report`` section of ``config`` (schema defaults
+        where it has none).
     output : str or Path
         Path of the index page, e.g. ``results/report/index.html``. Its folder holds the site
         and is replaced as a whole; it must be new, empty or a previous report.
@@ -97,8 +118,6 @@ def build_report(
         The data folder (holding ``raw/<dataset>/``).
     inputs : iterable of str or Path
         More files whose checksums the provenance page records.
-    title : str, optional
-        Title of the report; default: config ``report.title``, else "neuroalign report".
     verify_checksums : bool
         Recompute the sha256 of every fetched file (slow for large datasets) instead of
         checking sizes.
@@ -109,6 +128,11 @@ def build_report(
     -------
     index : Path
         The index page.
+
+    Examples
+    --------
+    >>> build_report(ReportSettings(title="My run"), output="results/report/index.html",
+    ...              results="results", data_root="data")  # doctest: +SKIP
     """
     output = Path(output)
     if output.suffix != ".html":
@@ -118,7 +142,12 @@ def build_report(
     site = output.absolute().parent
     _check_replaceable(site, output)
     config = dict(config or {})
-    title = title or _config_title(config) or DEFAULT_TITLE
+    if settings is None:
+        report = config.get("report")
+        settings = ReportSettings.from_config(
+            report if isinstance(report, Mapping) else {}, source="config 'report'"
+        )
+    title = settings.title
     collectors = load_collectors() if collectors is None else collectors
     with atomic_path(site) as tmp:
         tmp.mkdir()
@@ -145,12 +174,6 @@ def build_report(
         _render_site(tmp, output.name, title, stages, provenance_page, provenance, collectors)
     logger.info("report written to %s", output)
     return output
-
-
-def _config_title(config: Mapping[str, Any]) -> str | None:
-    report = config.get("report")
-    value = report.get("title") if isinstance(report, Mapping) else None
-    return value if isinstance(value, str) and value.strip() else None
 
 
 def _check_replaceable(site: Path, output: Path) -> None:

@@ -13,13 +13,13 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from neuroalign._check import NeuroalignError
 from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
 from neuroalign.report.stages import encode_tables
 from neuroalign.report.stages._encode_maps import map_blocks
+from neuroalign.results import load_netcdf
 
 SIMULATED_NOTICE = (
     "Simulated data: these scores come from a dataset generated with a planted ground truth, "
@@ -75,16 +75,8 @@ def collect(ctx: ReportContext) -> Page | None:
     )
 
 
-def _open(path: Path) -> xr.Dataset:
-    try:
-        with xr.open_dataset(path) as ds:
-            return ds.load()
-    except (OSError, ValueError) as err:
-        raise NeuroalignError(f"{path}: cannot be read as netCDF ({err}). Rerun encode.") from None
-
-
 def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
-    ds = _open(ctx.read(path))
+    ds = load_netcdf(ctx.read(path), "encoding result")
     name = path.relative_to(folder).with_suffix("").as_posix()
     slug = slugify(f"encode-{name}")
     simulated = str(ds.attrs.get("dataset", "")).startswith("sim_")

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure as MplFigure
 from neuroalign.report._format import slugify
 from neuroalign.report.blocks import Block, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
+from neuroalign.results import load_netcdf
 
 N_TOP = 4
 
@@ -50,7 +51,7 @@ def collect(ctx: ReportContext) -> Page | None:
 
 
 def _load(ctx: ReportContext, path: Path) -> xr.Dataset | None:
-    return xr.load_dataset(ctx.read(path)) if path.is_file() else None
+    return load_netcdf(ctx.read(path), "episodic result") if path.is_file() else None
 
 
 def _human_blocks(ctx: ReportContext, human: xr.Dataset) -> list[Block]:
@@ -144,7 +145,7 @@ def _heatmap(ax, values: np.ndarray, title: str, cmap: str) -> None:
 
 
 def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
-    heads = xr.load_dataset(ctx.read(path))
+    heads = load_netcdf(ctx.read(path), "head analysis")
     name = path.stem
     slug = slugify(f"episodic-{name}")
     rep = heads.sel(probe="repeat")
@@ -307,7 +308,7 @@ def _ablation_blocks(ctx: ReportContext, slug: str, ablation: xr.Dataset) -> lis
 
 
 def _trajectory_page(ctx: ReportContext, path: Path) -> Page:
-    traj = xr.load_dataset(ctx.read(path))
+    traj = load_netcdf(ctx.read(path), "training trajectory")
     slug = slugify(f"episodic-training-{path.stem}")
     rep = traj.sel(probe="repeat")
     names = [str(c) for c in traj["checkpoint"].values]

@@ -2,7 +2,9 @@
 
 Reads ``<results>/activations/<model>/<stimset>.zarr`` (written by ``neuroalign extract``): an
 xarray Dataset with one variable per unit space, dims (item, layer, <space>_unit), and the
-extraction's provenance in its attrs. Incomplete stores (no ``complete`` attr) are listed as such.
+extraction's provenance in its attrs, opened through `neuroalign.results.open_activations`: a
+store that is not marked complete (``complete`` attr missing or not ``"true"``) is refused and
+listed with the reason instead of being plotted.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
+from neuroalign._check import NeuroalignError
 from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR
+from neuroalign.results import open_activations
 
 PROVENANCE_KEYS = (
     "model",
@@ -81,11 +85,12 @@ def _model_page(ctx: ReportContext, model_dir: Path) -> Page:
 
 
 def _store_blocks(ctx: ReportContext, model: str, store: Path) -> tuple[list[Block], str]:
-    ds = xr.open_zarr(ctx.read(store), consolidated=False)
+    try:
+        ds = open_activations(ctx.read(store))
+    except NeuroalignError as err:
+        return [Notice(f"{store.name} is not shown: {err}", "warning")], ""
     attrs = dict(ds.attrs)
     blocks: list[Block] = []
-    if attrs.get("complete") != "true":
-        blocks.append(Notice(f"{store.name} is incomplete: its extraction has not finished."))
     spaces = [n for n, v in ds.data_vars.items() if v.dims[:1] == ("item",) and v.ndim >= 2]
     layers = ds.coords["layer"].values if "layer" in ds.coords else np.array([])
     names = ds.coords["layer_name"].values if "layer_name" in ds.coords else layers

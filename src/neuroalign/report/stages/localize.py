@@ -8,17 +8,21 @@ subpage per model, one section per localizer.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
-from neuroalign.localize.pipeline import read_result
 from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Page, Section, Table, Text
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR
+from neuroalign.results import load_netcdf
 
 RELIABILITY = ("dice", "jaccard", "spearman_t", "cv_effect")
+# Unit masks, saved as integers in netCDF.
+MASKS = ("mask", "bottom_mask", "random_mask", "split_mask")
 PROVENANCE_KEYS = ("model", "model_kind", "unit_space", "pooling", "truncate", "config_hash")
 PROVENANCE_KEYS += ("seed", "neuroalign_version", "created")
 
@@ -33,7 +37,7 @@ def collect(ctx: ReportContext) -> Page | None:
         return None
     subpages, rows = [], []
     for model_dir in models:
-        results = {p.stem: read_result(ctx.read(p)) for p in sorted(model_dir.glob("*.nc"))}
+        results = {p.stem: _read(ctx.read(p)) for p in sorted(model_dir.glob("*.nc"))}
         page = _model_page(ctx, model_dir.name, results)
         subpages.append(page)
         for name, ds in results.items():
@@ -59,6 +63,15 @@ def collect(ctx: ReportContext) -> Page | None:
         ],
         subpages=subpages,
     )
+
+
+def _read(path: Path) -> xr.Dataset:
+    """A localizer result, through the results I/O edge (no model code), masks as bool."""
+    ds = load_netcdf(path, "localizer result")
+    for name in MASKS:
+        if name in ds:
+            ds[name] = ds[name].astype(bool)
+    return ds
 
 
 def _summary_row(ds: xr.Dataset) -> list[str]:

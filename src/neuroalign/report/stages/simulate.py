@@ -30,6 +30,7 @@ from neuroalign.report.blocks import (
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import is_curve_map, recovery_figure
 from neuroalign.report.stages._read import read_json
+from neuroalign.results import load_netcdf
 
 TRUTH = Path("derivatives") / "neuroalign-truth" / "truth.json"
 SIMULATED_NOTICE = (
@@ -88,7 +89,7 @@ def _dataset_page(
     quantities: list[str] = []
     metrics: dict[str, Any] = {}
     if recovery_path is not None:
-        recovery = _open(ctx.read(recovery_path))
+        recovery = load_netcdf(ctx.read(recovery_path), "recovery result")
         metrics = _summary(recovery, recovery_path)
         quantities, blocks = _recovery_blocks(ctx, name, recovery)
         sections.append(Section("Recovery metrics", _metrics_blocks(metrics)))
@@ -143,16 +144,6 @@ def _dataset_page(
         datasets=[entry],
         extra={"dataset": name, "truth": bool(truth), "quantities": quantities, "metrics": metrics},
     )
-
-
-def _open(path: Path) -> xr.Dataset:
-    try:
-        with xr.open_dataset(path) as ds:
-            return ds.load()
-    except (OSError, ValueError) as err:
-        raise NeuroalignError(
-            f"{path}: cannot be read as netCDF ({err}). Rerun the stage that wrote it."
-        ) from None
 
 
 def _summary(ds: xr.Dataset, path: Path) -> dict[str, Any]:
