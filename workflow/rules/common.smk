@@ -8,7 +8,7 @@ from snakemake.utils import validate
 
 from neuroalign._check import NeuroalignError
 from neuroalign.settings import write_settings
-from neuroalign.encoding import workflow as encode_workflow
+from neuroalign.encode import workflow as encode_workflow
 from neuroalign.episodic.train import TrainSpec
 from neuroalign.localize import workflow as localize_workflow
 from neuroalign.config import (

@@ -1,10 +1,14 @@
 # Encoding models: one job per (config `encode` entry, model, subject). fMRI also writes NIfTI
-# maps, MEG an Evoked file of the TRF norms. Logic lives in neuroalign.encoding.workflow.
+# maps, MEG an Evoked file of the TRF norms. Each job reads its entry's settings file (the entry,
+# its null seed filled with the top-level seed); paths come from neuroalign.encode.workflow.
+
+SETTINGS["encode"] = lambda name: encode_workflow.stage_settings(config, name)
 
 
 rule encode_fmri:
     input:
         unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+        settings=lambda wc: settings_file("encode", wc.encoding),
     output:
         nc=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}.nc",
         maps=directory(
@@ -20,19 +24,22 @@ rule encode_fmri:
         **rule_resources("encode_fmri", mem_mb=16000, runtime=60, gpu=1),
     params:
         dataset=lambda wc: encode_workflow.data_path(config, wc.encoding),
-        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
         unit_sets=lambda wc, input: (
-            f"--unit-sets {input.unit_sets}" if "unit_sets" in input.keys() else ""
+            f"--unit-sets {shlex.quote(input.unit_sets)}"
+            if "unit_sets" in input.keys()
+            else ""
         ),
     shell:
-        "neuroalign encode fmri --activations {input.activations} --dataset {params.dataset:q}"
-        " --subject {wildcards.subject} --output {output.nc} --maps {output.maps}"
-        " {params.unit_sets} {params.flags} 2> {log}"
+        "neuroalign encode fmri --settings {input.settings:q}"
+        " --activations {input.activations:q} --dataset {params.dataset:q}"
+        " --subject {wildcards.subject:q} --output {output.nc:q} --maps {output.maps:q}"
+        " {params.unit_sets} 2> {log:q}"
 
 
 rule encode_meg:
     input:
         unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+        settings=lambda wc: settings_file("encode", wc.encoding),
     output:
         nc=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}.nc",
         evoked=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}_trf-ave.fif",
@@ -46,16 +53,17 @@ rule encode_meg:
         **rule_resources("encode_meg", mem_mb=16000, runtime=60, gpu=1),
     params:
         dataset=lambda wc: encode_workflow.data_path(config, wc.encoding),
-        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
     shell:
-        "neuroalign encode meg --activations {input.activations} --dataset {params.dataset:q}"
-        " --subject {wildcards.subject} --output {output.nc} --evoked {output.evoked}"
-        " {params.flags} 2> {log}"
+        "neuroalign encode meg --settings {input.settings:q}"
+        " --activations {input.activations:q} --dataset {params.dataset:q}"
+        " --subject {wildcards.subject:q} --output {output.nc:q}"
+        " --evoked {output.evoked:q} 2> {log:q}"
 
 
 rule encode_reading:
     input:
         unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+        settings=lambda wc: settings_file("encode", wc.encoding),
     output:
         f"{RESULTS}/encoding/{{encoding}}/{{model}}/reading.nc",
     log:
@@ -68,10 +76,10 @@ rule encode_reading:
         **rule_resources("encode_reading", mem_mb=8000, runtime=30),
     params:
         report=lambda wc: encode_workflow.data_path(config, wc.encoding),
-        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
     shell:
-        "neuroalign encode eyetracking --activations {input.activations}"
-        " --report {params.report:q} --output {output} {params.flags} 2> {log}"
+        "neuroalign encode eyetracking --settings {input.settings:q}"
+        " --activations {input.activations:q} --report {params.report:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 # Responses held in the stimulus table: one per sentence (layer sweep over a length baseline)
@@ -79,6 +87,7 @@ rule encode_reading:
 rule encode_sentences:
     input:
         unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+        settings=lambda wc: settings_file("encode", wc.encoding),
     output:
         f"{RESULTS}/encoding/{{encoding}}/{{model}}/sentences.nc",
     log:
@@ -89,16 +98,16 @@ rule encode_sentences:
         "../envs/neuroalign.yaml"
     resources:
         **rule_resources("encode_sentences", mem_mb=8000, runtime=60, gpu=1),
-    params:
-        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
     shell:
-        "neuroalign encode sentences --activations {input.activations}"
-        " --stimuli {input.stimuli} --output {output} {params.flags} 2> {log}"
+        "neuroalign encode sentences --settings {input.settings:q}"
+        " --activations {input.activations:q} --stimuli {input.stimuli:q}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule encode_words:
     input:
         unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+        settings=lambda wc: settings_file("encode", wc.encoding),
     output:
         f"{RESULTS}/encoding/{{encoding}}/{{model}}/words.nc",
     log:
@@ -109,8 +118,7 @@ rule encode_words:
         "../envs/neuroalign.yaml"
     resources:
         **rule_resources("encode_words", mem_mb=8000, runtime=60, gpu=1),
-    params:
-        flags=lambda wc: encode_workflow.cli_flags(config, wc.encoding),
     shell:
-        "neuroalign encode words --activations {input.activations}"
-        " --stimuli {input.stimuli} --output {output} {params.flags} 2> {log}"
+        "neuroalign encode words --settings {input.settings:q}"
+        " --activations {input.activations:q} --stimuli {input.stimuli:q}"
+        " --output {output:q} 2> {log:q}"

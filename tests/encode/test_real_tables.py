@@ -10,8 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from neuroalign.cli.encode_tables import count_words
 from neuroalign.data.reading_measures import conventions_for, sentence_edges
+from neuroalign.encode.tables import count_words
 from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.gain_sweep import gain_sweep, grouped_gain_sweep
 

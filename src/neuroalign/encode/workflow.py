@@ -1,4 +1,4 @@
-"""What the Snakemake rules of ``encode`` need from the config: targets, inputs and flags.
+"""What the Snakemake rules of ``encode`` need from the config: targets, inputs, settings.
 
 Pure functions of the validated config (a mapping), so the rule file stays a thin shell and the
 logic is tested without Snakemake. An ``encode`` entry names one analysis: a ``kind`` (fmri,
@@ -9,7 +9,6 @@ brain data, ``subjects``.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -66,19 +65,10 @@ def data_path(config: Mapping[str, Any], name: str) -> str:
     return str(folder / entry["report"]) if entry["kind"] == "eyetracking" else str(folder)
 
 
-def cli_flags(config: Mapping[str, Any], name: str) -> str:
-    """Command-line flags of entry ``name``: shared keys, then its kind-specific ``options``."""
-    entry = config["encode"][name]
-    flags = [
-        f"--alphas={entry['alphas']}",
-        f"--layers {shlex.quote(str(entry['layers']))}",
-        f"--folds {entry['folds']}",
-        f"--device {entry['device']}",
-        f"--dtype {entry['dtype']}",
-        f"--seed {config['seed']}",
-    ]
-    if entry.get("variable"):
-        flags.append(f"--variable {shlex.quote(entry['variable'])}")
-    for key, value in entry.get("options", {}).items():
-        flags.append(f"--{key.replace('_', '-')}={shlex.quote(str(value))}")
-    return " ".join(flags)
+def stage_settings(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The settings file of entry ``name``: the entry, its null ``seed`` filled with the
+    top-level ``seed`` (the one precedence rule: the entry's seed, else the config's)."""
+    entry = dict(config["encode"][name])
+    if entry.get("seed") is None:
+        entry["seed"] = config["seed"]
+    return entry

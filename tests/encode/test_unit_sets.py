@@ -9,7 +9,8 @@ import xarray as xr
 
 from neuroalign._check import NeuroalignError
 from neuroalign.cli import encode
-from neuroalign.data.simulate.fmri import simulate_fmri
+from neuroalign.data.simulate import SimFmriSettings, simulate_fmri
+from neuroalign.encode.unit_sets import select_units
 
 
 def run(argv):
@@ -41,8 +42,13 @@ def _unit_sets(path, localized, randoms, n_layers, n_units):
 def planted(tmp_path_factory):
     """Simulated fMRI driven by the true features; layer 1 holds them, layer 0 is noise."""
     root = tmp_path_factory.mktemp("unit_sets")
-    settings = {"n_subjects": 1, "voxel_size": 12, "train_stories": ["lighthouse", "orchard"]}
-    dataset = simulate_fmri(root / "sim_fmri", seed=1, settings=settings)
+    settings = {
+        "seed": 1,
+        "n_subjects": 1,
+        "voxel_size": 12,
+        "train_stories": ["lighthouse", "orchard"],
+    }
+    dataset = simulate_fmri(root / "sim_fmri", SimFmriSettings.from_config(settings))
     with xr.open_dataset(dataset / "derivatives" / "neuroalign-truth" / "truth.nc") as truth:
         features = truth["word_features"].rename({"token": "item", "feature": "unit"}).load()
     rng = np.random.default_rng(1)
@@ -54,6 +60,7 @@ def planted(tmp_path_factory):
             "text": ("item", features["text"].values),
             "layer": [0, 1],
         },
+        attrs={"complete": "true"},
     ).to_netcdf(root / "features.nc")
     n_units = features.shape[1]
     k = 6
@@ -68,12 +75,13 @@ def planted(tmp_path_factory):
     return dataset, root
 
 
-def test_localized_units_align_better_than_random_sets(planted):
+def test_localized_units_align_better_than_random_sets(planted, settings_file):
     dataset, root = planted
     out = root / "out.nc"
-    run(["fmri", "--activations", str(root / "features.nc"), "--dataset", str(dataset),
-         "--subject", "01", "--output", str(out), "--unit-sets", str(root / "localize.nc"),
-         "--n-perm", "20", "--device", "cpu", "--dtype", "float64"])  # fmt: skip
+    settings = settings_file("fmri", device="cpu", dtype="float64", options={"n_perm": 20})
+    run(["fmri", "--settings", str(settings), "--activations", str(root / "features.nc"),
+         "--dataset", str(dataset), "--subject", "01", "--output", str(out),
+         "--unit-sets", str(root / "localize.nc")])  # fmt: skip
     ds = xr.open_dataset(out)
     summary = json.loads(ds.attrs["summary"])
     assert list(ds["unit_set"].values[:2]) == ["localized", "uniform_0"]
@@ -84,14 +92,16 @@ def test_localized_units_align_better_than_random_sets(planted):
     np.testing.assert_allclose(summary["alignment_random_r_mean"], random_r.mean(), rtol=1e-6)
 
 
-def test_unit_sets_must_match_the_activations(planted, tmp_path):
+def test_unit_sets_must_match_the_activations(planted, settings_file, tmp_path):
     dataset, root = planted
     wrong = tmp_path / "wrong.nc"
     _unit_sets(wrong, np.ones((3, 4), bool), [np.ones((3, 4), bool)], 3, 4)
-    with pytest.raises(NeuroalignError, match="localized on layers"):
-        run(["fmri", "--activations", str(root / "features.nc"), "--dataset", str(dataset),
-             "--subject", "01", "--output", str(tmp_path / "x.nc"), "--unit-sets", str(wrong),
-             "--n-perm", "0"])  # fmt: skip
+    settings = settings_file("fmri", device="cpu", options={"n_perm": 0})
+    for unit_sets, match in ((wrong, "localized on layers"), (root / "features.nc", "random_mask")):
+        with pytest.raises(NeuroalignError, match=match):
+            run(["fmri", "--settings", str(settings), "--activations", str(root / "features.nc"),
+                 "--dataset", str(dataset), "--subject", "01", "--output", str(tmp_path / "x.nc"),
+                 "--unit-sets", str(unit_sets)])  # fmt: skip
     assert not (tmp_path / "x.nc").exists()
 
 
@@ -104,7 +114,7 @@ def test_select_units_keeps_item_coordinates():
     mask = np.array(
         [[True, False, False, False, False, True], [False, True, False, False, False, False]]
     )
-    picked = encode.select_units({0: da, 1: da * 10}, mask)
+    picked = select_units({0: da, 1: da * 10}, mask)
     assert picked.dims == ("item", "unit") and list(picked["text"].values) == list("abcd")
     np.testing.assert_array_equal(picked.values[:, 0], da.values[:, 0])
     np.testing.assert_array_equal(picked.values[:, 2], da.values[:, 1] * 10)

@@ -1,4 +1,10 @@
-from neuroalign.encoding import workflow
+import subprocess
+import sys
+
+from neuroalign.config import validate_config
+from neuroalign.encode import workflow
+from neuroalign.encode.settings import EncodeSettings, FmriOptions
+from neuroalign.settings import read_settings, write_settings
 
 CONFIG = {
     "results": "results",
@@ -12,12 +18,13 @@ CONFIG = {
             "stimset": "sim_story",
             "models": ["minilm"],
             "subjects": ["01", "02"],
-            "alphas": "-1:6:15",
+            "alphas": {"start": -1, "stop": 6, "num": 15},
             "layers": "all",
             "folds": 5,
             "device": "auto",
             "dtype": "float32",
             "variable": "resid",
+            "seed": None,
             "options": {"n_perm": 200, "test_task": "storm"},
         },
         "reading": {
@@ -26,17 +33,18 @@ CONFIG = {
             "stimset": "sim_reading",
             "models": ["minilm"],
             "report": "ia_report.csv",
-            "alphas": "-1:6:15",
-            "layers": "0,2",
+            "alphas": [0.1, 1.0, 10.0],
+            "layers": [0, -1],
             "folds": 5,
-            "device": "cpu",
+            "device": "cuda:1",
             "dtype": "float64",
+            "seed": 11,
         },
     },
 }
 
 
-def test_targets_inputs_and_flags():
+def test_targets_inputs_and_settings(tmp_path):
     assert workflow.targets(CONFIG) == [
         "results/encoding/sim_fmri_story/minilm/sub-01.nc",
         "results/encoding/sim_fmri_story/minilm/sub-02.nc",
@@ -53,9 +61,20 @@ def test_targets_inputs_and_flags():
         ".neuroalign-fetch-core.json"
     )
     assert workflow.data_path(CONFIG, "reading") == "data/raw/pereira/ia_report.csv"
-    flags = workflow.cli_flags(CONFIG, "sim_fmri_story")
-    assert "--alphas=-1:6:15" in flags and "--n-perm=200" in flags and "--seed 3" in flags
-    assert "--test-task=storm" in flags and "--variable resid" in flags
+    # the settings file: the entry, its null seed filled with the top-level seed
+    fmri = workflow.stage_settings(CONFIG, "sim_fmri_story")
+    assert fmri["seed"] == 3 and CONFIG["encode"]["sim_fmri_story"]["seed"] is None
+    assert workflow.stage_settings(CONFIG, "reading")["seed"] == 11
+    path = write_settings(fmri, tmp_path / "sim_fmri_story.json")
+    settings = read_settings(EncodeSettings, path)
+    assert settings.seed == 3 and settings.random_seed == 3
+    assert settings.options == FmriOptions(n_perm=200, test_task="storm")
+    assert settings.grid.size == 15 and settings.grid[0] == 0.1
+    reading = read_settings(
+        EncodeSettings, write_settings(workflow.stage_settings(CONFIG, "reading"), path)
+    )
+    assert reading.layers == (0, -1) and reading.device == "cuda:1"
+    assert reading.alphas == (0.1, 1.0, 10.0)
 
 
 def test_table_kinds_read_the_stimulus_table():
@@ -63,11 +82,11 @@ def test_table_kinds_read_the_stimulus_table():
         "dataset": "pereira",
         "stimset": "pereira2018",
         "models": ["minilm"],
-        "alphas": "-1:6:15",
         "layers": "all",
         "folds": 10,
         "device": "auto",
         "dtype": "float32",
+        "seed": None,
         "localized": None,
     }
     config = {
@@ -86,5 +105,26 @@ def test_table_kinds_read_the_stimulus_table():
     assert inputs["stimuli"] == "results/stimuli/ucl.parquet"
     assert inputs["activations"] == "results/activations/minilm/ucl.zarr"
     assert "stimuli" not in workflow.rule_inputs(CONFIG, "sim_fmri_story", "minilm")
-    assert "--n-perm=1000" in workflow.cli_flags(config, "pereira")
-    assert "--group=story" in workflow.cli_flags(config, "ucl")
+    pereira = EncodeSettings.from_config(workflow.stage_settings(config, "pereira"))
+    assert pereira.options.n_perm == 1000 and pereira.options.targets == ("effect_size",)
+    ucl = EncodeSettings.from_config(workflow.stage_settings(config, "ucl"))
+    assert ucl.options.group == "story" and ucl.options.measures is None
+
+
+def test_the_demo_and_starter_entries_are_valid_settings(repo_root):
+    from neuroalign._yaml import load_yaml
+
+    for name in ("config.yaml", "starter.yaml"):
+        config = validate_config(load_yaml(repo_root / "config" / name), source=name)
+        for entry in config["encode"]:
+            settings = EncodeSettings.from_config(workflow.stage_settings(config, entry))
+            assert settings.grid.size == 19  # the one default grid
+
+
+def test_the_workflow_helpers_import_no_torch():
+    code = (
+        "import sys; import neuroalign.encode.workflow, neuroalign.encode.settings, "
+        "neuroalign.cli.encode; print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,3 +1,5 @@
+"""``neuroalign encode fmri``, ``meg`` and ``eyetracking`` on simulated data with planted truth."""
+
 import argparse
 import json
 
@@ -8,7 +10,8 @@ import xarray as xr
 
 from neuroalign._check import NeuroalignError
 from neuroalign.cli import encode
-from neuroalign.data.simulate.fmri import simulate_fmri
+from neuroalign.encode.activations import read_activations
+from neuroalign.encode.settings import EncodeSettings
 
 
 def run(argv):
@@ -18,56 +21,24 @@ def run(argv):
     args.func(args)
 
 
-def run_subject(kind, activations, dataset, output, *options):
-    """``neuroalign encode <kind>`` of subject 01 of a BIDS dataset, on the CPU."""
+def run_subject(kind, settings, activations, dataset, output, *paths):
+    """``neuroalign encode <kind>`` of subject 01 of a BIDS dataset."""
     run(
         [
             kind,
-            "--activations",
-            str(activations),
-            "--dataset",
-            str(dataset),
-            "--subject",
-            "01",
-            "--output",
-            str(output),
-            "--device",
-            "cpu",
-            *options,
+            *("--settings", str(settings), "--activations", str(activations)),
+            *("--dataset", str(dataset), "--subject", "01", "--output", str(output)),
+            *paths,
         ]
     )
 
 
 @pytest.fixture(scope="module")
-def sim_fmri(tmp_path_factory):
-    root = tmp_path_factory.mktemp("encode")
-    settings = {
-        "n_subjects": 1,
-        "voxel_size": 12,
-        "train_stories": ["lighthouse", "orchard", "ferry"],
-    }
-    dataset = simulate_fmri(root / "sim_fmri", seed=0, settings=settings)
-    truth = xr.open_dataset(dataset / "derivatives" / "neuroalign-truth" / "truth.nc")
-    features = truth["word_features"].rename({"token": "item", "feature": "unit"})
-    noise = np.random.default_rng(0).standard_normal(features.shape)
-    store = xr.Dataset(
-        {"resid": (("item", "layer", "unit"), np.stack([noise, features.values], axis=1))},
-        coords={
-            "story": ("item", features["story"].values),
-            "text": ("item", features["text"].values),
-            "layer": [0, 1],
-        },
-    )
-    store.to_netcdf(root / "features.nc")
-    truth.close()
-    return dataset, root / "features.nc", root
-
-
-@pytest.fixture(scope="module")
-def fmri_output(sim_fmri):
+def fmri_output(sim_fmri, settings_file):
     dataset, features, root = sim_fmri
     out = root / "results" / "encoding" / "sim_fmri" / "sub-01" / "toy.nc"
-    run_subject("fmri", features, dataset, out, "--dtype", "float64", "--n-perm", "50")
+    settings = settings_file("fmri", device="cpu", dtype="float64", options={"n_perm": 50})
+    run_subject("fmri", settings, features, dataset, out)
     return out
 
 
@@ -85,23 +56,49 @@ def test_fmri_end_to_end_recovers_language_voxels(sim_fmri, fmri_output):
     assert np.nanmean(ds["normalized"].values[language]) > 0.5
     img = nib.load(out.with_name("toy_maps") / "r.nii.gz")
     assert img.shape == nib.load(dataset / "derivatives/neuroalign-truth/brain_mask.nii.gz").shape
-    assert json.loads(ds.attrs["config"])["test_task"] == "storm"
+    config = json.loads(ds.attrs["config"])
+    assert config["test_task"] == "storm" and config["n_perm"] == 50
+    assert config["alphas"] == {"start": -3, "stop": 6, "num": 19}  # the one default grid
 
 
-def test_fmri_errors_are_one_line(sim_fmri, tmp_path):
+def test_fmri_errors_are_one_line(sim_fmri, settings_file, tmp_path):
     dataset, features, _ = sim_fmri
     short = xr.open_dataset(features).isel(item=slice(0, 100))
     short.to_netcdf(tmp_path / "short.nc")
+    settings = settings_file("fmri", device="cpu")
     with pytest.raises(NeuroalignError, match="words but the activations have"):
-        run_subject("fmri", tmp_path / "short.nc", dataset, tmp_path / "x.nc")
+        run_subject("fmri", settings, tmp_path / "short.nc", dataset, tmp_path / "x.nc")
     assert not (tmp_path / "x.nc").exists()
-    with pytest.raises(NeuroalignError, match="--alphas"):
-        encode._alphas("1:2")
+    with pytest.raises(NeuroalignError, match=r"field 'alphas'"):
+        run_subject("fmri", settings_file("fmri", alphas="1:2"), features, dataset, "x.nc")
     with pytest.raises(NeuroalignError, match="not found"):
-        encode.read_activations(tmp_path / "none.zarr", None, "all")
+        read_activations(tmp_path / "none.zarr")
+    with pytest.raises(NeuroalignError, match=r"no \*_bold\.nii\.gz for subject '01'"):
+        run_subject("fmri", settings, features, tmp_path, tmp_path / "x.nc")
+    with pytest.raises(NeuroalignError, match=r"options\.test_task"):
+        run_subject("fmri", settings_file("fmri", options={"test_task": "rain"}), features,
+                    dataset, tmp_path / "x.nc")  # fmt: skip
+    with pytest.raises(NeuroalignError, match="kind 'meg' were passed to the fmri stage"):
+        run_subject("fmri", settings_file("meg"), features, dataset, tmp_path / "x.nc")
 
 
-def test_fmri_tf32_scoring_reaches_the_solver_and_the_attrs(sim_fmri, tmp_path, monkeypatch):
+def test_an_incomplete_store_is_refused(sim_fmri, settings_file, tmp_path):
+    dataset, features, _ = sim_fmri
+    with xr.open_dataset(features) as ds:
+        ds.attrs.pop("complete")
+        ds.to_netcdf(tmp_path / "unflagged.nc")
+        ds.attrs["complete"] = "false"
+        ds.to_netcdf(tmp_path / "partial.nc")
+    for store in ("unflagged.nc", "partial.nc"):
+        with pytest.raises(NeuroalignError, match="incomplete"):
+            run_subject("fmri", settings_file("fmri", device="cpu"), tmp_path / store, dataset,
+                        tmp_path / "x.nc")  # fmt: skip
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_fmri_tf32_scoring_reaches_the_solver_and_the_attrs(
+    sim_fmri, settings_file, tmp_path, monkeypatch
+):
     from neuroalign.encoding import pipeline
 
     dataset, features, _ = sim_fmri
@@ -114,51 +111,43 @@ def test_fmri_tf32_scoring_reaches_the_solver_and_the_attrs(sim_fmri, tmp_path, 
     real = pipeline.ridge_cv
     monkeypatch.setattr(pipeline, "ridge_cv", spy)
     out = tmp_path / "tf32.nc"
-    run_subject("fmri", features, dataset, out, "--n-perm", "0", "--tf32-scoring=True")
+    options = {"n_perm": 0, "tf32_scoring": True}
+    run_subject("fmri", settings_file("fmri", device="cpu", options=options), features, dataset,
+                out)  # fmt: skip
     assert seen == [True, True]  # both layers
     with xr.open_dataset(out) as ds:
         assert json.loads(ds.attrs["config"])["tf32_scoring"] is True
-    with pytest.raises(SystemExit):
-        run_subject("fmri", features, dataset, out, "--tf32-scoring=maybe")
+    bad = settings_file("fmri", options={"tf32_scoring": "maybe"})
+    with pytest.raises(NeuroalignError, match=r"field 'options.tf32_scoring'"):
+        run_subject("fmri", bad, features, dataset, out)
 
 
-@pytest.fixture(scope="module")
-def sim_meg(tmp_path_factory):
-    from neuroalign.data.simulate.meg import simulate_meg
+def test_fmri_device_follows_the_one_device_rule(sim_fmri, settings_file, tmp_path, monkeypatch):
+    """``cuda:N`` is a valid setting; on a machine without that GPU the stage says so before
+    computing anything."""
+    import torch
 
-    root = tmp_path_factory.mktemp("encode_meg")
-    dataset = simulate_meg(root / "sim_meg", seed=0, settings={})
-    truth = xr.open_dataset(dataset / "derivatives" / "neuroalign-truth" / "truth.nc")
-    values = truth["predictor_values"].values
-    store = xr.Dataset(
-        {"resid": (("item", "unit"), values[:, 1:])},
-        coords={"story": ("item", truth["story"].values), "text": ("item", truth["text"].values)},
-    )
-    store.to_netcdf(root / "features.nc")
-    trf = truth["trf"].isel(subject=0).load()
-    truth.close()
-    return dataset, root / "features.nc", root, trf
+    dataset, features, _ = sim_fmri
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(NeuroalignError, match=r"encode.device: 'cuda:1' needs a CUDA GPU"):
+        run_subject("fmri", settings_file("fmri", device="cuda:1"), features, dataset,
+                    tmp_path / "x.nc")  # fmt: skip
+    assert not (tmp_path / "x.nc").exists()
 
 
-def test_meg_end_to_end_recovers_trfs(sim_meg):
+def test_meg_end_to_end_recovers_trfs(sim_meg, settings_file):
     import mne
 
     dataset, features, root, planted = sim_meg
     out = root / "out" / "meg.nc"
-    run_subject(
+    settings = settings_file(
         "meg",
-        features,
-        dataset,
-        out,
-        "--dtype",
-        "float64",
-        "--n-components",
-        "1",
-        "--alphas=-2:4:7",
-        "--tmin=-0.05",
-        "--tmax",
-        "0.6",
+        device="cpu",
+        dtype="float64",
+        alphas={"start": -2, "stop": 4, "num": 7},
+        options={"n_components": 1, "tmin": -0.05, "tmax": 0.6},
     )
+    run_subject("meg", settings, features, dataset, out)
     ds = xr.open_dataset(out)
     assert ds["r"].max() > 0.3
     onset = ds["trf"].sel(predictor="word_onset").sel(lag=slice(0, 0.6))
@@ -184,38 +173,28 @@ def test_meg_end_to_end_recovers_trfs(sim_meg):
     assert json.loads(ds.attrs["summary"])["word_onset_trf_correlation"] > 0.8
 
 
-def test_eyetracking_gain_over_baseline(tmp_path):
-    import pandas as pd
+def test_meg_errors_are_one_line(sim_meg, settings_file, tmp_path):
+    dataset, features, _, _ = sim_meg
+    with pytest.raises(NeuroalignError, match=r"options\.test_blocks 4 with folds 5"):
+        run_subject("meg", settings_file("meg", options={"test_blocks": 4}), features, dataset,
+                    tmp_path / "x.nc")  # fmt: skip
+    with pytest.raises(NeuroalignError, match=r"expected one \*_meg.fif of task 'rest'"):
+        run_subject("meg", settings_file("meg", options={"task": "rest"}), features, dataset,
+                    tmp_path / "x.nc")  # fmt: skip
+    with pytest.raises(NeuroalignError, match=r"unknown key 'options.n_comp'"):
+        EncodeSettings.from_config({**json.loads(settings_file("meg").read_text()),
+                                    "options": {"n_comp": 2}})  # fmt: skip
 
-    from neuroalign.data.simulate.eyetracking import simulate_eyetracking
 
-    dataset = simulate_eyetracking(tmp_path / "sim_eye", seed=0, settings={"n_readers": 8})
-    report = pd.read_csv(dataset / "ia_report.csv", na_values=["."])
-    words = report.groupby(["unique_paragraph_id", "IA_ID"], sort=False).first().reset_index()
-    noise = np.random.default_rng(0).standard_normal(len(words))
-    store = xr.Dataset(
-        {"resid": (("item", "layer", "unit"), np.stack([noise, words["surprisal"]], 1)[..., None])},
-        coords={
-            "story": ("item", np.array(words["unique_paragraph_id"].astype(str).tolist())),
-            "text": ("item", np.array(words["IA_LABEL"].astype(str).tolist())),
-            "layer": [0, 1],
-        },
-    )
-    store.to_netcdf(tmp_path / "features.nc")
+def test_eyetracking_gain_over_baseline(sim_eyetracking, settings_file, tmp_path):
+    dataset, features = sim_eyetracking
     out = tmp_path / "eye.nc"
     run(
         [
             "eyetracking",
-            "--activations",
-            str(tmp_path / "features.nc"),
-            "--report",
-            str(dataset / "ia_report.csv"),
-            "--output",
-            str(out),
-            "--device",
-            "cpu",
-            "--dtype",
-            "float64",
+            *("--settings", str(settings_file("eyetracking", device="cpu", dtype="float64"))),
+            *("--activations", str(features)),
+            *("--report", str(dataset / "ia_report.csv"), "--output", str(out)),
         ]
     )
     ds = xr.open_dataset(out)

@@ -1,0 +1,139 @@
+"""Eye-tracking reading measures: the gain of a model's features over a reading baseline.
+
+An interest-area report (OneStop format, one row per reader and word) is averaged over readers;
+each measure is predicted from the word's length, frequency and position (least squares) and
+from those plus a layer's features (ridge on the features only), with folds by paragraph
+(`neuroalign.encoding.evaluate.baseline_gain`).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from neuroalign._check import NeuroalignError, check_file
+from neuroalign._io import provenance
+from neuroalign.encode.activations import align_items, read_activations
+from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config
+from neuroalign.encode.settings import EncodeSettings
+from neuroalign.encoding.cv import group_folds
+from neuroalign.encoding.evaluate import baseline_gain
+from neuroalign.results import write_netcdf
+
+__all__ = ["READING_BASELINE", "READING_MEASURES", "encode_eyetracking", "read_reading_report"]
+
+logger = logging.getLogger(__name__)
+
+#: The measures fitted, and their column in the interest-area report.
+READING_MEASURES = {
+    "first_fixation": "IA_FIRST_FIXATION_DURATION",
+    "gaze_duration": "IA_FIRST_RUN_DWELL_TIME",
+    "total_time": "IA_DWELL_TIME",
+    "skipping": "IA_SKIP",
+}
+#: The baseline predictors: length, frequency and position of the word.
+READING_BASELINE = ("word_length_no_punctuation", "wordfreq_frequency", "IA_ID")
+
+
+def read_reading_report(path: str | Path) -> pd.DataFrame:
+    """Average an interest-area report over readers: one row per word, measures + baseline.
+
+    Raises
+    ------
+    NeuroalignError
+        If the file is missing or lacks a column of the OneStop IA report format.
+    """
+    path = check_file(Path(path), "interest-area report")
+    report = pd.read_csv(path, na_values=["."])
+    need = {"unique_paragraph_id", "IA_LABEL", *READING_MEASURES.values(), *READING_BASELINE}
+    missing = sorted(need - set(report.columns))
+    if missing:
+        raise NeuroalignError(f"{path}: missing columns {missing} (OneStop IA report format).")
+    keys = ["unique_paragraph_id", "IA_ID"]
+    agg = {v: "mean" for v in READING_MEASURES.values()}
+    agg.update({c: "first" for c in ("IA_LABEL", *READING_BASELINE[:2])})
+    return report.groupby(keys, sort=False).agg(agg).reset_index()
+
+
+def encode_eyetracking(
+    settings: EncodeSettings,
+    *,
+    activations: str | Path,
+    report: str | Path,
+    output: str | Path,
+) -> Path:
+    """Score the gain of model features over the reading baseline, per measure and layer.
+
+    Parameters
+    ----------
+    settings : EncodeSettings
+        An ``eyetracking`` entry (`EncodeSettings.from_config`).
+    activations : str or Path
+        The activation store of the report's paragraphs (story = paragraph id).
+    report : str or Path
+        The interest-area report (CSV).
+    output : str or Path
+        The netCDF file to write (held-out r and R^2 of baseline, full model and gain, per
+        layer and measure).
+
+    Returns
+    -------
+    output : Path
+    """
+    settings.check_kind("eyetracking")
+    report, output = Path(report), Path(output)
+    device = fit_device(settings)
+    alphas = settings.grid
+    layers = read_activations(activations, settings.variable, settings.layers)
+    words = read_reading_report(report)
+    measures = list(READING_MEASURES)
+    Y = words[[READING_MEASURES[m] for m in measures]].to_numpy(float)
+    ok = ~np.isnan(Y).any(1)
+    base = words[list(READING_BASELINE)].to_numpy(float)
+    folds = group_folds(words["unique_paragraph_id"].to_numpy()[ok], n_folds=settings.folds)
+    gains = {}
+    for k, da in layers.items():
+        idx = [
+            align_items(da, block["IA_LABEL"].astype(str).tolist(), str(story), str(report))
+            for story, block in words.groupby("unique_paragraph_id", sort=False)
+        ]
+        feats = da.values[np.concatenate(idx)]
+        gains[k] = baseline_gain(
+            feats[ok],
+            base[ok],
+            Y[ok],
+            alphas,
+            folds,
+            penalize_baseline=False,
+            device=device,
+            dtype=settings.dtype,
+        )
+    keys = list(gains)
+    ds = xr.Dataset(
+        {
+            name: (("layer", "measure"), np.stack([gains[k][name] for k in keys]))
+            for name in gains[keys[0]]
+        },
+        coords={"layer": [str(k) for k in keys], "measure": measures},
+    )
+    ds.attrs.update(
+        provenance(
+            stage="encode",
+            config=run_config(settings),
+            seed=settings.random_seed,
+            inputs={"report": report},
+            n_words=int(ok.sum()),
+            baseline=list(READING_BASELINE),
+            measures=READING_MEASURES,
+            score="held-out r and R^2 (nested CV by paragraph); gain = full minus baseline",
+            baseline_fit="least squares (unpenalized); ridge penalizes only the model features",
+            alpha_convention=ALPHA_CONVENTION,
+        )
+    )
+    write_netcdf(ds, output)
+    logger.info("wrote %s", output)
+    return output
