@@ -123,6 +123,7 @@ def test_incomplete_store_is_refused_in_one_line(tmp_path, tokenizer, story_tabl
     assert "\n" not in str(err.value) and str(path) in str(err.value)
 
 
+@pytest.mark.filterwarnings("ignore:Object at progress.json:UserWarning")
 def test_partial_store_of_an_interrupted_run_is_refused(
     tmp_path, tokenizer, story_table, monkeypatch
 ):
