@@ -95,6 +95,11 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"under 'stimuli'; use one of {sorted(config['stimuli'])}."
             )
     _check_models(config, "episodic.models", config["episodic"]["models"], source)
+    if config["episodic"]["analyze_trained"] and config["episodic"]["train"] is None:
+        raise NeuroalignError(
+            f"{source}: field 'episodic.analyze_trained' is true but 'episodic.train' is not set; "
+            "add 'train: {}' (the training run with its defaults) or set analyze_trained: false."
+        )
     features = config["simulate"].get("fmri", {}).get("features")
     if features:
         if features["model"] not in config["extract"].get(STORY_STIMSET, {}).get("models", []):

@@ -1,8 +1,15 @@
 import argparse
+import json
 
 import xarray as xr
 
 from neuroalign.cli import episodic
+
+
+def _settings(path, **parts):
+    """A settings file holding parts of the episodic section."""
+    path.write_text(json.dumps(parts))
+    return str(path)
 
 
 def _run(argv):
@@ -25,10 +32,10 @@ def test_human_writes_curves(tmp_path, shared_data):
 
 def test_human_with_grid_fits_cmr_on_the_heads_lags(tmp_path, shared_data):
     grid, out = tmp_path / "grid.nc", tmp_path / "human.nc"
-    spec = '{"beta_enc": [0.4, 0.8], "beta_rec": [0.3, 0.9], "gamma_ft": [0.0, 0.5], "n_runs": 1}'
-    _run(["grid", "--output", str(grid), "--settings", spec])
+    spec = {"beta_enc": [0.4, 0.8], "beta_rec": [0.3, 0.9], "gamma_ft": [0.0, 0.5], "n_runs": 1}
+    _run(["grid", "--output", str(grid), "--settings", _settings(tmp_path / "g.json", grid=spec)])
     csv = shared_data / "free_recall" / "peers_notask.csv"
-    settings = '{"fit_lag": 3}'
+    settings = _settings(tmp_path / "h.json", heads={"fit_lag": 3})
     args = ["--grid", str(grid), "--settings", settings, "--output", str(out)]
     _run(["human", "--data", f"peers={csv}", *args])
     ds = xr.open_dataset(out)
@@ -48,23 +55,12 @@ def test_bad_data_pair_is_a_one_line_error(tmp_path):
 
 def test_recovery_writes_fits_and_rates(tmp_path, capsys):
     grid, out = tmp_path / "grid.nc", tmp_path / "rec.nc"
-    spec = '{"beta_enc": [0.2, 1.0], "beta_rec": [0.2, 1.0], "gamma_ft": [0.0, 0.6], "n_runs": 1}'
-    _run(["grid", "--output", str(grid), "--settings", spec, "--jobs", "2"])
-    bounds = ["--beta-enc", "0.5", "0.6", "--gamma-ft", "0.1", "0.2"]
-    _run(
-        [
-            "recovery",
-            "--grid",
-            str(grid),
-            "--draws",
-            "3",
-            "--seed",
-            "5",
-            *bounds,
-            "--output",
-            str(out),
-        ]
-    )
+    spec = {"beta_enc": [0.2, 1.0], "beta_rec": [0.2, 1.0], "gamma_ft": [0.0, 0.6], "n_runs": 1}
+    settings = _settings(tmp_path / "g.json", grid=spec)
+    _run(["grid", "--output", str(grid), "--settings", settings, "--jobs", "2"])
+    recovery = {"n_draws": 3, "seed": 5, "beta_enc": [0.5, 0.6], "gamma_ft": [0.1, 0.2]}
+    settings = _settings(tmp_path / "r.json", recovery=recovery)
+    _run(["recovery", "--grid", str(grid), "--settings", settings, "--output", str(out)])
     ds = xr.open_dataset(out)
     assert ds.truth.dims == ("draw", "parameter") and ds.sizes["draw"] == 3
     truth = ds.truth.sel(parameter="beta_enc")

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from neuroalign.episodic.cmr import (
-    GridSpec,
     cmr_distance,
     cmr_grid,
     fit_continuous,
@@ -12,37 +11,42 @@ from neuroalign.episodic.cmr import (
     simulate_curves,
 )
 from neuroalign.episodic.heads import asymmetry_index
+from neuroalign.episodic.settings import GridSettings
 
 LAGS = np.arange(-8, 9)
 
 
 @pytest.fixture(scope="module")
 def grid():
-    spec = GridSpec(
+    spec = GridSettings(
         beta_enc=(0.3, 0.6, 0.9, 1.0), beta_rec=(0.0, 0.5, 0.9), gamma_ft=(0.0, 0.4), n_runs=4
     )
     return cmr_grid(spec, seed=0)
 
 
 def test_monte_carlo_matches_closed_form_corners():
-    spec = GridSpec(n_runs=300)
+    spec = GridSettings(n_runs=300)
     curve = simulate_curves(
         0.6, np.array([0.0]), np.array([0.0]), spec=spec, rng=np.random.default_rng(0)
     )[0]
     np.testing.assert_allclose(curve, iid_corner_curve(0.6, spec=spec), atol=1e-2)
     one_hot = simulate_curves(
-        1.0, np.array([1.0]), np.array([0.0]), spec=GridSpec(n_runs=2), rng=np.random.default_rng(0)
+        1.0,
+        np.array([1.0]),
+        np.array([0.0]),
+        spec=GridSettings(n_runs=2),
+        rng=np.random.default_rng(0),
     )[0]
     np.testing.assert_array_equal(one_hot, (LAGS == 1).astype(float))
 
 
 def test_grid_is_reproducible_and_normalized(grid):
     np.testing.assert_allclose(grid.sum("lag"), 1)
-    spec = GridSpec(beta_enc=(0.5, 0.8), beta_rec=(0.5,), gamma_ft=(0.2, 0.4), n_runs=2)
+    spec = GridSettings(beta_enc=(0.5, 0.8), beta_rec=(0.5,), gamma_ft=(0.2, 0.4), n_runs=2)
     whole = cmr_grid(spec, seed=3)
     np.testing.assert_array_equal(whole.values, cmr_grid(spec, seed=3, jobs=2).values)
     row = cmr_grid(
-        GridSpec(beta_enc=(0.8,), beta_rec=(0.5,), gamma_ft=(0.2, 0.4), n_runs=2), seed=3
+        GridSettings(beta_enc=(0.8,), beta_rec=(0.5,), gamma_ft=(0.2, 0.4), n_runs=2), seed=3
     )
     np.testing.assert_array_equal(row.values[0], whole.values[1])
     assert not np.array_equal(cmr_grid(spec, seed=4).values, whole.values)

@@ -7,7 +7,7 @@ from neuroalign.episodic.ablate import (
     output_lag_crp,
     top_k_heads,
 )
-from neuroalign.episodic.cmr import GridSpec, cmr_grid, fit_grid
+from neuroalign.episodic.cmr import cmr_grid, fit_grid
 from neuroalign.episodic.heads import (
     forward_batches,
     half_losses,
@@ -18,6 +18,7 @@ from neuroalign.episodic.heads import (
     summarize,
 )
 from neuroalign.episodic.probes import make_probe
+from neuroalign.episodic.settings import GridSettings
 
 
 def _probe(kind, vocab, n_seq=6):
@@ -68,7 +69,9 @@ def test_hand_built_cmr_fit_at_grid_corner(induction_model, vocab):
     model, arch = induction_model
     stats, _ = run_probe(model, arch, _probe("repeat", vocab), n_copy_seq=0)
     heads = summarize(stats)
-    spec = GridSpec(beta_enc=(0.5, 1.0), beta_rec=(0.0, 0.5, 1.0), gamma_ft=(0.0, 0.5), n_runs=3)
+    spec = GridSettings(
+        beta_enc=(0.5, 1.0), beta_rec=(0.0, 0.5, 1.0), gamma_ft=(0.0, 0.5), n_runs=3
+    )
     grid = cmr_grid(spec, seed=0)
     profile = heads.attn_logprob_lag.sel(layer=1, head=0).values[None]
     fit = fit_grid(profile, lag_values(8), grid)
@@ -99,7 +102,7 @@ def test_logprob_equals_presoftmax_fit_only_with_query_restriction(vocab):
     masked = np.where(causal, scores, -np.inf)
     probs = np.exp(masked - masked.max(-1, keepdims=True))
     probs /= probs.sum(-1, keepdims=True)
-    spec = GridSpec(
+    spec = GridSettings(
         beta_enc=(0.3, 0.6, 0.9), beta_rec=(0.0, 0.5, 1.0), gamma_ft=(0.0, 0.3), n_runs=3
     )
     grid = cmr_grid(spec, seed=1)

@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from neuroalign.episodic.cmr import GridSpec, cmr_grid
+from neuroalign.episodic.cmr import cmr_grid
 from neuroalign.episodic.human_cmr import fit_crps, human_cmr
+from neuroalign.episodic.settings import GridSettings
 
 HUMAN_LAGS = np.arange(-11, 12)  # a 12-item list
 
 
 @pytest.fixture(scope="module")
 def grid():
-    spec = GridSpec(
+    spec = GridSettings(
         beta_enc=(0.3, 0.6, 0.9), beta_rec=(0.2, 0.5, 0.8), gamma_ft=(0.0, 0.3), n_runs=3
     )
     return cmr_grid(spec, seed=0)

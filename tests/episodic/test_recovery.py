@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from neuroalign._check import NeuroalignError
-from neuroalign.episodic.cmr import GridSpec, cmr_grid
+from neuroalign.episodic.cmr import cmr_grid
 from neuroalign.episodic.recovery import (
     INTERIOR,
     PARAMETERS,
@@ -21,6 +21,7 @@ from neuroalign.episodic.recovery import (
     recover,
     within_one_step,
 )
+from neuroalign.episodic.settings import GridSettings
 
 BAR = 0.9
 STEPS = (0.2, 0.4, 0.6, 0.8, 1.0)
@@ -29,7 +30,7 @@ STEPS = (0.2, 0.4, 0.6, 0.8, 1.0)
 @pytest.fixture(scope="module")
 def grid():
     """A coarse grid around the interior box (steps of 0.2), 100 runs per point."""
-    spec = GridSpec(beta_enc=STEPS, beta_rec=STEPS, gamma_ft=(0.0, 0.2, 0.4, 0.6), n_runs=5)
+    spec = GridSettings(beta_enc=STEPS, beta_rec=STEPS, gamma_ft=(0.0, 0.2, 0.4, 0.6), n_runs=5)
     return cmr_grid(spec, seed=0)
 
 

@@ -3,14 +3,15 @@
 import numpy as np
 import pandas as pd
 
-from neuroalign.episodic.analysis import HeadConfig, analyze_heads, run_ablation, trajectory
-from neuroalign.episodic.cmr import GridSpec, cmr_grid
+from neuroalign.episodic.analysis import analyze_heads, run_ablation, trajectory
+from neuroalign.episodic.cmr import cmr_grid
 from neuroalign.episodic.human_cmr import human_cmr
-from neuroalign.episodic.outputs import write_netcdf
 from neuroalign.episodic.probes import make_probe
 from neuroalign.episodic.recall import recall_curves
+from neuroalign.episodic.settings import GridSettings, HeadSettings
 from neuroalign.report.context import ReportContext
 from neuroalign.report.stages.episodic import collect
+from neuroalign.results import write_netcdf
 
 
 def _human():
@@ -24,13 +25,15 @@ def _human():
 
 def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tmp_path):
     model, arch = induction_model
-    config = HeadConfig(half_len=20, n_seq=4, max_lag=8, n_copy_seq=1)
+    config = HeadSettings(half_len=20, n_seq=4, max_lag=8, n_copy_seq=1)
     rng = np.random.default_rng(0)
     probes = {
         kind: make_probe(kind, n_seq=4, half_len=20, vocab=vocab, rng=rng, bos_id=0)
         for kind in ("repeat", "permuted")
     }
-    grid = cmr_grid(GridSpec(beta_enc=(0.5, 1.0), beta_rec=(0.0, 1.0), gamma_ft=(0.0,), n_runs=2))
+    grid = cmr_grid(
+        GridSettings(beta_enc=(0.5, 1.0), beta_rec=(0.0, 1.0), gamma_ft=(0.0,), n_runs=2)
+    )
     human = _human()
     fits = human_cmr(human, grid, fit_lag=config.fit_lag)
     human = human.merge(fits)

@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from neuroalign._check import NeuroalignError
 from neuroalign.cli import episodic as cli
-from neuroalign.episodic.train import TrainSpec, repeated_span_batch, train
+from neuroalign.episodic.settings import TrainSettings
+from neuroalign.episodic.train import repeated_span_batch, train
 
-SETTINGS = json.dumps({"half_len": 16, "n_seq": 8, "max_lag": 5, "fit_lag": 3, "n_copy_seq": 2})
+HEADS = {"half_len": 16, "n_seq": 8, "max_lag": 5, "fit_lag": 3, "n_copy_seq": 2}
 
 
 def _run(argv):
@@ -23,14 +25,14 @@ def _run(argv):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("train")
-    spec = TrainSpec(steps=500, batch_size=16, checkpoints=(0, 500))
+    spec = TrainSettings(steps=500, batch_size=16, checkpoints=(0, 500))
     paths = train(out, spec, seed=0)
     assert [p.name for p in paths] == ["step0", "step500"]
     return out
 
 
 def test_batches_repeat_a_span_after_bos():
-    batch = repeated_span_batch(TrainSpec(batch_size=4), np.random.default_rng(0))
+    batch = repeated_span_batch(TrainSettings(batch_size=4), np.random.default_rng(0))
     assert batch.shape == (4, 49)
     assert (batch[:, 0] == 0).all() and (batch[:, 1:] > 0).all()
     for row in batch[:, 1:]:
@@ -39,6 +41,8 @@ def test_batches_repeat_a_span_after_bos():
 
 
 def test_induction_heads_emerge_and_cli_writes_results(run_dir, tmp_path):
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"heads": HEADS}))
     outs = {}
     for step in ("step0", "step500"):
         outs[step] = tmp_path / f"{step}.nc"
@@ -48,7 +52,7 @@ def test_induction_heads_emerge_and_cli_writes_results(run_dir, tmp_path):
                 "--model",
                 f"path:{run_dir / step}",
                 "--settings",
-                SETTINGS,
+                str(settings),
                 "--output",
                 str(outs[step]),
             ]
@@ -73,7 +77,7 @@ def test_induction_heads_emerge_and_cli_writes_results(run_dir, tmp_path):
     assert list(ds.checkpoint.values) == ["step0", "step500"]
     assert ds.induction_score.dims == ("checkpoint", "probe", "layer", "head")
     abl = tmp_path / "ablation.nc"
-    settings = json.dumps({**json.loads(SETTINGS), "n_copy_seq": 0})
+    settings.write_text(json.dumps({"heads": {**HEADS, "n_copy_seq": 0}}))
     _run(
         [
             "ablate",
@@ -82,7 +86,7 @@ def test_induction_heads_emerge_and_cli_writes_results(run_dir, tmp_path):
             "--heads",
             str(outs["step500"]),
             "--settings",
-            settings,
+            str(settings),
             "--output",
             str(abl),
         ]
@@ -96,5 +100,8 @@ def test_induction_heads_emerge_and_cli_writes_results(run_dir, tmp_path):
 
 
 def test_unknown_setting_is_a_clear_error(tmp_path):
-    with pytest.raises(Exception, match="unknown setting"):
-        _run(["train", "--output", str(tmp_path), "--settings", '{"stepz": 3}'])
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"train": {"stepz": 3}}))
+    with pytest.raises(NeuroalignError, match=r"unknown key 'train\.stepz'.*'steps'") as err:
+        _run(["train", "--output", str(tmp_path), "--settings", str(settings)])
+    assert "\n" not in str(err.value)

@@ -9,7 +9,6 @@ from snakemake.utils import validate
 from neuroalign._check import NeuroalignError
 from neuroalign.settings import write_settings
 from neuroalign.encode import workflow as encode_workflow
-from neuroalign.episodic.train import TrainSpec
 from neuroalign.localize import workflow as localize_workflow
 from neuroalign.config import (
     STORY_STIMSET,
@@ -82,10 +81,11 @@ def get_final_outputs():
 
 EPISODIC = config["episodic"]
 EPISODIC_MODELS = EPISODIC["models"]
-EPISODIC_STEPS = EPISODIC["train"].get("checkpoints", list(TrainSpec().checkpoints))
+# The training run's checkpoints, from the validated config (the schema filled the defaults).
+EPISODIC_STEPS = EPISODIC["train"]["checkpoints"] if EPISODIC["train"] else []
 # The model name of the trained tiny transformer's last checkpoint (`episodic.analyze_trained`).
 TRAINED = "trained_tiny"
-TRAINED_PATH = f"{RESULTS}/episodic/train/tiny/step{max(EPISODIC_STEPS)}"
+TRAINED_PATH = f"{RESULTS}/episodic/train/tiny/step{max(EPISODIC_STEPS, default=0)}"
 
 
 def episodic_model_source(model):

@@ -1,12 +1,19 @@
 # Induction heads vs human episodic memory: free-recall curves (with the token-sequence CMR fitted
 # to them on the heads' grid and lags), the cached CMR grid, head analyses, ablations, and a tiny
-# training run whose checkpoints show induction heads emerging.
+# training run whose checkpoints show induction heads emerging. Each job's settings file holds the
+# part of `episodic` that its step reads (neuroalign.episodic.workflow.step_settings).
+from neuroalign.episodic import workflow as episodic_workflow
+
+SETTINGS["episodic"] = lambda step: episodic_workflow.step_settings(config, step)
+
+
 rule episodic_human:
     input:
         data=lambda wc: [
             dataset_input(e["dataset"]) for e in EPISODIC["human"].values()
         ],
         grid=f"{RESULTS}/episodic/cmr_grid.nc",
+        settings=settings_file("episodic", "human"),
     output:
         f"{RESULTS}/episodic/human.nc",
     log:
@@ -20,13 +27,14 @@ rule episodic_human:
             shlex.quote(f"{name}={raw_dir(config, e['dataset']) / e['file']}")
             for name, e in EPISODIC["human"].items()
         ),
-        settings=json.dumps(EPISODIC["heads"]),
     shell:
-        "neuroalign episodic human --data {params.data} --grid {input.grid}"
-        " --settings {params.settings:q} --output {output} 2> {log}"
+        "neuroalign episodic human --settings {input.settings:q} --data {params.data}"
+        " --grid {input.grid:q} --output {output:q} 2> {log:q}"
 
 
 rule episodic_cmr_grid:
+    input:
+        settings=settings_file("episodic", "grid"),
     output:
         f"{RESULTS}/episodic/cmr_grid.nc",
     log:
@@ -36,17 +44,15 @@ rule episodic_cmr_grid:
     threads: 4
     resources:
         **rule_resources("episodic_cmr_grid", mem_mb=4000, runtime=240),
-    params:
-        seed=config["seed"],
-        settings=json.dumps(EPISODIC["grid"]),
     shell:
-        "neuroalign episodic grid --output {output} --seed {params.seed} --jobs {threads}"
-        " --settings {params.settings:q} 2> {log}"
+        "neuroalign episodic grid --settings {input.settings:q} --jobs {threads}"
+        " --output {output:q} 2> {log:q}"
 
 
 rule episodic_heads:
     input:
         unpack(episodic_heads_inputs),
+        settings=settings_file("episodic", "heads"),
     output:
         f"{RESULTS}/episodic/heads/{{model}}.nc",
     log:
@@ -58,19 +64,17 @@ rule episodic_heads:
     params:
         source=lambda wc: episodic_model_source(wc.model),
         human=lambda wc, input: (
-            f"--human {input.human}" if "human" in input.keys() else ""
+            f"--human {shlex.quote(input.human)}" if "human" in input.keys() else ""
         ),
-        settings=json.dumps(EPISODIC["heads"]),
-        device=EPISODIC["device"],
     shell:
-        "neuroalign episodic heads --model {params.source:q} --grid {input.grid}"
-        " {params.human} --device {params.device} --settings {params.settings:q}"
-        " --output {output} 2> {log}"
+        "neuroalign episodic heads --settings {input.settings:q} --model {params.source:q}"
+        " --grid {input.grid:q} {params.human} --output {output:q} 2> {log:q}"
 
 
 rule episodic_ablate:
     input:
         heads=f"{RESULTS}/episodic/heads/{{model}}.nc",
+        settings=settings_file("episodic", "ablate"),
     output:
         f"{RESULTS}/episodic/ablation/{{model}}.nc",
     log:
@@ -81,18 +85,17 @@ rule episodic_ablate:
         **rule_resources("episodic_ablate", mem_mb=16000, runtime=120, gpu=1),
     params:
         source=lambda wc: episodic_model_source(wc.model),
-        settings=json.dumps(EPISODIC["heads"]),
-        device=EPISODIC["device"],
         corpus=(
             f"--corpus {shlex.quote(EPISODIC['corpus'])}" if EPISODIC["corpus"] else ""
         ),
     shell:
-        "neuroalign episodic ablate --model {params.source:q} --heads {input.heads}"
-        " {params.corpus} --device {params.device} --settings {params.settings:q}"
-        " --output {output} 2> {log}"
+        "neuroalign episodic ablate --settings {input.settings:q} --model {params.source:q}"
+        " --heads {input.heads:q} {params.corpus} --output {output:q} 2> {log:q}"
 
 
 rule episodic_train:
+    input:
+        settings=settings_file("episodic", "train"),
     output:
         directory(f"{RESULTS}/episodic/train/tiny"),
     log:
@@ -101,17 +104,15 @@ rule episodic_train:
         "../envs/neuroalign.yaml"
     resources:
         **rule_resources("episodic_train", mem_mb=4000, runtime=30),
-    params:
-        seed=config["seed"],
-        settings=json.dumps(EPISODIC["train"]),
     shell:
-        "neuroalign episodic train --output {output} --seed {params.seed}"
-        " --settings {params.settings:q} 2> {log}"
+        "neuroalign episodic train --settings {input.settings:q} --output {output:q}"
+        " 2> {log:q}"
 
 
 rule episodic_checkpoint_heads:
     input:
         train=f"{RESULTS}/episodic/train/tiny",
+        settings=settings_file("episodic", "train_heads"),
     output:
         f"{RESULTS}/episodic/train_heads/tiny/step{{step}}.nc",
     log:
@@ -121,10 +122,10 @@ rule episodic_checkpoint_heads:
     resources:
         **rule_resources("episodic_checkpoint_heads", mem_mb=4000, runtime=20),
     params:
-        settings=json.dumps(EPISODIC["train_heads"]),
+        source=lambda wc, input: f"path:{input.train}/step{wc.step}",
     shell:
-        "neuroalign episodic heads --model path:{input.train}/step{wildcards.step}"
-        " --settings {params.settings:q} --output {output} 2> {log}"
+        "neuroalign episodic heads --settings {input.settings:q} --checkpoint"
+        " --model {params.source:q} --output {output:q} 2> {log:q}"
 
 
 rule episodic_trajectory:
@@ -142,8 +143,8 @@ rule episodic_trajectory:
         **rule_resources("episodic_trajectory", mem_mb=2000, runtime=10),
     params:
         pairs=" ".join(
-            f"step{s}={RESULTS}/episodic/train_heads/tiny/step{s}.nc"
+            shlex.quote(f"step{s}={RESULTS}/episodic/train_heads/tiny/step{s}.nc")
             for s in EPISODIC_STEPS
         ),
     shell:
-        "neuroalign episodic trajectory --heads {params.pairs} --output {output} 2> {log}"
+        "neuroalign episodic trajectory --heads {params.pairs} --output {output:q} 2> {log:q}"

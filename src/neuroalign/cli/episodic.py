@@ -3,14 +3,19 @@
 Subcommands: ``human`` (free-recall curves, optionally with CMR fits), ``grid`` (the
 token-sequence CMR grid), ``recovery`` (parameter recovery of the CMR fits), ``heads`` (head
 scores, lag profiles, CMR fits, human comparison), ``ablate`` (head ablations), ``train`` (a
-small transformer with checkpoints) and ``trajectory`` (heads across checkpoints).
+small transformer with checkpoints) and ``trajectory`` (heads across checkpoints). Each calls
+the step of the same name in `neuroalign.episodic.stage`.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+
+_SETTINGS_HELP = (
+    "settings file (JSON): the config's episodic section, of which this step reads {part}; "
+    "missing keys take their defaults"
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,8 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Read psifr-format free-recall CSVs (columns subject, list, position, "
         "trial_type, item) and write a netCDF with dims (dataset, subject, lag/position); with "
         "--grid, also fit each subject's and each group lag-CRP with the heads' token-sequence "
-        "CMR on the heads' lags (fit_lag of --settings, lag 0 excluded).",
+        "CMR on the heads' lags (heads.fit_lag, lag 0 excluded).",
     )
+    _settings_arg(human, "heads.fit_lag")
     human.add_argument(
         "--data",
         required=True,
@@ -40,11 +46,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="datasets as name=path pairs, e.g. peers=peers_notask.csv",
     )
     human.add_argument("--grid", type=Path, default=None, help="CMR grid netCDF (from grid)")
-    human.add_argument(
-        "--settings",
-        default=None,
-        help=_SETTINGS_HELP.format(kind="heads") + " (only fit_lag is used)",
-    )
     human.add_argument("--output", required=True, type=Path, help="netCDF file to write")
     human.set_defaults(func=_human)
 
@@ -55,12 +56,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "gamma_ft) grid point and write a netCDF (default: their 20 x 21 x 11 grid; hours "
         "on two cores, so it is cached by its own rule).",
     )
+    _settings_arg(grid, "grid and seed")
     grid.add_argument("--output", required=True, type=Path, help="netCDF file to write")
-    grid.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     grid.add_argument(
         "--jobs", type=int, default=1, help="worker processes (default 1; same grid for any)"
     )
-    grid.add_argument("--settings", default=None, help=_SETTINGS_HELP.format(kind="grid"))
     grid.set_defaults(func=_grid)
 
     rec = sub.add_parser(
@@ -72,22 +72,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "draws recovered within one grid step per parameter. Default bounds: the interior "
         "box beta_enc 0.3-0.9, beta_rec 0.3-0.95, gamma_ft 0-0.5.",
     )
+    _settings_arg(rec, "recovery")
     rec.add_argument("--grid", required=True, type=Path, help="CMR grid netCDF (from grid)")
-    rec.add_argument("--draws", type=int, default=200, help="number of draws (default 200)")
-    rec.add_argument("--seed", type=int, default=1, help="seed of the draws (default 1)")
-    rec.add_argument("--fit-lag", type=int, default=5, help="fit window (default 5)")
-    rec.add_argument(
-        "--n-runs", type=int, default=None, help="runs per start item of a draw (default: grid's)"
-    )
-    for name in ("beta_enc", "beta_rec", "gamma_ft"):
-        rec.add_argument(
-            f"--{name.replace('_', '-')}",
-            type=float,
-            nargs=2,
-            default=None,
-            metavar=("LOW", "HIGH"),
-            help=f"draw bounds of {name} (default: the interior box)",
-        )
     rec.add_argument("--output", required=True, type=Path, help="netCDF file to write")
     rec.set_defaults(func=_recovery)
 
@@ -98,9 +84,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "eager attention and write per-head scores and lag profiles (dims probe, layer, head, "
         "lag), with CMR fits when --grid is given and human comparisons with --human.",
     )
-    _model_args(heads)
+    _settings_arg(heads, "heads (train_heads with --checkpoint) and device")
+    _model_arg(heads)
     heads.add_argument("--grid", type=Path, default=None, help="CMR grid netCDF (from grid)")
     heads.add_argument("--human", type=Path, default=None, help="human netCDF (from human)")
+    heads.add_argument(
+        "--checkpoint",
+        action="store_true",
+        help="the model is a training checkpoint: analyse it with train_heads",
+    )
     heads.add_argument("--output", required=True, type=Path, help="netCDF file to write")
     heads.set_defaults(func=_heads)
 
@@ -111,7 +103,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "top-k heads by induction score, by CMR distance, and random sets with the same layer "
         "histogram; report repeated-sequence loss, ICL score and the output lag-CRP.",
     )
-    _model_args(abl)
+    _settings_arg(abl, "heads and device")
+    _model_arg(abl)
     abl.add_argument("--heads", required=True, type=Path, help="heads netCDF of this model")
     abl.add_argument("--corpus", type=Path, default=None, help="text file for the ICL score")
     abl.add_argument("--output", required=True, type=Path, help="netCDF file to write")
@@ -124,9 +117,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "random spans and save Hugging Face checkpoints <output>/step<N> (load them as "
         "path:<dir>/step<N>).",
     )
+    _settings_arg(train, "train and seed")
     train.add_argument("--output", required=True, type=Path, help="checkpoint directory")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    train.add_argument("--settings", default=None, help=_SETTINGS_HELP.format(kind="train"))
     train.set_defaults(func=_train)
 
     traj = sub.add_parser(
@@ -142,38 +134,25 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     traj.set_defaults(func=_trajectory)
 
 
-_SETTINGS_HELP = (
-    "JSON object (or .json file) with the config's episodic.{kind} settings; missing keys "
-    "take their defaults"
-)
+def _settings_arg(parser: argparse.ArgumentParser, part: str) -> None:
+    parser.add_argument(
+        "--settings", type=Path, default=None, help=_SETTINGS_HELP.format(part=part)
+    )
 
 
-def _model_args(parser: argparse.ArgumentParser) -> None:
+def _model_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model", required=True, help="model source: hf:<id>[@revision], path:<dir>, pypi:<pkg>"
     )
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--settings", default=None, help=_SETTINGS_HELP.format(kind="heads"))
 
 
-def _settings(text: str | None, cls: type) -> Any:
-    from dataclasses import fields
+def _settings(args: argparse.Namespace):
+    from neuroalign.episodic.settings import EpisodicSettings
+    from neuroalign.settings import read_settings
 
-    from neuroalign._check import NeuroalignError
-    from neuroalign.cli._settings import read_settings
-
-    if text is None:
-        return cls()
-    source = text if not text.lstrip().startswith("{") else "--settings"
-    value = read_settings(text)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(value) - known)
-    if unknown:
-        raise NeuroalignError(
-            f"{source}: unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
-        )
-    value = {k: tuple(v) if isinstance(v, list) else v for k, v in value.items()}
-    return cls(**value)
+    if args.settings is None:
+        return EpisodicSettings.from_config({})
+    return read_settings(EpisodicSettings, args.settings)
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, Path]:
@@ -188,102 +167,65 @@ def _pairs(values: list[str], flag: str) -> dict[str, Path]:
     return out
 
 
+def _done(output: Path) -> None:
+    from neuroalign.episodic.stage import describe
+
+    print(f"wrote {output}: {describe(output)}")
+
+
 def _human(args: argparse.Namespace) -> None:
-    from neuroalign.episodic.analysis import HeadConfig
-    from neuroalign.episodic.outputs import human_dataset, write_netcdf
+    from neuroalign.episodic import stage
 
     data = _pairs(args.data, "--data")
-    config = _settings(args.settings, HeadConfig)
-    ds = human_dataset(data, grid=args.grid, fit_lag=config.fit_lag)
-    write_netcdf(ds, args.output)
-    print(f"wrote {args.output} ({', '.join(data)}; {ds.sizes['subject']} subjects)")
+    _done(stage.human(_settings(args), data=data, output=args.output, grid=args.grid))
 
 
 def _grid(args: argparse.Namespace) -> None:
-    from dataclasses import asdict
+    from neuroalign.episodic import stage
 
-    from neuroalign._io import provenance
-    from neuroalign.episodic.cmr import GridSpec, cmr_grid
-    from neuroalign.episodic.outputs import write_netcdf
-
-    spec = _settings(args.settings, GridSpec)
-    grid = cmr_grid(spec, seed=args.seed, jobs=args.jobs).to_dataset()
-    grid.attrs.update(provenance(stage="episodic", config=asdict(spec), seed=args.seed))
-    write_netcdf(grid, args.output)
-    print(f"wrote {args.output}")
+    _done(stage.grid(_settings(args), output=args.output, jobs=args.jobs))
 
 
 def _recovery(args: argparse.Namespace) -> None:
-    import xarray as xr
+    from neuroalign.episodic import stage
 
-    from neuroalign._io import provenance
-    from neuroalign.episodic.outputs import write_netcdf
-    from neuroalign.episodic.recovery import INTERIOR, PARAMETERS, parameter_recovery
-
-    bounds = {p: tuple(getattr(args, p) or INTERIOR[p]) for p in PARAMETERS}
-    grid = xr.load_dataset(args.grid)["cmr_curve"]
-    ds = parameter_recovery(
-        grid,
-        n_draws=args.draws,
-        seed=args.seed,
-        fit_lag=args.fit_lag,
-        n_runs=args.n_runs,
-        bounds=bounds,
-    )
-    ds.attrs.update(
-        provenance(stage="episodic", config={"bounds": bounds}, inputs={"grid": args.grid})
-    )
-    write_netcdf(ds, args.output)
-    for fit in ("grid", "continuous"):
-        rates = ", ".join(f"{p} {ds.attrs[f'rate_{fit}_{p}']:.2f}" for p in PARAMETERS)
-        print(f"{fit} fit, share within one grid step: {rates}")
+    _done(stage.recovery(_settings(args), grid=args.grid, output=args.output))
 
 
 def _heads(args: argparse.Namespace) -> None:
-    import numpy as np
+    from neuroalign.episodic import stage
 
-    from neuroalign.episodic.analysis import HeadConfig
-    from neuroalign.episodic.outputs import heads_file
-
-    config = _settings(args.settings, HeadConfig)
-    ds = heads_file(
-        args.model, config, args.output, grid=args.grid, human=args.human, device=args.device
+    output = stage.heads(
+        _settings(args),
+        model_source=args.model,
+        output=args.output,
+        grid=args.grid,
+        human=args.human,
+        checkpoint=args.checkpoint,
     )
-    top = ds["induction_score"].sel(probe="repeat")
-    layer, head = divmod(int(np.nanargmax(top.values)), top.sizes["head"])
-    print(f"wrote {args.output}; top induction head L{layer}H{head} ({float(top.max()):.3f})")
+    _done(output)
 
 
 def _ablate(args: argparse.Namespace) -> None:
-    from neuroalign.episodic.analysis import HeadConfig
-    from neuroalign.episodic.outputs import ablation_file
+    from neuroalign.episodic import stage
 
-    config = _settings(args.settings, HeadConfig)
-    ds = ablation_file(
-        args.model, config, args.heads, args.output, corpus=args.corpus, device=args.device
+    output = stage.ablate(
+        _settings(args),
+        model_source=args.model,
+        heads=args.heads,
+        output=args.output,
+        corpus=args.corpus,
     )
-    loss = ds["effect"].sel(metric="repeat_loss")
-    print(
-        f"wrote {args.output}; repeat-loss effect of top induction heads "
-        f"{float(loss.sel(condition='top_induction')):+.3f}"
-    )
+    _done(output)
 
 
 def _train(args: argparse.Namespace) -> None:
-    from neuroalign.episodic.train import TrainSpec, train
+    from neuroalign.episodic import stage
 
-    spec = _settings(args.settings, TrainSpec)
-    paths = train(args.output, spec, seed=args.seed)
-    print(f"wrote {len(paths)} checkpoints to {args.output}")
+    _done(stage.train(_settings(args), output=args.output))
 
 
 def _trajectory(args: argparse.Namespace) -> None:
-    import xarray as xr
+    from neuroalign.episodic import stage
 
-    from neuroalign.episodic.analysis import trajectory
-    from neuroalign.episodic.outputs import write_netcdf
-
-    pairs = _pairs(args.heads, "--heads")
-    loaded = {name: xr.load_dataset(path) for name, path in pairs.items()}
-    write_netcdf(trajectory(loaded), args.output)
-    print(f"wrote {args.output} ({len(pairs)} checkpoints)")
+    _done(stage.trajectory(heads=_pairs(args.heads, "--heads"), output=args.output))

@@ -9,7 +9,6 @@ and output lag-CRPs (:func:`run_ablation`); one head analysis per checkpoint -> 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -19,39 +18,10 @@ import xarray as xr
 from neuroalign._check import NeuroalignError
 from neuroalign.episodic import ablate, cmr, compare, heads
 from neuroalign.episodic.probes import PROBE_KINDS, Probe, make_probe
+from neuroalign.episodic.settings import HeadSettings
 from neuroalign.models.discover import Architecture
 
 logger = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class HeadConfig:
-    """Settings of the head analysis.
-
-    Attributes
-    ----------
-    half_len : int
-        Tokens per probe half.
-    n_seq : int
-        Probe sequences per probe kind.
-    max_lag : int
-        Lag profiles cover ``-max_lag .. max_lag``.
-    fit_lag : int
-        CMR fits and human comparisons use ``-fit_lag .. fit_lag``.
-    batch_size : int
-        Sequences per forward pass.
-    n_copy_seq : int
-        Sequences used for the copying score.
-    seed : int
-        Seed of the probe tokens.
-    """
-
-    half_len: int = 64
-    n_seq: int = 200
-    max_lag: int = 8
-    fit_lag: int = 5
-    batch_size: int = 8
-    n_copy_seq: int = 4
-    seed: int = 0
 
 
 def load_causal_lm(spec: str, *, device: str = "cpu", dtype: Any = None) -> tuple:
@@ -109,7 +79,7 @@ def probe_tokens(model, tokenizer, vocab_range: tuple[int, int] | None = None) -
     return ids, bos_id, kind if bos_id is not None else "none"
 
 
-def make_probes(config: HeadConfig, vocab: np.ndarray, bos_id, bos_kind) -> dict[str, Probe]:
+def make_probes(config: HeadSettings, vocab: np.ndarray, bos_id, bos_kind) -> dict[str, Probe]:
     """One probe per kind, drawn from ``config.seed``."""
     rng = np.random.default_rng(config.seed)
     return {
@@ -142,7 +112,7 @@ def analyze_heads(
     model: torch.nn.Module,
     arch: Architecture,
     probes: dict[str, Probe],
-    config: HeadConfig,
+    config: HeadSettings,
     *,
     grid: xr.DataArray | None = None,
     human: xr.Dataset | None = None,
@@ -156,7 +126,7 @@ def analyze_heads(
         A causal LM with eager attention and its architecture.
     probes : dict of str to Probe
         ``repeat`` and/or ``permuted`` probes.
-    config : HeadConfig
+    config : HeadSettings
         Settings.
     grid : xarray.DataArray, optional
         CMR grid from :func:`neuroalign.episodic.cmr.cmr_grid`; without it no CMR fit.
@@ -204,7 +174,7 @@ def analyze_heads(
         out = out.merge(compare_with_human(out, human, fit_lag=config.fit_lag))
     out.attrs.update(
         {
-            **{k: str(v) for k, v in asdict(config).items()},
+            **{k: str(v) for k, v in config.to_dict().items()},
             "copying_method": heads.COPYING_METHOD,
             "bos_id": str(next(iter(probes.values())).bos_id),
             "bos_kind": next(iter(probes.values())).bos_kind,
@@ -255,7 +225,7 @@ def _metrics(
     repeat: Probe,
     permuted: Probe,
     docs: np.ndarray | None,
-    config: HeadConfig,
+    config: HeadSettings,
     early: int,
     late: int,
     device: str,
@@ -305,7 +275,7 @@ def run_ablation(
     arch: Architecture,
     head_ds: xr.Dataset,
     probes: dict[str, Probe],
-    config: HeadConfig,
+    config: HeadSettings,
     *,
     k: int,
     n_random: int = 20,
@@ -326,7 +296,7 @@ def run_ablation(
         the ``repeat`` probe pick the heads).
     probes : dict of str to Probe
         ``repeat`` and ``permuted`` probes (the ablation metrics run on them).
-    config : HeadConfig
+    config : HeadSettings
         Settings.
     k : int
         Heads per targeted set.

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -32,28 +31,9 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
 from neuroalign._check import NeuroalignError
+from neuroalign.episodic.settings import GridSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    """A parameter grid for the token-sequence CMR.
-
-    Defaults are the grid of Ji-An et al.: beta_enc in 0.05..1 (20 values), beta_rec in 0..1
-    (21), gamma_ft in 0..1 (11); 100 items; lags -8..8; 20 start items. They ran 1000 runs per
-    start item; 200 keep beta_rec recoverable to one grid step from beta_enc 0.5 on lags -5..5
-    (50 only from 0.6; docs/episodic.md, parameter recovery).
-    """
-
-    beta_enc: tuple[float, ...] = tuple(np.round(np.arange(1, 21) / 20, 4))
-    beta_rec: tuple[float, ...] = tuple(np.round(np.arange(0, 21) / 20, 4))
-    gamma_ft: tuple[float, ...] = tuple(np.round(np.arange(0, 11) / 10, 4))
-    n_items: int = 100
-    max_lag: int = 8
-    n_starts: int = 20
-    n_runs: int = 200
-    max_recalls: int = 100
 
 
 def association_matrix(beta_enc: float, n_items: int) -> np.ndarray:
@@ -68,7 +48,7 @@ def simulate_curves(
     beta_rec: np.ndarray,
     gamma_ft: np.ndarray,
     *,
-    spec: GridSpec,
+    spec: GridSettings,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Monte-Carlo lag curves for one beta_enc and many (beta_rec, gamma_ft) pairs.
@@ -79,7 +59,7 @@ def simulate_curves(
         Encoding drift.
     beta_rec, gamma_ft : ndarray of shape (n_pairs,)
         Retrieval drift and item-to-context mixing of each pair.
-    spec : GridSpec
+    spec : GridSettings
         Items, lags, start items, runs per start item and recall cap.
     rng : numpy.random.Generator
         Random source.
@@ -137,7 +117,7 @@ def simulate_curves(
     return mean / mean.sum(axis=-1, keepdims=True)
 
 
-def _grid_row(beta_enc: float, spec: GridSpec, seed: int, chunk: int) -> np.ndarray:
+def _grid_row(beta_enc: float, spec: GridSettings, seed: int, chunk: int) -> np.ndarray:
     """Curves of every (beta_rec, gamma_ft) pair at one beta_enc, from that row's own stream."""
     rng = np.random.default_rng([seed, round(beta_enc * 10**6)])
     b_rec, gamma = np.meshgrid(spec.beta_rec, spec.gamma_ft, indexing="ij")
@@ -153,7 +133,7 @@ def _grid_row(beta_enc: float, spec: GridSpec, seed: int, chunk: int) -> np.ndar
 
 
 def cmr_grid(
-    spec: GridSpec | None = None,
+    spec: GridSettings | None = None,
     *,
     seed: int = 0,
     chunk: int = 8,
@@ -163,7 +143,7 @@ def cmr_grid(
 
     Parameters
     ----------
-    spec : GridSpec, optional
+    spec : GridSettings, optional
         The grid (default: Ji-An et al.'s).
     seed : int
         Random seed. Each beta_enc row draws from its own stream, keyed by the seed and the
@@ -180,7 +160,7 @@ def cmr_grid(
     grid : xarray.DataArray of shape (beta_enc, beta_rec, gamma_ft, lag)
         Normalized lag curves, with the spec in attrs.
     """
-    spec = spec or GridSpec()
+    spec = spec or GridSettings()
     n = len(spec.beta_enc)
     args = (spec.beta_enc, [spec] * n, [seed] * n, [chunk] * n)
     with ProcessPoolExecutor(jobs) if jobs > 1 else nullcontext() as pool:
@@ -212,7 +192,7 @@ def cmr_grid(
     )
 
 
-def iid_corner_curve(beta_enc: float, *, spec: GridSpec) -> np.ndarray:
+def iid_corner_curve(beta_enc: float, *, spec: GridSettings) -> np.ndarray:
     """Closed-form curve at beta_rec = 0, gamma_ft = 0 (context never changes).
 
     Samples are independent draws from p = M[s0] / sum(M[s0]); the lag between two draws has

@@ -1,4 +1,4 @@
-"""Result datasets of the episodic stage and their atomic netCDF writes."""
+"""Result datasets of the episodic stage, written atomically through `neuroalign.results`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from pathlib import Path
 
 import xarray as xr
 
-from neuroalign._io import atomic_path, provenance
+from neuroalign._io import provenance
 from neuroalign.episodic.recall import recall_curves
+from neuroalign.episodic.settings import HeadSettings
+from neuroalign.results import load_netcdf, write_netcdf
 
 
 def human_dataset(
@@ -50,7 +52,7 @@ def human_dataset(
     inputs = {k: Path(v) for k, v in paths.items()}
     attrs = {}
     if grid is not None:
-        fits = human_cmr(merged, xr.load_dataset(grid)["cmr_curve"], fit_lag=fit_lag)
+        fits = human_cmr(merged, load_grid(grid), fit_lag=fit_lag)
         merged = merged.merge(fits, combine_attrs="drop")
         attrs = fits.attrs
         inputs["cmr_grid"] = Path(grid)
@@ -58,18 +60,14 @@ def human_dataset(
     return merged
 
 
-def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write a dataset to netCDF atomically (a killed job leaves no file that looks done)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp)
-    return path
+def load_grid(path: str | Path) -> xr.DataArray:
+    """The CMR grid's lag curves from a grid netCDF (`neuroalign episodic grid`)."""
+    return load_netcdf(path, "CMR grid")["cmr_curve"]
 
 
 def heads_file(
     model_spec: str,
-    config,
+    config: HeadSettings,
     output: str | Path,
     *,
     grid: str | Path | None = None,
@@ -82,7 +80,7 @@ def heads_file(
     ----------
     model_spec : str
         Model source.
-    config : HeadConfig
+    config : HeadSettings
         Analysis settings.
     output : path
         netCDF to write.
@@ -99,8 +97,8 @@ def heads_file(
     from neuroalign.episodic.analysis import analyze_heads
 
     model, arch, _, source, probes = _model_and_probes(model_spec, config, device)
-    grid_da = xr.load_dataset(grid)["cmr_curve"] if grid is not None else None
-    human_ds = xr.load_dataset(human) if human is not None else None
+    grid_da = load_grid(grid) if grid is not None else None
+    human_ds = load_netcdf(human, "free-recall curves") if human is not None else None
     ds = analyze_heads(model, arch, probes, config, grid=grid_da, human=human_ds, device=device)
     inputs = {k: Path(v) for k, v in (("grid", grid), ("human", human)) if v is not None}
     return _write_model_result(ds, output, config, source, inputs, probe="repeat,permuted")
@@ -108,7 +106,7 @@ def heads_file(
 
 def ablation_file(
     model_spec: str,
-    config,
+    config: HeadSettings,
     heads: str | Path,
     output: str | Path,
     *,
@@ -125,7 +123,7 @@ def ablation_file(
     from neuroalign.episodic.analysis import corpus_documents, run_ablation
 
     model, arch, tokenizer, source, probes = _model_and_probes(model_spec, config, device)
-    head_ds = xr.load_dataset(heads)
+    head_ds = load_netcdf(heads, "head analysis")
     k = k or max(1, round(0.1 * arch.n_layers * arch.n_heads))
     docs = None
     if corpus is not None and tokenizer is not None:
@@ -146,7 +144,7 @@ def ablation_file(
     return _write_model_result(ds, output, config, source, inputs)
 
 
-def _model_and_probes(model_spec: str, config, device: str) -> tuple:
+def _model_and_probes(model_spec: str, config: HeadSettings, device: str) -> tuple:
     """Load a causal LM; return it, its head layout, tokenizer, source and the probes."""
     from neuroalign.episodic.analysis import load_causal_lm, make_probes, probe_tokens
     from neuroalign.models.discover import discover
@@ -159,15 +157,18 @@ def _model_and_probes(model_spec: str, config, device: str) -> tuple:
 
 
 def _write_model_result(
-    ds: xr.Dataset, output: str | Path, config, source, inputs: Mapping[str, Path], **extra: str
+    ds: xr.Dataset,
+    output: str | Path,
+    config: HeadSettings,
+    source,
+    inputs: Mapping[str, Path],
+    **extra: str,
 ) -> xr.Dataset:
     """Add the provenance of a model's analysis (settings, inputs, model, revision) and write."""
-    from dataclasses import asdict
-
     ds.attrs.update(
         provenance(
             stage="episodic",
-            config=asdict(config),
+            config=config.to_dict(),
             inputs=inputs,
             seed=config.seed,
             model=source.spec,

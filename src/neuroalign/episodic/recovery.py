@@ -13,10 +13,12 @@ import numpy as np
 import xarray as xr
 
 from neuroalign._check import NeuroalignError
-from neuroalign.episodic.cmr import GridSpec, fit_continuous, fit_grid, simulate_curves
+from neuroalign.episodic.cmr import fit_continuous, fit_grid, simulate_curves
+from neuroalign.episodic.settings import GridSettings, RecoverySettings
 
 PARAMETERS = ("beta_enc", "beta_rec", "gamma_ft")
-INTERIOR = {"beta_enc": (0.3, 0.9), "beta_rec": (0.3, 0.95), "gamma_ft": (0.0, 0.5)}
+#: The default draw bounds (the grid's interior), as in the schema's ``episodic.recovery``.
+INTERIOR = RecoverySettings().bounds()
 
 
 def interior_draws(
@@ -33,7 +35,7 @@ def interior_draws(
     return np.column_stack([rng.uniform(*bounds[name], size=n) for name in PARAMETERS])
 
 
-def grid_spec(grid: xr.DataArray, **overrides) -> GridSpec:
+def grid_spec(grid: xr.DataArray, **overrides) -> GridSettings:
     """The simulation settings a grid was made with (from its coords and attrs)."""
     lags = grid["lag"].values
     settings = {
@@ -43,10 +45,12 @@ def grid_spec(grid: xr.DataArray, **overrides) -> GridSpec:
         "max_lag": int(lags.max()),
         **{k: int(grid.attrs[k]) for k in ("n_items", "n_starts", "n_runs", "max_recalls")},
     }
-    return GridSpec(**{**settings, **overrides})
+    return GridSettings(**{**settings, **overrides})
 
 
-def simulate_draws(theta: np.ndarray, *, spec: GridSpec, rng: np.random.Generator) -> np.ndarray:
+def simulate_draws(
+    theta: np.ndarray, *, spec: GridSettings, rng: np.random.Generator
+) -> np.ndarray:
     """Lag curves of the token-sequence CMR at each row of ``theta`` (one simulation each).
 
     Returns

@@ -11,51 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, write_json_atomic
+from neuroalign.episodic.settings import TrainSettings
 
 logger = logging.getLogger(__name__)
 
 BOS_ID = 0
 
 
-@dataclass(frozen=True)
-class TrainSpec:
-    """Model and training settings (defaults run in a few minutes on one CPU core).
-
-    Attributes
-    ----------
-    vocab_size : int
-        Token ids ``1 .. vocab_size - 1`` are ordinary; ``0`` is BOS.
-    span : int
-        Longest repeated span (sequences have ``1 + 3 * span`` tokens).
-    n_layer, n_head, n_embd : int
-        Model shape (a Llama-style block: rotary positions, MLP of width 2 * n_embd).
-    steps, batch_size : int
-        Optimizer steps and sequences per step.
-    lr : float
-        AdamW learning rate.
-    checkpoints : tuple of int
-        Steps after which to save (0 saves the initialization).
-    """
-
-    vocab_size: int = 64
-    span: int = 16
-    n_layer: int = 2
-    n_head: int = 4
-    n_embd: int = 64
-    steps: int = 1000
-    batch_size: int = 32
-    lr: float = 3e-3
-    checkpoints: tuple[int, ...] = (0, 100, 200, 300, 400, 500, 600, 800, 1000)
-
-
-def repeated_span_batch(spec: TrainSpec, rng: np.random.Generator) -> np.ndarray:
+def repeated_span_batch(spec: TrainSettings, rng: np.random.Generator) -> np.ndarray:
     """Random spans repeated until the sequence is full: shape (batch, 1 + 3 * span).
 
     Each row is ``[BOS]`` plus a span of distinct random tokens, of random length in
@@ -73,7 +43,7 @@ def repeated_span_batch(spec: TrainSpec, rng: np.random.Generator) -> np.ndarray
     return np.concatenate([np.full((spec.batch_size, 1), BOS_ID), out], axis=1)
 
 
-def make_model(spec: TrainSpec, seed: int) -> torch.nn.Module:
+def make_model(spec: TrainSettings, seed: int) -> torch.nn.Module:
     """A freshly initialized Llama-style language model (rotary positions, eager attention).
 
     Rotary (relative) positions let a previous-token head form quickly, so induction heads
@@ -111,14 +81,14 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def train(output: str | Path, spec: TrainSpec | None = None, *, seed: int = 0) -> list[Path]:
+def train(output: str | Path, spec: TrainSettings | None = None, *, seed: int = 0) -> list[Path]:
     """Train and save checkpoints ``<output>/step<N>`` (Hugging Face format), atomically.
 
     Parameters
     ----------
     output : path
         Directory for the checkpoints and ``train.json`` (settings and losses).
-    spec : TrainSpec, optional
+    spec : TrainSettings, optional
         Settings (defaults if None).
     seed : int
         Seed of the initialization and of the data.
@@ -128,7 +98,13 @@ def train(output: str | Path, spec: TrainSpec | None = None, *, seed: int = 0) -
     paths : list of Path
         The checkpoint directories, in step order.
     """
-    spec = spec or TrainSpec()
+    spec = spec or TrainSettings()
+    late = [step for step in spec.checkpoints if step > spec.steps]
+    if late:
+        raise NeuroalignError(
+            f"episodic.train.checkpoints: step {late[0]} comes after the last step "
+            f"({spec.steps}); use checkpoints of at most steps, or raise steps."
+        )
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -150,7 +126,7 @@ def train(output: str | Path, spec: TrainSpec | None = None, *, seed: int = 0) -
     write_json_atomic(
         output / "train.json",
         {
-            "spec": asdict(spec),
+            "spec": spec.to_dict(),
             "seed": seed,
             "loss": losses,
             "checkpoints": [p.name for p in saved],
@@ -159,7 +135,7 @@ def train(output: str | Path, spec: TrainSpec | None = None, *, seed: int = 0) -
     return saved
 
 
-def _fit(model, optimizer, spec: TrainSpec, rng: np.random.Generator, save, losses) -> None:
+def _fit(model, optimizer, spec: TrainSettings, rng: np.random.Generator, save, losses) -> None:
     """The training loop: one batch per step, checkpoints saved at ``spec.checkpoints``."""
     for step in range(1, spec.steps + 1):
         ids = torch.as_tensor(repeated_span_batch(spec, rng))
