@@ -16,7 +16,7 @@ module neuroalign:
         config["neuroalign"]
 
 
-use rule simulate_dataset from neuroalign as na_simulate_dataset
+use rule simulate_dataset, stage_settings from neuroalign as na_*
 
 
 use rule build_stimuli from neuroalign as my_stimuli with:

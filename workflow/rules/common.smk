@@ -151,14 +151,29 @@ def settings_file(stage, name):
     return f"{RESULTS}/settings/{stage}/{name}.json"
 
 
-rule stage_settings:
-    output:
-        f"{RESULTS}/settings/{{stage}}/{{name}}.json",
-    wildcard_constraints:
-        stage="[a-z_]+",
-        name="[A-Za-z0-9_.-]+",
-    localrule: True
-    params:
-        values=lambda wc: SETTINGS[wc.stage](wc.name),
-    run:
-        write_settings(params.values, output[0])
+def extract_settings(name):
+    """The settings of extraction job `<model>.<stimset>`."""
+    model, stimset = EXTRACT_JOBS[name]
+    entry = config["extract"][stimset]
+    return {
+        "model": config["models"][model],
+        "context": entry["context"],
+        "pooling": entry["pooling"],
+    }
+
+
+def localize_settings(wildcards):
+    """The settings file of one (model, entry) job."""
+    return settings_file(
+        "localize", localize_workflow.job_name(wildcards.model, wildcards.localizer)
+    )
+
+
+def localize_task_paths(wildcards):
+    """`--blimp`, `--corpus` and `--brain` flags of the files the entry names."""
+    flags = []
+    for key in ("blimp", "corpus", "brain"):
+        path = localize_workflow.task_path(config, wildcards.localizer, key)
+        if path:
+            flags.append(f"--{key} {shlex.quote(path)}")
+    return " ".join(flags)

@@ -9,17 +9,6 @@ if len(EXTRACT_JOBS) < len(EXTRACTIONS):
     )
 
 
-def extract_settings(name):
-    """The settings of extraction job `<model>.<stimset>`."""
-    model, stimset = EXTRACT_JOBS[name]
-    entry = config["extract"][stimset]
-    return {
-        "model": config["models"][model],
-        "context": entry["context"],
-        "pooling": entry["pooling"],
-    }
-
-
 SETTINGS["extract"] = extract_settings
 
 

@@ -3,23 +3,6 @@
 SETTINGS["localize"] = lambda job: localize_workflow.job_settings(config, job)
 
 
-def localize_settings(wildcards):
-    """The settings file of one (model, entry) job."""
-    return settings_file(
-        "localize", localize_workflow.job_name(wildcards.model, wildcards.localizer)
-    )
-
-
-def localize_task_paths(wildcards):
-    """`--blimp`, `--corpus` and `--brain` flags of the files the entry names."""
-    flags = []
-    for key in ("blimp", "corpus", "brain"):
-        path = localize_workflow.task_path(config, wildcards.localizer, key)
-        if path:
-            flags.append(f"--{key} {shlex.quote(path)}")
-    return " ".join(flags)
-
-
 rule localize_units:
     input:
         unpack(lambda wc: localize_workflow.rule_inputs(config, wc.localizer)),

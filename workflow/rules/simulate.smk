@@ -35,7 +35,9 @@ rule simulate_dataset:
         **rule_resources("simulate_dataset", mem_mb=4000, runtime=30),
     params:
         features=lambda wc, input: (
-            f"--features {shlex.quote(input.features)}" if "features" in input.keys() else ""
+            f"--features {shlex.quote(input.features)}"
+            if "features" in input.keys()
+            else ""
         ),
     shell:
         "neuroalign simulate {wildcards.kind} --settings {input.settings:q}"
