@@ -82,6 +82,26 @@ def test_null_targets_uniform_p_and_bh_matches_scipy():
     np.testing.assert_allclose(bh_qvalues(p_nan)[:5], sps.false_discovery_control(p[:5]))
 
 
+def test_bh_is_scipys_over_every_entry_and_leaves_nan_out():
+    rng = np.random.default_rng(5)
+    p = rng.uniform(size=(4, 25)) ** 3
+    p[0, :3] = p[0, 3]  # ties
+    np.testing.assert_array_equal(
+        bh_qvalues(p).ravel(), sps.false_discovery_control(p, axis=None, method="bh")
+    )
+    p_nan = p.copy()
+    p_nan[1, ::4] = np.nan
+    q = bh_qvalues(p_nan)
+    ok = ~np.isnan(p_nan)
+    assert q.shape == p.shape and np.isnan(q[~ok]).all()
+    np.testing.assert_array_equal(q[ok], sps.false_discovery_control(p_nan[ok]))
+    # NaNs do not count in m: the finite entries get exactly what they get alone
+    assert (q[ok] <= bh_qvalues(np.where(ok, p_nan, 1.0))[ok]).all()
+    assert np.isnan(bh_qvalues(np.full(3, np.nan))).all()
+    assert bh_qvalues(np.array([])).shape == (0,)
+    np.testing.assert_array_equal(bh_qvalues([np.nan, 0.2]), [np.nan, 0.2])
+
+
 def test_nulls_detect_signal_and_block_permutation():
     rng = np.random.default_rng(3)
     Y = rng.standard_normal((300, 4))

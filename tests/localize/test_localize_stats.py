@@ -3,8 +3,9 @@ import pytest
 from scipy import stats
 
 from neuroalign._check import NeuroalignError
+from neuroalign.encoding.stats import bh_qvalues
 from neuroalign.localize.select import n_select, select_units
-from neuroalign.localize.stats import bh_fdr, contrast, welch
+from neuroalign.localize.stats import contrast, welch
 
 
 def test_welch_matches_scipy(planted):
@@ -31,9 +32,22 @@ def test_cohens_d_and_q():
 
 def test_bh_ignores_nan():
     p = np.array([0.01, np.nan, 0.04, 0.03])
-    q = bh_fdr(p)
+    q = bh_qvalues(p)
     assert np.isnan(q[1])
     np.testing.assert_allclose(q[[0, 2, 3]], stats.false_discovery_control(p[[0, 2, 3]]))
+
+
+def test_q_of_a_unit_map_is_bh_over_its_finite_units():
+    # a (layers, units) map with constant units (NaN p): q is BH over the finite units only
+    rng = np.random.default_rng(4)
+    acts = rng.standard_normal((40, 3, 7))
+    acts[:, 1, 2] = 0.0
+    acts[:, 2, 5] = 1.0
+    sel = contrast(acts, np.arange(40) < 20)
+    finite = np.isfinite(sel.p)
+    assert sel.q.shape == (3, 7) and finite.sum() == 19
+    assert np.isnan(sel.q[~finite]).all()
+    np.testing.assert_allclose(sel.q[finite], stats.false_discovery_control(sel.p[finite]))
 
 
 def test_constant_units_have_nan_t():

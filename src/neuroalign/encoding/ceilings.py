@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuroalign._check import check_option, check_range
+from neuroalign.encoding.scores import pearson_r
 
 CONVENTIONS = ("r/c", "(r/c)^2", "r2/ev")
 
@@ -70,12 +71,6 @@ def spearman_brown(r, factor: float = 2.0) -> np.ndarray:
     return factor * r / (1 + (factor - 1) * r)
 
 
-def _columnwise_r(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a - a.mean(0), b - b.mean(0)
-    den = np.sqrt((a * a).sum(0) * (b * b).sum(0))
-    return np.divide((a * b).sum(0), den, out=np.zeros(a.shape[1]), where=den > 0)
-
-
 def split_half_reliability(repeats, *, n_splits: int = 20, rng: np.random.Generator):
     """Reliability of the mean of all repeats from random split halves, Spearman-Brown corrected.
 
@@ -100,7 +95,7 @@ def split_half_reliability(repeats, *, n_splits: int = 20, rng: np.random.Genera
     for _ in range(n_splits):
         order = rng.permutation(n_rep)
         half = n_rep // 2
-        rs.append(_columnwise_r(repeats[order[:half]].mean(0), repeats[order[half:]].mean(0)))
+        rs.append(pearson_r(repeats[order[:half]].mean(0), repeats[order[half:]].mean(0)))
     return spearman_brown(np.mean(rs, axis=0))
 
 
@@ -121,7 +116,7 @@ def across_subject_ceiling(responses) -> np.ndarray:
     responses = _check_repeats(responses)
     n_sub = responses.shape[0]
     total = responses.sum(0)
-    rs = [_columnwise_r(responses[s], (total - responses[s]) / (n_sub - 1)) for s in range(n_sub)]
+    rs = [pearson_r(responses[s], (total - responses[s]) / (n_sub - 1)) for s in range(n_sub)]
     return np.mean(rs, axis=0)
 
 

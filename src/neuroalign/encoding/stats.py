@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import special
+from scipy import stats as sps
 
 from neuroalign._check import check_option, check_range
 from neuroalign.encoding.backend import as_tensor, resolve_device, resolve_dtype, to_numpy
@@ -134,22 +135,24 @@ def p_values(observed, null, method: str = "empirical") -> np.ndarray:
 
 
 def bh_qvalues(p) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values), same shape as ``p``.
+    """Benjamini-Hochberg adjusted p-values (q-values), same shape as ``p`` (any shape).
 
-    ``q_(i) = min_{j >= i} p_(j) m / j`` over the sorted p-values, clipped to 1. NaNs stay NaN
-    and do not count in ``m``.
+    The adjustment is :func:`scipy.stats.false_discovery_control` (``method="bh"``) over all
+    entries of ``p`` together: ``q_(i) = min_{j >= i} p_(j) m / j`` over the sorted p-values,
+    clipped to 1. NaNs (untested targets, constant units) stay NaN and do not count in ``m``.
+
+    Parameters
+    ----------
+    p : array
+        p-values in [0, 1], or NaN.
+
+    Returns
+    -------
+    q : ndarray of the shape of ``p``
     """
     p = np.asarray(p, float)
     q = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    flat = p[ok]
-    m = flat.size
-    if m == 0:
-        return q
-    order = np.argsort(flat)
-    ranked = flat[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.clip(adjusted, 0, 1)
-    q[ok] = out
+    if ok.any():
+        q[ok] = sps.false_discovery_control(p[ok], method="bh")
     return q

@@ -14,6 +14,7 @@ import numpy as np
 from scipy import special
 
 from neuroalign._check import NeuroalignError
+from neuroalign.encoding.stats import bh_qvalues
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ class Selectivity:
     p : ndarray
         Two-sided p value.
     q : ndarray
-        Benjamini-Hochberg adjusted p over all units with a finite p.
+        Benjamini-Hochberg adjusted p over all units with a finite p
+        (:func:`~neuroalign.encoding.stats.bh_qvalues`).
     d : ndarray
         Cohen's d with the pooled standard deviation.
     mean_pos, mean_neg : ndarray
@@ -43,26 +45,6 @@ class Selectivity:
     d: np.ndarray
     mean_pos: np.ndarray
     mean_neg: np.ndarray
-
-
-def bh_fdr(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p values over all finite entries of ``p`` (any shape).
-
-    NaN entries stay NaN and do not count towards the number of tests.
-    """
-    p = np.asarray(p, dtype=np.float64)
-    q = np.full(p.shape, np.nan)
-    flat = p.ravel()
-    ok = np.flatnonzero(np.isfinite(flat))
-    if ok.size == 0:
-        return q
-    order = np.argsort(flat[ok], kind="stable")
-    ranked = flat[ok][order] * ok.size / np.arange(1, ok.size + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(ok.size)
-    out[order] = np.minimum(ranked, 1.0)
-    q.ravel()[ok] = out
-    return q
 
 
 #: Units per block when computing moments, so float64 copies stay small (~16 MiB per 1000 items).
@@ -121,7 +103,7 @@ def welch(pos: np.ndarray, neg: np.ndarray, *, absolute: bool = False) -> Select
         pooled = np.sqrt(((n1 - 1) * v1 + (n2 - 1) * v2) / (n1 + n2 - 2))
         d = (m1 - m2) / pooled
     p = 2.0 * special.stdtr(df, -np.abs(t))
-    return Selectivity(t=t, df=df, p=p, q=bh_fdr(p), d=d, mean_pos=m1, mean_neg=m2)
+    return Selectivity(t=t, df=df, p=p, q=bh_qvalues(p), d=d, mean_pos=m1, mean_neg=m2)
 
 
 def contrast(acts: np.ndarray, positive: np.ndarray, *, absolute: bool = False) -> Selectivity:
