@@ -6,12 +6,16 @@ regression is the encoding engine's nested ridge (:func:`neuroalign.encoding.eva
 cross_val_predict`: the penalty is chosen by inner contiguous-block cross-validation inside each
 training fold) on z-scored units, with contiguous outer folds by default or folds that keep
 groups (e.g. passages) together; the score is the Pearson r of the out-of-fold predictions, per
-brain target.
+brain target. The penalties default to the one grid of every stage,
+:func:`neuroalign.settings.alpha_grid`; keyword options reach the ridge estimator that fits
+(``solver``, ``solver_params``, ``device``, ...).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -19,8 +23,9 @@ from neuroalign._check import NeuroalignError, check_range
 from neuroalign.encoding.cv import block_folds, group_folds
 from neuroalign.encoding.evaluate import cross_val_predict
 from neuroalign.encoding.scores import pearson_r
+from neuroalign.settings import alpha_grid
 
-DEFAULT_ALPHAS = tuple(np.logspace(-3, 5, 9))
+Alphas = Sequence[float] | Mapping[str, Any] | None
 
 
 def ridge_pearson(
@@ -28,8 +33,9 @@ def ridge_pearson(
     y: np.ndarray,
     *,
     n_splits: int = 5,
-    alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    alphas: Alphas = None,
     groups: np.ndarray | None = None,
+    **options: Any,
 ) -> np.ndarray:
     """Out-of-fold Pearson r of a ridge regression from ``x`` to each column of ``y``.
 
@@ -42,10 +48,15 @@ def ridge_pearson(
     n_splits : int, default=5
         Number of outer folds: contiguous blocks of items, or of groups when ``groups`` is
         given.
-    alphas : tuple of float
-        Ridge penalties, chosen per target by inner cross-validation in each training fold.
+    alphas : list of float, mapping or None
+        Ridge penalties, chosen per target by inner cross-validation in each training fold:
+        a list, or ``{start, stop, num}`` for ``np.logspace(start, stop, num)``; None is the
+        one default grid, :func:`neuroalign.settings.alpha_grid`.
     groups : array of shape (n_items,), optional
         Items of the same group never straddle train and test.
+    **options
+        Keyword options of :func:`~neuroalign.encoding.evaluate.cross_val_predict`, which
+        fits (``inner_folds``, ``solver``, ``solver_params``, ``device``, ``dtype``, ...).
 
     Returns
     -------
@@ -63,7 +74,7 @@ def ridge_pearson(
         folds = block_folds(len(x), n_splits)
     else:
         folds = group_folds(groups, n_folds=n_splits)
-    pred, _ = cross_val_predict(x, y, np.asarray(alphas), folds)
+    pred, _ = cross_val_predict(x, y, alpha_grid(alphas), folds, **options)
     return pearson_r(y, pred)
 
 
@@ -99,8 +110,9 @@ def compare_alignment(
     random_masks: np.ndarray,
     *,
     n_splits: int = 5,
-    alphas: tuple[float, ...] = DEFAULT_ALPHAS,
+    alphas: Alphas = None,
     groups: np.ndarray | None = None,
+    **options: Any,
 ) -> AlignmentResult:
     """Score the localized units and every equal-size random set against brain responses.
 
@@ -114,7 +126,7 @@ def compare_alignment(
         The localized units.
     random_masks : bool array of shape (n_seeds, n_layers, n_units)
         Random sets of the same size.
-    n_splits, alphas, groups
+    n_splits, alphas, groups, **options
         See :func:`ridge_pearson`.
     """
     acts = np.asarray(acts)
@@ -129,6 +141,7 @@ def compare_alignment(
             n_splits=n_splits,
             alphas=alphas,
             groups=groups,
+            **options,
         )
 
     loc = score(mask)
