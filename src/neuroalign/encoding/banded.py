@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.ridge import Fold, cv_scores, refit
 
 
@@ -62,6 +63,7 @@ def _scale(X: np.ndarray, groups: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     return X * np.sqrt(gamma)[groups]
 
 
+@fill_doc
 def banded_ridge_cv(
     X,
     Y,
@@ -85,20 +87,19 @@ def banded_ridge_cv(
     ----------
     X : array of shape (n_samples, n_features)
         All feature spaces side by side.
-    Y : array of shape (n_samples, n_targets)
-    groups : array of int, shape (n_features,)
-        Feature space of each column, ``0 .. n_spaces - 1``.
-    alphas : array of shape (n_alphas,)
-    folds : sequence of (train_indices, test_indices)
-    n_iter : int
-        Dirichlet draws beyond the corners and the centre.
-    seed : int
-        Seed of the draws.
-    candidates : array of shape (n_candidates, n_spaces), optional
-        Explicit space weights to try instead of :func:`gamma_candidates` (rows normalized to
-        sum to 1).
-    fit_intercept, scoring, n_targets_batch, device, dtype, decomp_dtype
-        As in :func:`~neuroalign.encoding.ridge.cv_scores`.
+    {Y}
+    {groups}
+    {alphas}
+    {folds}
+    {n_iter}
+    {seed_draws}
+    {candidates}
+    {fit_intercept}
+    {scoring}
+    {n_targets_batch}
+    {device}
+    {dtype}
+    {decomp_dtype}
 
     Returns
     -------

@@ -1,31 +1,40 @@
-"""scikit-learn estimators over the pure solvers in :mod:`neuroalign.encoding.solvers`.
+"""scikit-learn estimators, the ridge engine's face, over the solvers of the solver registry.
 
-Each estimator only validates, calls a solver and stores what it returns: :class:`RidgeCV`
-(:func:`~neuroalign.encoding.ridge.ridge_cv`), :class:`BandedRidgeCV`
-(:func:`~neuroalign.encoding.banded.banded_ridge_cv`) and :class:`LagRidgeCV`
-(:func:`~neuroalign.encoding.lagged.lag_ridge_cv`). A 1-D ``y`` gives 1-D attributes and
-predictions, as in scikit-learn.
+Each estimator only validates, calls its solver through the registry
+(:func:`~neuroalign.encoding.solvers.call_solver`: ``solver`` names it, ``solver_params`` are
+its extra keywords, as in himalaya) and stores what it returns: :class:`RidgeCV` (family
+``ridge``, default :func:`~neuroalign.encoding.ridge.ridge_cv`), :class:`BandedRidgeCV`
+(``banded``, :func:`~neuroalign.encoding.banded.banded_ridge_cv`) and :class:`LagRidgeCV`
+(``lagged``, :func:`~neuroalign.encoding.lagged.lag_ridge_cv`). An estimator's defaults are
+its default solver's. A 1-D ``y`` gives 1-D attributes and predictions, as in scikit-learn.
+The pipeline functions (:mod:`~neuroalign.encoding.pipeline`,
+:mod:`~neuroalign.encoding.evaluate`, :mod:`~neuroalign.encoding.gain_sweep`) fit through
+these estimators, built by :func:`make_estimator` from their keyword options.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, MultiOutputMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from neuroalign._check import check_range
-from neuroalign.encoding.banded import banded_ridge_cv
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.cv import block_folds, block_labels
-from neuroalign.encoding.lagged import lag_ridge_cv, lagged_predict
-from neuroalign.encoding.ridge import ridge_cv
+from neuroalign.encoding.lagged import lagged_predict
 from neuroalign.encoding.scores import r2_split
-
-DEFAULT_ALPHAS = np.logspace(-3, 6, 19)
+from neuroalign.encoding.solvers import call_solver
+from neuroalign.settings import alpha_grid
 
 
 def _fit_data(estimator, X, y) -> tuple[np.ndarray, np.ndarray, bool]:
     """Validate ``X`` and ``y``; return X, a 2-D Y and whether ``y`` was 1-D."""
-    X, y = validate_data(estimator, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+    X, y = validate_data(
+        estimator, X, y, multi_output=True, y_numeric=True, dtype=(np.float64, np.float32)
+    )
     if X.shape[0] < 2:
         name = type(estimator).__name__
         raise ValueError(f"{name} needs at least 2 samples; got n_samples = {X.shape[0]}.")
@@ -41,19 +50,60 @@ def _folds(cv, n_samples: int):
     return block_folds(n_samples, min(cv, n_samples)) if np.isscalar(cv) else cv
 
 
-def _alphas(alphas) -> np.ndarray:
-    return DEFAULT_ALPHAS if alphas is None else alphas
+def _alphas(alphas):
+    """The grid to fit: :func:`~neuroalign.settings.alpha_grid` of None or a mapping."""
+    return alpha_grid(alphas) if alphas is None or isinstance(alphas, Mapping) else alphas
+
+
+def make_estimator(estimator_class: type, options: Mapping[str, Any], **params: Any):
+    """Build an estimator from fixed parameters and a caller's keyword options.
+
+    Options that are parameters of ``estimator_class`` set it; any other option is a solver
+    parameter and joins ``solver_params``. This is how the pipeline functions pass their
+    ``**options`` on.
+
+    Parameters
+    ----------
+    estimator_class : type
+        :class:`RidgeCV`, :class:`BandedRidgeCV` or :class:`LagRidgeCV`.
+    options : mapping
+        Keyword options (``device``, ``dtype``, ``solver``, ``solver_params``,
+        ``tf32_scoring``, ...).
+    **params
+        Parameters the caller fixes (``alphas``, ``cv``, ...).
+
+    Returns
+    -------
+    estimator : BaseEstimator
+        Unfitted.
+
+    Raises
+    ------
+    ValueError
+        If a solver parameter is given both as an option and in ``solver_params``.
+    """
+    names = set(estimator_class._get_param_names())
+    direct = {k: v for k, v in options.items() if k in names}
+    extra = {k: v for k, v in options.items() if k not in names}
+    if extra:
+        given = dict(direct.get("solver_params") or {})
+        twice = sorted(set(given) & set(extra))
+        if twice:
+            raise ValueError(f"{twice} given as keywords and in solver_params; give each once.")
+        direct["solver_params"] = {**given, **extra}
+    return estimator_class(**params, **direct)
 
 
 class _LinearPredict:
     """``predict`` of a fitted linear estimator (``coef_`` of shape (n_targets, n_features))."""
 
+    @fill_doc
     def predict(self, X):
         """Predict targets.
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
+        {X}
 
         Returns
         -------
@@ -64,26 +114,23 @@ class _LinearPredict:
         return X @ self.coef_.T + self.intercept_
 
 
+@fill_doc
 class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Ridge regression with one alpha per target chosen by cross-validation.
 
     Parameters
     ----------
-    alphas : array of shape (n_alphas,) or None
-        Candidate penalties (``alpha * ||w||^2``); None means ``np.logspace(-3, 6, 19)``.
-    cv : int or sequence of (train, test)
-        Number of contiguous blocks (no shuffling), or explicit folds (e.g. from
-        :func:`~neuroalign.encoding.cv.group_folds`).
-    fit_intercept : bool
-    scoring : {"neg_mse", "r2", "r"}
-        Per-fold score used to choose alphas.
-    route : {"auto", "primal", "dual"}
-    widen_fraction : float or None
-        Widen the grid when more than this fraction of targets sits at an edge.
-    n_targets_batch : int or None
-    device : str
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    dtype : {"float32", "float64"}
+    {alphas_grid}
+    {cv}
+    {fit_intercept}
+    {scoring}
+    {route}
+    {widen_fraction}
+    {n_targets_batch}
+    {device}
+    {dtype}
+    {solver}
+    {solver_params}
 
     Attributes
     ----------
@@ -93,6 +140,9 @@ class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
     cv_scores_ : ndarray of shape (n_alphas, n_targets)
     alphas_ : ndarray of shape (n_alphas,)
         The grid after any widening.
+    n_lower_edge_, n_upper_edge_ : int
+        Targets whose best alpha is the grid's smallest (largest, counted only where it
+        beats the mean predictor).
     n_features_in_ : int
 
     Examples
@@ -113,10 +163,12 @@ class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
         fit_intercept=True,
         scoring="neg_mse",
         route="auto",
-        widen_fraction=None,
+        widen_fraction=0.05,
         n_targets_batch=8192,
         device="cpu",
         dtype="float64",
+        solver="ridge_cv",
+        solver_params=None,
     ):
         self.alphas = alphas
         self.cv = cv
@@ -127,25 +179,31 @@ class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.n_targets_batch = n_targets_batch
         self.device = device
         self.dtype = dtype
+        self.solver = solver
+        self.solver_params = solver_params
 
+    @fill_doc
     def fit(self, X, y):
         """Choose alphas by cross-validation and refit on all samples.
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-        y : array of shape (n_samples,) or (n_samples, n_targets)
+        {X}
+        {y}
 
         Returns
         -------
         self : RidgeCV
         """
         X, Y, one = _fit_data(self, X, y)
-        res = ridge_cv(
-            X,
-            Y,
-            _alphas(self.alphas),
-            _folds(self.cv, X.shape[0]),
+        res = call_solver(
+            self.solver,
+            "ridge",
+            self.solver_params,
+            X=X,
+            Y=Y,
+            alphas=_alphas(self.alphas),
+            folds=_folds(self.cv, X.shape[0]),
             fit_intercept=self.fit_intercept,
             scoring=self.scoring,
             route=self.route,
@@ -159,9 +217,11 @@ class RidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.best_alphas_ = _per_target(res.best_alphas, one)
         self.cv_scores_ = res.cv_scores
         self.alphas_ = res.alphas
+        self.n_lower_edge_, self.n_upper_edge_ = res.n_lower_edge, res.n_upper_edge
         return self
 
 
+@fill_doc
 class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Banded ridge: one penalty per feature space (band) and target, chosen by cross-validation.
 
@@ -171,26 +231,19 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
 
     Parameters
     ----------
-    groups : array of int, shape (n_features,), or None
-        Band of each column, ``0 .. n_bands - 1``; None puts every column in one band (plain
-        ridge).
-    alphas : array of shape (n_alphas,) or None
-        Candidate penalties (``alpha * ||w||^2``); None means ``np.logspace(-3, 6, 19)``.
-    cv : int or sequence of (train, test)
-        Number of contiguous blocks (no shuffling), or explicit folds.
-    n_iter : int
-        Dirichlet draws of band weights beyond the corners and the centre.
-    seed : int
-        Seed of the draws.
-    candidates : array of shape (n_candidates, n_bands) or None
-        Explicit band weights to try instead of the draws (rows are normalized to sum to 1).
-    fit_intercept : bool
-    scoring : {"neg_mse", "r2", "r"}
-        Per-fold score used to choose the band weights and alphas.
-    n_targets_batch : int or None
-    device : str
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    dtype : {"float32", "float64"}
+    {groups_or_none}
+    {alphas_grid}
+    {cv}
+    {n_iter}
+    {seed_draws}
+    {candidates}
+    {fit_intercept}
+    {scoring}
+    {n_targets_batch}
+    {device}
+    {dtype}
+    {solver}
+    {solver_params}
 
     Attributes
     ----------
@@ -234,6 +287,8 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
         n_targets_batch=8192,
         device="cpu",
         dtype="float64",
+        solver="banded_ridge_cv",
+        solver_params=None,
     ):
         self.groups = groups
         self.alphas = alphas
@@ -246,7 +301,10 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
         self.n_targets_batch = n_targets_batch
         self.device = device
         self.dtype = dtype
+        self.solver = solver
+        self.solver_params = solver_params
 
+    @fill_doc
     def fit(self, X, y):
         """Choose band weights and alphas by cross-validation and refit on all samples.
 
@@ -254,7 +312,7 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
         ----------
         X : array of shape (n_samples, n_features)
             All bands side by side, as ``groups`` says.
-        y : array of shape (n_samples,) or (n_samples, n_targets)
+        {y}
 
         Returns
         -------
@@ -267,12 +325,15 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
                 f"'groups' has {groups.size} entries but X has {X.shape[1]} columns; give the "
                 "band of every column."
             )
-        res = banded_ridge_cv(
-            X,
-            Y,
-            groups,
-            _alphas(self.alphas),
-            _folds(self.cv, X.shape[0]),
+        res = call_solver(
+            self.solver,
+            "banded",
+            self.solver_params,
+            X=X,
+            Y=Y,
+            groups=groups,
+            alphas=_alphas(self.alphas),
+            folds=_folds(self.cv, X.shape[0]),
             n_iter=self.n_iter,
             seed=self.seed,
             candidates=self.candidates,
@@ -291,6 +352,7 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
         self.groups_ = groups.astype(int)
         return self
 
+    @fill_doc
     def score_split(self, X, y):
         """R^2 of each target credited to each band; the bands' parts sum to the target's R^2.
 
@@ -299,8 +361,8 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-        y : array of shape (n_samples,) or (n_samples, n_targets)
+        {X}
+        {y}
 
         Returns
         -------
@@ -318,6 +380,7 @@ class BandedRidgeCV(_LinearPredict, MultiOutputMixin, RegressorMixin, BaseEstima
         return split[:, 0] if y.ndim == 1 else split
 
 
+@fill_doc
 class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
     """Temporal response functions: ridge on lagged features, one alpha per target by CV.
 
@@ -327,21 +390,19 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
 
     Parameters
     ----------
-    alphas : array of shape (n_alphas,) or None
-        Candidate penalties (``alpha * ||w||^2``); None means ``np.logspace(-3, 6, 19)``.
+    {alphas_grid}
     tmin, tmax : float
         First and last lag (s); positive lags are past input (the response follows the
         feature). The lags are ``round(tmin * sfreq) .. round(tmax * sfreq)`` samples.
     sfreq : float
         Sampling rate (Hz).
-    cv : int
-        Number of contiguous blocks of equal length when ``fit`` gets no ``segments``; 1 fits
-        without cross-validation (give a single alpha).
-    fit_intercept : bool
-    scoring : {"neg_mse", "r2", "r"}
-    device : str
-        ``"cpu"``, ``"cuda"`` or ``"auto"``.
-    dtype : {"float32", "float64"}
+    {cv_lag}
+    {fit_intercept}
+    {scoring}
+    {device}
+    {dtype}
+    {solver}
+    {solver_params}
 
     Attributes
     ----------
@@ -356,6 +417,9 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         In samples.
     times_ : ndarray of shape (n_lags,)
         In seconds.
+    n_lower_edge_, n_upper_edge_ : int
+        Targets whose best alpha is the grid's smallest (largest, counted only where it
+        beats the mean predictor).
     n_features_in_ : int
 
     Notes
@@ -385,6 +449,8 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         scoring="neg_mse",
         device="cpu",
         dtype="float64",
+        solver="lag_ridge_cv",
+        solver_params=None,
     ):
         self.alphas = alphas
         self.tmin = tmin
@@ -395,6 +461,8 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.scoring = scoring
         self.device = device
         self.dtype = dtype
+        self.solver = solver
+        self.solver_params = solver_params
 
     def _lags(self) -> np.ndarray:
         check_range("sfreq", self.sfreq, 0, None, closed="neither")
@@ -402,14 +470,14 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"tmin ({self.tmin}) must be at most tmax ({self.tmax}).")
         return np.arange(round(self.tmin * self.sfreq), round(self.tmax * self.sfreq) + 1)
 
+    @fill_doc
     def fit(self, X, y, segments=None):
         """Choose alphas by leave-one-segment-out CV and refit on all samples.
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Undelayed features, rows in time order.
-        y : array of shape (n_samples,) or (n_samples, n_targets)
+        {X_undelayed}
+        {y}
         segments : array of shape (n_samples,), optional
             Contiguous block label of each sample (runs); lags never cross a block edge and
             each block is held out once. Default: ``cv`` blocks of equal length.
@@ -422,12 +490,15 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         lags = self._lags()
         if segments is None:
             segments = block_labels(X.shape[0], min(self.cv, X.shape[0]))
-        res = lag_ridge_cv(
-            X,
-            Y,
-            lags,
-            _alphas(self.alphas),
-            segments,
+        res = call_solver(
+            self.solver,
+            "lagged",
+            self.solver_params,
+            X=X,
+            Y=Y,
+            lags=lags,
+            alphas=_alphas(self.alphas),
+            segments=segments,
             fit_intercept=self.fit_intercept,
             scoring=self.scoring,
             device=self.device,
@@ -441,26 +512,28 @@ class LagRidgeCV(MultiOutputMixin, RegressorMixin, BaseEstimator):
         self.alphas_ = res.alphas
         self.lags_ = res.lags
         self.times_ = res.lags / self.sfreq
+        self.n_lower_edge_, self.n_upper_edge_ = res.n_lower_edge, res.n_upper_edge
         return self
 
+    @fill_doc
     def predict(self, X, segments=None):
-        """Predict targets from undelayed features.
+        """Predict targets from undelayed features, on the estimator's device and dtype.
 
         Parameters
         ----------
-        X : array of shape (n_samples, n_features)
-            Rows in time order.
-        segments : array of shape (n_samples,), optional
-            Contiguous block labels; lags never cross a block edge. Default: one block.
+        {X_undelayed}
+        {segments_optional}
 
         Returns
         -------
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_targets)
         """
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         one = self.coef_.ndim == 2
         coef = (self.coef_[None] if one else self.coef_).transpose(2, 1, 0)
         intercept = np.atleast_1d(self.intercept_)
-        pred = lagged_predict(X, coef, intercept, self.lags_, segments)
+        pred = lagged_predict(
+            X, coef, intercept, self.lags_, segments, device=self.device, dtype=self.dtype
+        )
         return pred[:, 0] if one else pred

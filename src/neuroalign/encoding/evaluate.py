@@ -6,7 +6,8 @@ training folds: the baseline alone, and the baseline plus the model features. Wi
 only the model features are shrunk, so a large penalty on many model columns cannot shrink a
 few strong baseline predictors: by the Frisch-Waugh-Lovell theorem the full fit is ridge on
 the model features and the response, both residualized on the baseline within the training
-fold.
+fold. Every ridge fit goes through :class:`~neuroalign.encoding.estimators.RidgeCV`, so
+``solver`` and ``solver_params`` among the keyword options pick and tune the solver.
 """
 
 from __future__ import annotations
@@ -15,11 +16,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.cv import block_folds
-from neuroalign.encoding.ridge import Fold, ridge_cv
+from neuroalign.encoding.estimators import RidgeCV, make_estimator
+from neuroalign.encoding.ridge import Fold
 from neuroalign.encoding.scores import pearson_r, r2_score
 
 
+def _inner_fit(X, Y, alphas, n_train: int, inner_folds: int, options) -> RidgeCV:
+    """RidgeCV fitted on one training set, its alphas chosen by inner contiguous blocks."""
+    inner = block_folds(n_train, min(inner_folds, n_train))
+    return make_estimator(RidgeCV, options, alphas=alphas, cv=inner).fit(X, Y)
+
+
+@fill_doc
 def cross_val_predict(
     X, Y, alphas, folds: Sequence[Fold], *, inner_folds: int = 5, **options
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -27,14 +37,13 @@ def cross_val_predict(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    Y : array of shape (n_samples, n_targets)
-    alphas : array of shape (n_alphas,)
-    folds : sequence of (train_indices, test_indices)
+    {X}
+    {Y}
+    {alphas_grid}
+    {folds}
         Outer folds; every sample should be tested once.
-    inner_folds : int
-    **options
-        Passed to :func:`~neuroalign.encoding.ridge.ridge_cv` (device, dtype, ...).
+    {inner_folds}
+    {options}
 
     Returns
     -------
@@ -46,13 +55,13 @@ def cross_val_predict(
     pred = np.full(Y.shape, np.nan)
     chosen = []
     for train, test in folds:
-        inner = block_folds(len(train), min(inner_folds, len(train)))
-        fit = ridge_cv(X[train], Y[train], alphas, inner, **options)
-        pred[test] = X[test] @ fit.coef + fit.intercept
-        chosen.append(fit.best_alphas)
+        model = _inner_fit(X[train], Y[train], alphas, len(train), inner_folds, options)
+        pred[test] = model.predict(X[test])
+        chosen.append(model.best_alphas_)
     return pred, np.asarray(chosen)
 
 
+@fill_doc
 def cross_val_predict_over_baseline(
     X, X_baseline, Y, alphas, folds: Sequence[Fold], *, inner_folds: int = 5, **options
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,13 +80,12 @@ def cross_val_predict_over_baseline(
         Model features (penalized).
     X_baseline : array of shape (n_samples, n_baseline)
         Baseline predictors (not penalized; an intercept is added).
-    Y : array of shape (n_samples, n_targets)
-    alphas : array of shape (n_alphas,)
-    folds : sequence of (train_indices, test_indices)
+    {Y}
+    {alphas_grid}
+    {folds}
         Outer folds; every sample should be tested once.
-    inner_folds : int
-    **options
-        Passed to :func:`~neuroalign.encoding.ridge.ridge_cv` (device, dtype, ...).
+    {inner_folds}
+    {options}
 
     Returns
     -------
@@ -94,17 +102,15 @@ def cross_val_predict_over_baseline(
     for train, test in folds:
         coef_y, *_ = np.linalg.lstsq(B[train], Y[train], rcond=None)
         coef_x, *_ = np.linalg.lstsq(B[train], X[train], rcond=None)
-        inner = block_folds(len(train), min(inner_folds, len(train)))
-        fit = ridge_cv(
-            X[train] - B[train] @ coef_x, Y[train] - B[train] @ coef_y, alphas, inner, **options
-        )
+        residual_train = (X[train] - B[train] @ coef_x, Y[train] - B[train] @ coef_y)
+        model = _inner_fit(*residual_train, alphas, len(train), inner_folds, options)
         pred_base[test] = B[test] @ coef_y
-        residual_x = X[test] - B[test] @ coef_x
-        pred_full[test] = pred_base[test] + residual_x @ fit.coef + fit.intercept
-        chosen.append(fit.best_alphas)
+        pred_full[test] = pred_base[test] + model.predict(X[test] - B[test] @ coef_x)
+        chosen.append(model.best_alphas_)
     return pred_base, pred_full, np.asarray(chosen)
 
 
+@fill_doc
 def baseline_gain(
     X_model,
     X_baseline,
@@ -121,13 +127,16 @@ def baseline_gain(
     ----------
     X_model : array of shape (n_samples, n_features)
     X_baseline : array of shape (n_samples, n_baseline)
-    Y : array of shape (n_samples, n_targets)
-    alphas, folds, **options
-        As in :func:`cross_val_predict`.
+    {Y}
+    {alphas_grid}
+    {folds}
+        Outer folds; every sample should be tested once.
     penalize_baseline : bool
         True: both models are ridge with one alpha for all their columns (baseline included).
         False: the baseline is fitted by least squares and only the model features are
         penalized (:func:`cross_val_predict_over_baseline`).
+    {options}
+        ``inner_folds`` among them (as in :func:`cross_val_predict`).
 
     Returns
     -------

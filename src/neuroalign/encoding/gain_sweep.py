@@ -7,7 +7,9 @@ on its own, and :func:`~neuroalign.encoding.evaluate.baseline_gain` with an unpe
 baseline gives the gain of baseline + features over the baseline alone. Both get refit
 permutation nulls (:mod:`neuroalign.encoding.permutation`): the same permutations for every
 feature set, so the maximum over sets has a null too, which tests the peak without the
-optimism of picking it.
+optimism of picking it. Every ridge fit goes through
+:class:`~neuroalign.encoding.estimators.RidgeCV` (``solver``, ``solver_params`` among the
+keyword options).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from neuroalign._check import NeuroalignError
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.evaluate import baseline_gain, cross_val_predict
 from neuroalign.encoding.permutation import (
@@ -106,6 +109,7 @@ def _p(observed: np.ndarray, null: np.ndarray) -> np.ndarray:
     return p_values(observed, null, method="empirical")
 
 
+@fill_doc
 def gain_sweep(
     designs: Mapping[object, np.ndarray],
     Y,
@@ -123,24 +127,19 @@ def gain_sweep(
 
     Parameters
     ----------
-    designs : mapping of label to array of shape (n_items, n_features)
-        Feature sets (layers, single predictors); columns are z-scored here.
+    {designs_items}
     Y : array of shape (n_items, n_targets) or (n_items,)
-    baseline : array of shape (n_items, n_baseline)
-        Baseline predictors (least squares, with an intercept).
-    folds : sequence of (train_indices, test_indices)
+    {baseline_items}
+    {folds}
         Outer folds; every item should be tested once.
-    alphas : array of shape (n_alphas,)
-    n_perm : int
-        Permutations (the same for every set); 0 skips the nulls.
+    {alphas_grid}
+    {n_perm_refit}
     seed : int
         Seed of the permutations.
     blocks : array of shape (n_items,), optional
         Exchangeability blocks: permutations move items only within their block.
-    inner_folds : int
-        Contiguous-block folds inside each training set that choose the penalty.
-    **options
-        Passed to :func:`~neuroalign.encoding.ridge.ridge_cv` (device, dtype, ...).
+    {inner_folds}
+    {options}
 
     Returns
     -------
@@ -215,6 +214,7 @@ def gain_sweep(
     )
 
 
+@fill_doc
 def grouped_gain_sweep(
     designs: Mapping[object, np.ndarray],
     Y,
@@ -238,10 +238,10 @@ def grouped_gain_sweep(
 
     Parameters
     ----------
-    designs : mapping of label to array of shape (n_items, n_features)
+    {designs_items}
     Y : array of shape (n_items, n_targets)
         NaN where a target is missing.
-    baseline : array of shape (n_items, n_baseline)
+    {baseline_items}
     groups : array of shape (n_items,)
         Group of each item (sentence, text).
     valid : bool array of shape (n_items, n_targets), optional
@@ -249,8 +249,12 @@ def grouped_gain_sweep(
         feature are always left out.
     n_folds : int
         Outer folds (at most the number of groups with valid items).
-    alphas, n_perm, seed, inner_folds, **options
-        As in :func:`gain_sweep`.
+    {alphas_grid}
+    {n_perm_refit}
+    seed : int
+        Seed of the permutations (within groups).
+    {inner_folds}
+    {options}
 
     Returns
     -------

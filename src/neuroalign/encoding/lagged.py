@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from neuroalign._check import check_option
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.backend import as_tensor, resolve_device, resolve_dtype, to_numpy
 from neuroalign.encoding.ridge import SCORINGS, edge_counts
 
@@ -135,6 +136,7 @@ def _segment_stats(X: torch.Tensor, Y: torch.Tensor, lags: np.ndarray) -> _Stats
     return _Stats(_gram(X, lags), XtY, colsum, Y.sum(0), (Y * Y).sum(0), X.shape[0])
 
 
+@fill_doc
 def lagged_gram(
     X, lags, *, device: str | torch.device | None = "cpu", dtype: str | torch.dtype = "float64"
 ) -> np.ndarray:
@@ -142,11 +144,10 @@ def lagged_gram(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    lags : array of int, shape (n_lags,)
-        Contiguous, increasing; positive lags are past input.
-    device, dtype
-        Where and in what precision to compute.
+    {X}
+    {lags}
+    {device}
+    {dtype}
 
     Returns
     -------
@@ -271,6 +272,7 @@ def _fit_best(stats: _Stats, alphas: np.ndarray, best: np.ndarray, fit_intercept
     return coef, intercept
 
 
+@fill_doc
 def lag_ridge_cv(
     X,
     Y,
@@ -287,21 +289,16 @@ def lag_ridge_cv(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-        Undelayed features (e.g. word impulses at onsets).
+    {X_undelayed}
     Y : array of shape (n_samples, n_targets)
         Sensors or other targets.
-    lags : array of int, shape (n_lags,)
-        Contiguous and increasing, in samples; positive lags are past input.
-    alphas : array of shape (n_alphas,)
-    segments : array of int, shape (n_samples,)
-        Contiguous block label of each sample (runs, or the blocks of
-        :func:`~neuroalign.encoding.cv.block_labels`); delays never cross a segment edge, and each
-        segment is held out once. One segment fits without cross-validation (a single alpha).
-    fit_intercept : bool
-    scoring : {"neg_mse", "r2", "r"}
-    device, dtype
-        Where and in what precision to compute.
+    {lags}
+    {alphas}
+    {segments}
+    {fit_intercept}
+    {scoring}
+    {device}
+    {dtype}
 
     Returns
     -------
@@ -340,6 +337,7 @@ def _predict_segment(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, lags: np
     return pred
 
 
+@fill_doc
 def lagged_predict(
     X,
     coef,
@@ -357,16 +355,13 @@ def lagged_predict(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    coef : array of shape (n_lags, n_features, n_targets)
-        As :attr:`LagRidgeResult.coef`.
+    {X_undelayed}
+    {coef_lagged}
     intercept : array of shape (n_targets,)
-    lags : array of int, shape (n_lags,)
-        Contiguous and increasing, in samples; positive lags are past input.
-    segments : array of shape (n_samples,), optional
-        Contiguous block label of each sample; None is one continuous segment.
-    device, dtype
-        Where and in what precision to compute.
+    {lags}
+    {segments_optional}
+    {device}
+    {dtype}
 
     Returns
     -------
@@ -386,6 +381,7 @@ def lagged_predict(
     return to_numpy(torch.cat(parts))
 
 
+@fill_doc
 def lag_resolved_r(
     X,
     Y,
@@ -404,14 +400,13 @@ def lag_resolved_r(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    Y : array of shape (n_samples, n_targets)
-    coef : array of shape (n_lags, n_features, n_targets)
-    lags : array of int, shape (n_lags,)
-    segments : array of shape (n_samples,), optional
-        Contiguous block label of each sample; None is one continuous segment.
-    device, dtype
-        Where and in what precision to compute.
+    {X_undelayed}
+    {Y}
+    {coef_lagged}
+    {lags}
+    {segments_optional}
+    {device}
+    {dtype}
 
     Returns
     -------

@@ -1,7 +1,10 @@
 """Fit on training runs, test on held-out runs: scores, ceilings, nulls and a layer sweep.
 
 Lagged (MEG) models have no repeats: :func:`lag_fit_and_test` holds out contiguous segments of
-the recording instead.
+the recording instead. Every fit goes through an estimator of
+:mod:`~neuroalign.encoding.estimators` (:class:`~neuroalign.encoding.estimators.RidgeCV`,
+:class:`~neuroalign.encoding.estimators.LagRidgeCV`), so ``solver`` and ``solver_params``
+among the keyword options pick and tune the solver.
 """
 
 from __future__ import annotations
@@ -12,9 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.ceilings import correlation_ceiling, explainable_variance, normalize
-from neuroalign.encoding.lagged import lag_resolved_r, lag_ridge_cv, lagged_predict
-from neuroalign.encoding.ridge import Fold, ridge_cv
+from neuroalign.encoding.estimators import LagRidgeCV, RidgeCV, make_estimator
+from neuroalign.encoding.lagged import check_lags, lag_resolved_r
+from neuroalign.encoding.ridge import Fold
 from neuroalign.encoding.scores import pearson_r, r2_score
 from neuroalign.encoding.stats import bh_qvalues, circular_shift_null, p_values
 
@@ -59,6 +64,12 @@ class HeldOut:
     alphas: np.ndarray
 
 
+def _two_d(Y) -> np.ndarray:
+    Y = np.asarray(Y)
+    return Y[:, None] if Y.ndim == 1 else Y
+
+
+@fill_doc
 def fit_and_test(
     X_train,
     Y_train,
@@ -78,19 +89,17 @@ def fit_and_test(
     ----------
     X_train : array of shape (n_train, n_features)
     Y_train : array of shape (n_train, n_targets)
-    folds : sequence of (train, test) over the training rows
+    {folds}
+        Over the training rows.
     X_test : array of shape (n_test, n_features)
     Y_test_repeats : array of shape (n_repeats, n_test, n_targets)
         Every repeat of the test stimulus; scores use their mean, ceilings their spread.
-    alphas : array of shape (n_alphas,)
-    rng : numpy.random.Generator
-        For the circular-shift null.
-    n_perm : int
-        Shifts in the null (0 skips p and q, which become NaN).
+    {alphas_grid}
+    {rng_null}
+    {n_perm_shifts}
     min_shift : int
         Smallest circular shift (samples).
-    **options
-        Passed to :func:`~neuroalign.encoding.ridge.ridge_cv` (device, dtype, ...).
+    {options}
 
     Returns
     -------
@@ -99,34 +108,32 @@ def fit_and_test(
     repeats = np.asarray(Y_test_repeats, float)
     if repeats.ndim == 2:
         repeats = repeats[None]
-    fit = ridge_cv(X_train, Y_train, alphas, folds, **options)
-    pred = np.asarray(X_test, float) @ fit.coef + fit.intercept
+    model = make_estimator(RidgeCV, options, alphas=alphas, cv=list(folds))
+    model.fit(X_train, _two_d(Y_train))
+    pred = model.predict(X_test)
     y = repeats.mean(0)
     r = pearson_r(y, pred)
-    p, q = _null_pq(
-        y, pred, r, rng=rng, n_perm=n_perm, min_shift=min_shift, device=options.get("device", "cpu")
-    )
+    p, q = _null_pq(y, pred, r, rng=rng, n_perm=n_perm, min_shift=min_shift, device=model.device)
     if repeats.shape[0] >= 2:
         ev = explainable_variance(repeats)
         ceiling = correlation_ceiling(ev, repeats.shape[0])
     else:
         ev = ceiling = np.full(r.shape, np.nan)
-    best = fit.cv_scores.max(0)
     return HeldOut(
         r=r,
         r2=r2_score(y, pred),
-        alpha=fit.best_alphas,
-        cv_score=best,
+        alpha=model.best_alphas_,
+        cv_score=model.cv_scores_.max(0),
         p=p,
         q=q,
         explainable_variance=ev,
         ceiling=ceiling,
         normalized=normalize(r, ceiling, CEILING_CONVENTION),
-        coef=fit.coef,
-        intercept=fit.intercept,
-        n_lower_edge=fit.n_lower_edge,
-        n_upper_edge=fit.n_upper_edge,
-        alphas=fit.alphas,
+        coef=model.coef_.T,
+        intercept=model.intercept_,
+        n_lower_edge=model.n_lower_edge_,
+        n_upper_edge=model.n_upper_edge_,
+        alphas=model.alphas_,
     )
 
 
@@ -176,6 +183,7 @@ class LagHeldOut:
     n_upper_edge: int
 
 
+@fill_doc
 def lag_fit_and_test(
     X,
     Y,
@@ -198,25 +206,19 @@ def lag_fit_and_test(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-        Undelayed features (impulses at word onsets).
-    Y : array of shape (n_samples, n_targets)
-    lags : array of int, shape (n_lags,)
-    alphas : array of shape (n_alphas,)
-    segments : array of shape (n_samples,)
-        Contiguous block labels; delays never cross a block edge.
+    {X_undelayed}
+    {Y}
+    {lags}
+    {alphas_grid}
+    {segments}
     test_segments : sequence
         Labels of the held-out blocks; the others train (two or more for cross-validation).
-    rng : numpy.random.Generator
-        For the circular-shift null.
-    n_perm : int
-        Shifts in the null (0 skips p and q, which become NaN).
+    {rng_null}
+    {n_perm_shifts}
     min_shift : int, optional
         Smallest circular shift (samples); default twice the lag window, beyond the
         prediction's own autocorrelation.
-    **options
-        Passed to :func:`~neuroalign.encoding.lagged.lag_ridge_cv` (fit_intercept, scoring,
-        device, dtype).
+    {options_lag}
 
     Returns
     -------
@@ -229,27 +231,31 @@ def lag_fit_and_test(
             f"'test_segments' {list(test_segments)} must name some, but not all, of the "
             f"segments {np.unique(segments).tolist()}."
         )
-    X, Y = np.asarray(X, float), np.asarray(Y, float)
-    fit = lag_ridge_cv(X[~test], Y[~test], lags, alphas, segments[~test], **options)
-    device, dtype = options.get("device", "cpu"), options.get("dtype", "float64")
-    where = dict(device=device, dtype=dtype)
-    pred = lagged_predict(X[test], fit.coef, fit.intercept, fit.lags, segments[test], **where)
+    X, Y = np.asarray(X, float), _two_d(np.asarray(Y, float))
+    lags = check_lags(lags)
+    model = make_estimator(
+        LagRidgeCV, options, alphas=alphas, tmin=int(lags[0]), tmax=int(lags[-1]), sfreq=1.0
+    )
+    model.fit(X[~test], Y[~test], segments[~test])
+    coef = model.coef_.transpose(2, 1, 0)  # (n_lags, n_features, n_targets)
+    pred = model.predict(X[test], segments[test])
     r = pearson_r(Y[test], pred)
-    shift = 2 * fit.lags.size if min_shift is None else min_shift
-    p, q = _null_pq(Y[test], pred, r, rng=rng, n_perm=n_perm, min_shift=shift, device=device)
+    shift = 2 * model.lags_.size if min_shift is None else min_shift
+    p, q = _null_pq(Y[test], pred, r, rng=rng, n_perm=n_perm, min_shift=shift, device=model.device)
+    where = dict(device=model.device, dtype=model.dtype)
     return LagHeldOut(
         r=r,
         r2=r2_score(Y[test], pred),
         p=p,
         q=q,
-        r_by_lag=lag_resolved_r(X[test], Y[test], fit.coef, fit.lags, segments[test], **where),
-        alpha=fit.best_alphas,
-        cv_score=fit.cv_scores.max(0),
-        coef=fit.coef,
-        intercept=fit.intercept,
-        lags=fit.lags,
-        n_lower_edge=fit.n_lower_edge,
-        n_upper_edge=fit.n_upper_edge,
+        r_by_lag=lag_resolved_r(X[test], Y[test], coef, model.lags_, segments[test], **where),
+        alpha=model.best_alphas_,
+        cv_score=model.cv_scores_.max(0),
+        coef=coef,
+        intercept=model.intercept_,
+        lags=model.lags_,
+        n_lower_edge=model.n_lower_edge_,
+        n_upper_edge=model.n_upper_edge_,
     )
 
 
@@ -281,6 +287,7 @@ class LayerSweep:
     result: HeldOut
 
 
+@fill_doc
 def layer_sweep(
     designs: Mapping[object, tuple[np.ndarray, np.ndarray]],
     Y_train,
@@ -296,12 +303,18 @@ def layer_sweep(
     Parameters
     ----------
     designs : mapping of layer label to (X_train, X_test)
-    Y_train, folds, Y_test_repeats, alphas
+    Y_train : array of shape (n_train, n_targets)
+    {folds}
+        Over the training rows.
+    Y_test_repeats : array of shape (n_repeats, n_test, n_targets)
         As in :func:`fit_and_test`.
+    {alphas_grid}
     seed : int
         Seed of the null (the same shifts for every layer).
     **options
-        Passed to :func:`fit_and_test`.
+        Passed to :func:`fit_and_test`: ``n_perm``, ``min_shift``, and the options of the
+        :class:`~neuroalign.encoding.estimators.RidgeCV` that fits (``device``, ``dtype``,
+        ``solver``, ``solver_params``, ...; any other keyword joins ``solver_params``).
 
     Returns
     -------

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from neuroalign._check import check_option, check_range
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.backend import (
     as_tensor,
     matmul_precision,
@@ -186,6 +187,7 @@ def _batches(n: int, size: int | None) -> list[slice]:
     return [slice(i, min(i + size, n)) for i in range(0, n, size)]
 
 
+@fill_doc
 def cv_scores(
     X,
     Y,
@@ -205,29 +207,18 @@ def cv_scores(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    Y : array of shape (n_samples, n_targets)
-    alphas : array of shape (n_alphas,)
-        Positive penalties (``alpha * ||w||^2``).
-    folds : sequence of (train_indices, test_indices)
-        From :mod:`neuroalign.encoding.cv`.
-    fit_intercept : bool
-        Center X and Y with the training means of each fold.
-    scoring : {"neg_mse", "r2", "r"}
-        Per-fold score, averaged over folds.
-    route : {"auto", "primal", "dual"}
-        ``"auto"`` picks primal when a fold has at least as many training samples as features.
-    n_targets_batch : int or None
-        Targets per chunk (bounds memory; Y is moved to the device chunk by chunk).
-    device : str or torch.device
-    dtype : {"float32", "float64"}
-        Precision of the products with Y.
-    decomp_dtype : {"float32", "float64"}
-        Precision of the eigendecompositions.
-    tf32_scoring : bool
-        Score alphas with TF32 tensor-core products (float32 on NVIDIA GPUs; no effect
-        elsewhere). Scores then carry about 1e-3 relative error, which can change the alpha of
-        targets whose best alphas nearly tie; weights are still refit in ``dtype``.
+    {X}
+    {Y}
+    {alphas}
+    {folds}
+    {fit_intercept}
+    {scoring}
+    {route}
+    {n_targets_batch}
+    {device}
+    {dtype}
+    {decomp_dtype}
+    {tf32_scoring}
 
     Returns
     -------
@@ -284,6 +275,7 @@ def _check_alphas(alphas, device, dtype) -> torch.Tensor:
     return torch.as_tensor(arr, dtype=dtype, device=device)
 
 
+@fill_doc
 def refit(
     X,
     Y,
@@ -304,14 +296,16 @@ def refit(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    Y : array of shape (n_samples, n_targets)
+    {X}
+    {Y}
     alphas_per_target : array of shape (n_targets,) or float
-    fit_intercept, route, n_targets_batch, device, dtype, decomp_dtype
-        As in :func:`cv_scores`.
-    keep_on_device : bool
-        Return ``coef`` and ``intercept`` as torch tensors on ``device`` (no copy to the host,
-        for callers that predict there).
+    {fit_intercept}
+    {route}
+    {n_targets_batch}
+    {device}
+    {dtype}
+    {decomp_dtype}
+    {keep_on_device}
 
     Returns
     -------
@@ -383,6 +377,7 @@ def widen(alphas: np.ndarray, lower: bool, upper: bool, n_new: int = 3) -> np.nd
     return np.concatenate([low, alphas, high])
 
 
+@fill_doc
 def ridge_cv(
     X,
     Y,
@@ -405,20 +400,21 @@ def ridge_cv(
 
     Parameters
     ----------
-    X : array of shape (n_samples, n_features)
-    Y : array of shape (n_samples, n_targets)
-    alphas : array of shape (n_alphas,)
-        Candidate penalties; best sorted and log-spaced when the grid may widen.
-    folds : sequence of (train_indices, test_indices)
-    fit_intercept, scoring, route, n_targets_batch, device, dtype, decomp_dtype, tf32_scoring
-        As in :func:`cv_scores`.
-    keep_on_device : bool
-        As in :func:`refit`: ``coef`` and ``intercept`` stay torch tensors on ``device``.
-    widen_fraction : float or None
-        When more than this fraction of targets sits at a grid edge (see :func:`edge_counts`),
-        the grid grows by three points at that edge and CV reruns, at most ``max_widen`` times.
-        None keeps the grid fixed.
-    max_widen : int
+    {X}
+    {Y}
+    {alphas}
+    {folds}
+    {fit_intercept}
+    {scoring}
+    {route}
+    {widen_fraction}
+    {max_widen}
+    {n_targets_batch}
+    {device}
+    {dtype}
+    {decomp_dtype}
+    {tf32_scoring}
+    {keep_on_device}
 
     Returns
     -------

@@ -14,6 +14,7 @@ from scipy import special
 from scipy import stats as sps
 
 from neuroalign._check import check_option, check_range
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.backend import as_tensor, resolve_device, resolve_dtype, to_numpy
 
 
@@ -35,6 +36,7 @@ def _null_r(Y, pred, index_sets, device, dtype, batch: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+@fill_doc
 def circular_shift_null(
     Y,
     pred,
@@ -56,10 +58,9 @@ def circular_shift_null(
     min_shift : int
         Shifts are drawn uniformly from ``[min_shift, n_samples - min_shift]``; set it beyond
         the autocorrelation length.
-    batch : int
-        Shifts evaluated together on the device.
-    device, dtype
-        Where and in what precision to compute.
+    {batch}
+    {device}
+    {dtype}
 
     Returns
     -------
@@ -72,6 +73,7 @@ def circular_shift_null(
     return _null_r(Y, pred, [(base - s) % n for s in shifts], device, dtype, batch)
 
 
+@fill_doc
 def block_permutation_null(
     Y,
     pred,
@@ -92,8 +94,9 @@ def block_permutation_null(
         Block length in samples (longer than the autocorrelation).
     n_perm : int
     rng : numpy.random.Generator
-    batch, device, dtype
-        As in :func:`circular_shift_null`.
+    {batch}
+    {device}
+    {dtype}
 
     Returns
     -------
