@@ -8,9 +8,26 @@ line was. Every repeated parameter is described here once.
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+def _paragraph(text: str) -> str:
+    """``text`` wrapped as an entry's description (indented by four spaces)."""
+    return textwrap.fill(
+        text, width=88, initial_indent="    ", subsequent_indent="    ", break_on_hyphens=False
+    )
+
+
+_INNER_FOLDS = "contiguous-block folds inside each training set that choose the penalty"
+_RIDGE_OPTIONS = (
+    "the parameters of the :class:`~neuroalign.encoding.estimators.RidgeCV` that fits "
+    "(``fit_intercept``, ``scoring``, ``route``, ``widen_fraction``, ``n_targets_batch``, "
+    "``device``, ``dtype``, ``solver``, ``solver_params``); any other keyword is a solver "
+    "parameter and joins ``solver_params`` (e.g. ``tf32_scoring=True``)."
+)
 
 #: Numpydoc entries ("name : type" and its indented description) by key. A key is the
 #: parameter's name, or a name for one of its meanings (``alphas_grid``, ``cv_lag``).
@@ -70,10 +87,7 @@ PARAMS: dict[str, str] = {
         "    Contiguous block label of each sample; lags never cross a block edge. None is one\n"
         "    continuous block."
     ),
-    "inner_folds": (
-        "inner_folds : int\n"
-        "    Contiguous-block folds inside each training set that choose the penalty."
-    ),
+    "inner_folds": "inner_folds : int\n" + _paragraph(_INNER_FOLDS.capitalize() + "."),
     "scoring": (
         'scoring : {"neg_mse", "r2", "r"}\n'
         "    Per-fold score of each alpha, averaged over folds; each target keeps the alpha\n"
@@ -131,14 +145,9 @@ PARAMS: dict[str, str] = {
         "    ``tf32_scoring``, ``keep_on_device``); none may repeat a parameter of the\n"
         "    estimator."
     ),
-    "options": (
-        "**options\n"
-        "    Parameters of the :class:`~neuroalign.encoding.estimators.RidgeCV` that fits\n"
-        "    (``fit_intercept``, ``scoring``, ``route``, ``widen_fraction``,\n"
-        "    ``n_targets_batch``, ``device``, ``dtype``, ``solver``, ``solver_params``); any\n"
-        "    other keyword is a solver parameter and joins ``solver_params`` (e.g.\n"
-        "    ``tf32_scoring=True``)."
-    ),
+    "options": "**options\n" + _paragraph("Passed on: " + _RIDGE_OPTIONS),
+    "options_nested": "**options\n"
+    + _paragraph(f"``inner_folds`` ({_INNER_FOLDS}) and {_RIDGE_OPTIONS}"),
     "options_lag": (
         "**options\n"
         "    Parameters of the :class:`~neuroalign.encoding.estimators.LagRidgeCV` that fits\n"

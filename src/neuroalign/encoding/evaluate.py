@@ -135,8 +135,7 @@ def baseline_gain(
         True: both models are ridge with one alpha for all their columns (baseline included).
         False: the baseline is fitted by least squares and only the model features are
         penalized (:func:`cross_val_predict_over_baseline`).
-    {options}
-        ``inner_folds`` among them (as in :func:`cross_val_predict`).
+    {options_nested}
 
     Returns
     -------

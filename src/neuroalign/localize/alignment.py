@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from neuroalign._check import NeuroalignError, check_range
+from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.cv import block_folds, group_folds
 from neuroalign.encoding.evaluate import cross_val_predict
 from neuroalign.encoding.scores import pearson_r
@@ -28,6 +29,7 @@ from neuroalign.settings import alpha_grid
 Alphas = Sequence[float] | Mapping[str, Any] | None
 
 
+@fill_doc
 def ridge_pearson(
     x: np.ndarray,
     y: np.ndarray,
@@ -45,18 +47,11 @@ def ridge_pearson(
         Unit activations (z-scored here; constant units become 0).
     y : array of shape (n_items, n_targets)
         Brain responses (voxels, fROIs or a network mean).
-    n_splits : int, default=5
-        Number of outer folds: contiguous blocks of items, or of groups when ``groups`` is
-        given.
-    alphas : list of float, mapping or None
-        Ridge penalties, chosen per target by inner cross-validation in each training fold:
-        a list, or ``{start, stop, num}`` for ``np.logspace(start, stop, num)``; None is the
-        one default grid, :func:`neuroalign.settings.alpha_grid`.
-    groups : array of shape (n_items,), optional
-        Items of the same group never straddle train and test.
-    **options
-        Keyword options of :func:`~neuroalign.encoding.evaluate.cross_val_predict`, which
-        fits (``inner_folds``, ``solver``, ``solver_params``, ``device``, ``dtype``, ...).
+    {n_splits}
+    {alphas_grid}
+        Chosen per target by inner cross-validation in each training fold.
+    {groups_items}
+    {options_nested}
 
     Returns
     -------
@@ -103,6 +98,7 @@ class AlignmentResult:
     percentile: float
 
 
+@fill_doc
 def compare_alignment(
     acts: np.ndarray,
     brain: np.ndarray,
@@ -126,8 +122,14 @@ def compare_alignment(
         The localized units.
     random_masks : bool array of shape (n_seeds, n_layers, n_units)
         Random sets of the same size.
-    n_splits, alphas, groups, **options
-        See :func:`ridge_pearson`.
+    {n_splits}
+    {alphas_grid}
+    {groups_items}
+    {options_nested}
+
+    Returns
+    -------
+    result : AlignmentResult
     """
     acts = np.asarray(acts)
     flat = acts.reshape(len(acts), -1)
