@@ -310,3 +310,26 @@ def test_fill_doc_names_a_missing_entry():
 
     with pytest.raises(KeyError, match="no_such_entry"):
         _docs.fill_doc(f)
+
+
+# --- one device rule ----------------------------------------------------------------------
+
+
+def test_the_engine_places_by_the_one_device_rule(monkeypatch):
+    import torch
+
+    from neuroalign._check import NeuroalignError
+    from neuroalign.encoding.backend import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(None) == resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(NeuroalignError, match="none is visible"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("auto") == resolve_device("cuda") == torch.device("cuda:0")
+    assert resolve_device("cuda:1") == resolve_device(torch.device("cuda", 1))
+    with pytest.raises(NeuroalignError, match="not visible"):
+        resolve_device("cuda:2")
+    with pytest.raises(NeuroalignError, match="not a device"):
+        resolve_device("gpu")

@@ -13,29 +13,31 @@ from typing import Any
 import numpy as np
 import torch
 
+from neuroalign import devices
 from neuroalign._check import check_option
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Return a torch device; ``None`` or ``"auto"`` picks CUDA when available, else CPU.
+    """Return the torch device a setting names, by the one rule of :mod:`neuroalign.devices`.
 
     Parameters
     ----------
     device : str, torch.device or None
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"auto"`` or None.
+        ``"cpu"``, ``"cuda"`` (the first visible GPU), ``"cuda:N"``, ``"auto"`` (the first
+        visible GPU, else the CPU) or None (as ``"auto"``).
 
     Returns
     -------
     device : torch.device
+
+    Raises
+    ------
+    NeuroalignError
+        If the setting is no device, or names a GPU that is not visible.
     """
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' was asked for but no CUDA GPU is visible; use 'cpu'.")
-    return device
+    return torch.device(devices.resolve_device("auto" if device is None else str(device)))
 
 
 def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
