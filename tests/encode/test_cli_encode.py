@@ -99,7 +99,7 @@ def test_an_incomplete_store_is_refused(sim_fmri, settings_file, tmp_path):
 def test_fmri_tf32_scoring_reaches_the_solver_and_the_attrs(
     sim_fmri, settings_file, tmp_path, monkeypatch
 ):
-    from neuroalign.encoding import pipeline
+    from neuroalign.encoding import solvers
 
     dataset, features, _ = sim_fmri
     seen = []
@@ -108,8 +108,9 @@ def test_fmri_tf32_scoring_reaches_the_solver_and_the_attrs(
         seen.append(kwargs["tf32_scoring"])
         return real(*args, **kwargs)
 
-    real = pipeline.ridge_cv
-    monkeypatch.setattr(pipeline, "ridge_cv", spy)
+    # the fit goes estimator -> solver registry -> solver: spy on the registered solver
+    real = solvers.SOLVERS["ridge_cv"]
+    monkeypatch.setitem(solvers.SOLVERS, "ridge_cv", spy)
     out = tmp_path / "tf32.nc"
     options = {"n_perm": 0, "tf32_scoring": True}
     run_subject("fmri", settings_file("fmri", device="cpu", options=options), features, dataset,
