@@ -95,6 +95,9 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"under 'stimuli'; use one of {sorted(config['stimuli'])}."
             )
     _check_models(config, "episodic.models", config["episodic"]["models"], source)
+    for name, entry in config["models"].items():
+        if entry.get("init") is not None:
+            _check_init_source(config, name, entry["source"], source)
     if config["episodic"]["analyze_trained"] and config["episodic"]["train"] is None:
         raise NeuroalignError(
             f"{source}: field 'episodic.analyze_trained' is true but 'episodic.train' is not set; "
@@ -108,6 +111,24 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
                 f"list it under 'extract.{STORY_STIMSET}.models' so its activations exist."
             )
     return config
+
+
+def init_model_dir(config: Mapping[str, Any], model: str) -> Path:
+    """The folder a model with ``init`` (random weights) is built into (results/models/name)."""
+    return Path(config["results"]) / "models" / model
+
+
+def _check_init_source(
+    config: Mapping[str, Any], model: str, spec: str, source: str | Path
+) -> None:
+    """Raise unless a model built with random weights reads the folder it is built into."""
+    folder = init_model_dir(config, model)
+    scheme, _, location = str(spec).partition(":")
+    if scheme != "path" or Path(location) != folder:
+        raise NeuroalignError(
+            f"{source}: field 'models.{model}.source' is {spec!r}, but the model has 'init' "
+            f"(random weights built into {folder}); set source: path:{folder}."
+        )
 
 
 def _check_models(

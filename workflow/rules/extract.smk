@@ -10,10 +10,38 @@ if len(EXTRACT_JOBS) < len(EXTRACTIONS):
 
 
 SETTINGS["extract"] = extract_settings
+# Models with `init` are built with random weights into <results>/models/<name> (their source).
+INIT_MODELS = [m for m, entry in config["models"].items() if entry["init"] is not None]
+SETTINGS["init_model"] = lambda name: config["models"][name]["init"]
+
+
+def model_inputs(wildcards):
+    """The folder of a model built here (random weights), which its extraction reads."""
+    if wildcards.model in INIT_MODELS:
+        return {"model": f"{RESULTS}/models/{wildcards.model}"}
+    return {}
+
+
+rule init_model:
+    input:
+        settings=lambda wc: settings_file("init_model", wc.model),
+    output:
+        directory(f"{RESULTS}/models/{{model}}"),
+    log:
+        f"{RESULTS}/logs/init_model/{{model}}.log",
+    wildcard_constraints:
+        model="|".join(INIT_MODELS) or "^$",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("init_model", mem_mb=4000, runtime=10),
+    shell:
+        "neuroalign init-model --settings {input.settings:q} --output {output:q} 2> {log:q}"
 
 
 rule extract_activations:
     input:
+        unpack(model_inputs),
         stimuli=f"{RESULTS}/stimuli/{{stimset}}.parquet",
         settings=lambda wc: settings_file("extract", f"{wc.model}.{wc.stimset}"),
     output:

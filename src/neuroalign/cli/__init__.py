@@ -21,6 +21,7 @@ COMMANDS = (
     "manifest",
     "simulate",
     "stimuli",
+    "init-model",
     "extract",
     "encode",
     "localize",
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
     for name in COMMANDS:
-        importlib.import_module(f"neuroalign.cli.{name}").add_parser(subparsers)
+        importlib.import_module(f"neuroalign.cli.{name.replace('-', '_')}").add_parser(subparsers)
     return parser
 
 

@@ -200,9 +200,22 @@ _PROCESSOR_FILES = (
 
 
 def _base_class(config: Any) -> Any:
-    """The base model's auto class, or the image-text model's where the base has none."""
+    """The base model's auto class, or the image-text model's where the base has none.
+
+    A checkpoint saved from a tower with its projection (CLIP's
+    ``CLIPVisionModelWithProjection``, whose config names it under ``architectures``) loads as
+    that class, so the projection's weights (the ``embeds`` unit space) are kept.
+    """
     import transformers
 
+    for name in getattr(config, "architectures", None) or ():
+        cls = getattr(transformers, str(name), None)
+        if (
+            str(name).endswith("WithProjection")
+            and cls is not None
+            and isinstance(config, cls.config_class)
+        ):
+            return cls
     for name in _AUTO_CLASSES:
         auto = getattr(transformers, name, None)
         if auto is not None and type(config) in auto._model_mapping:

@@ -30,7 +30,26 @@ from neuroalign.settings import StageSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ExtractSettings", "ModelSettings", "WordContext", "extract"]
+__all__ = ["ExtractSettings", "ModelInit", "ModelSettings", "WordContext", "extract"]
+
+
+@dataclass(frozen=True)
+class ModelInit(StageSettings):
+    """A model with random weights (schema ``$defs/model_init``).
+
+    Attributes
+    ----------
+    config : str
+        A named config of :data:`neuroalign.models.random_init.NAMED_CONFIGS` or a JSON spec
+        file.
+    seed : int
+        Seed of the weights.
+    """
+
+    SECTION = "#/$defs/model_init"
+
+    config: str
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +84,9 @@ class ModelSettings(StageSettings):
         Run the blocks through ``torch.compile``.
     trust_remote_code : bool
         Run code shipped with the model's repository.
+    init : ModelInit or None
+        Build the model with random weights into its ``path:`` folder first
+        (:mod:`neuroalign.models.random_init`); None: the source exists.
     """
 
     SECTION = "#/$defs/model"
@@ -81,6 +103,7 @@ class ModelSettings(StageSettings):
     n_lags: int = 16
     compile: bool = False
     trust_remote_code: bool = False
+    init: ModelInit | None = None
 
     def attn_implementation(self) -> str | None:
         """The attention implementation to load with (None: transformers' default)."""
