@@ -196,7 +196,12 @@ class StageSettings:
                 f"{', '.join(sorted(names))}."
             )
         kwargs = {k: _convert(v, hints[k], f"{where}.{k}") for k, v in values.items()}
-        return cls(**kwargs)
+        try:
+            return cls(**kwargs)
+        except NeuroalignError as err:  # a check across fields (__post_init__): say where
+            if str(err).startswith(f"{where}"):
+                raise
+            raise NeuroalignError(f"{where}: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the settings as JSON-ready plain values (lists for tuples)."""

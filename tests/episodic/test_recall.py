@@ -62,3 +62,27 @@ def test_lag_crp_equals_psifr(shared_data, name):
     np.testing.assert_allclose(joined["prob"], joined["prob_ours"], equal_nan=True)
     spc = fr.spc(fr.merge_free_recall(pd.read_csv(path)))
     np.testing.assert_allclose(spc["recall"].to_numpy(), curves.spc.values.ravel())
+
+
+def test_first_recall_is_the_first_valid_recall_as_in_psifr():
+    fr = pytest.importorskip("psifr.fr", reason="psifr (GPL test oracle) is not installed")
+    # list 1 opens with an intrusion, list 2 has no valid recall, list 3 opens with item 3
+    study = [list("abcd"), list("efgh"), list("ijkl")]
+    data = _table(study, [list("xbd"), list("zz"), list("kl")])
+    ours = recall_curves(data).pfr.sel(subject=1).to_numpy()
+    ref = fr.pnr(fr.merge_free_recall(data)).query("output == 1")["prob"].to_numpy()
+    np.testing.assert_allclose(ours, ref)
+    np.testing.assert_allclose(ours, [0, 0.5, 0.5, 0])
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_first_recall_equals_psifr(shared_data, name):
+    fr = pytest.importorskip("psifr.fr", reason="psifr (GPL test oracle) is not installed")
+    from neuroalign.data.readers.free_recall import read_free_recall
+
+    path = shared_data / "free_recall" / f"{name}.csv"
+    if not path.is_file():
+        pytest.skip(f"{path.name} is not in the data mirror")
+    curves = recall_curves(read_free_recall(path))
+    ref = fr.pnr(fr.merge_free_recall(pd.read_csv(path))).query("output == 1")
+    np.testing.assert_allclose(curves.pfr.values.ravel(), ref["prob"].to_numpy(), equal_nan=True)

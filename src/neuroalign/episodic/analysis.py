@@ -79,6 +79,42 @@ def probe_tokens(model, tokenizer, vocab_range: tuple[int, int] | None = None) -
     return ids, bos_id, kind if bos_id is not None else "none"
 
 
+def check_probes_fit(model, probes: dict[str, Probe]) -> None:
+    """Refuse probes the model cannot embed: a BOS id outside its vocabulary, too many positions.
+
+    Raises
+    ------
+    NeuroalignError
+        One line naming the model's config field or the setting to change.
+    """
+    n_vocab = model.get_input_embeddings().num_embeddings
+    config = model.config
+    for probe in probes.values():
+        if probe.bos_id is not None and not 0 <= probe.bos_id < n_vocab:
+            raise NeuroalignError(
+                f"the model's {probe.bos_kind}_token_id {probe.bos_id} lies outside its "
+                f"vocabulary of {n_vocab} embeddings; set {probe.bos_kind}_token_id in the "
+                "model's config.json to a token id below that (or to null to probe without a "
+                "BOS token)"
+            )
+        high = int(probe.tokens.max(initial=0))
+        if high >= n_vocab:
+            raise NeuroalignError(
+                f"probe token id {high} lies outside the model's vocabulary of {n_vocab} "
+                "embeddings; its tokenizer and embedding table disagree"
+            )
+        limit = getattr(config, "n_positions", None) or getattr(
+            config, "max_position_embeddings", None
+        )
+        length = probe.tokens.shape[1]
+        if limit is not None and length > int(limit):
+            raise NeuroalignError(
+                f"the probes need {length} positions ({probe.offset} BOS + 2 x half_len="
+                f"{probe.half_len}) but the model has {limit}; set half_len to at most "
+                f"{(int(limit) - probe.offset) // 2} (episodic.heads, or train_heads)"
+            )
+
+
 def make_probes(config: HeadSettings, vocab: np.ndarray, bos_id, bos_kind) -> dict[str, Probe]:
     """One probe per kind, drawn from ``config.seed``."""
     rng = np.random.default_rng(config.seed)

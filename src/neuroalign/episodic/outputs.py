@@ -146,13 +146,19 @@ def ablation_file(
 
 def _model_and_probes(model_spec: str, config: HeadSettings, device: str) -> tuple:
     """Load a causal LM; return it, its head layout, tokenizer, source and the probes."""
-    from neuroalign.episodic.analysis import load_causal_lm, make_probes, probe_tokens
+    from neuroalign.episodic.analysis import (
+        check_probes_fit,
+        load_causal_lm,
+        make_probes,
+        probe_tokens,
+    )
     from neuroalign.models.discover import discover
 
     model, tokenizer, source = load_causal_lm(model_spec, device=device)
     arch = discover(model)
     vocab, bos_id, bos_kind = probe_tokens(model, tokenizer)
     probes = make_probes(config, vocab, bos_id, bos_kind)
+    check_probes_fit(model, probes)
     return model, arch, tokenizer, source, probes
 
 

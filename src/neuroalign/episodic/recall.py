@@ -158,7 +158,9 @@ def recall_curves(data: pd.DataFrame, *, dataset: str = "data") -> xr.Dataset:
     -------
     curves : xarray.Dataset
         ``spc`` and ``pfr`` (subject, position): the fraction of lists in which the item at each
-        study position was recalled, and in which the first recall came from it; ``crp``,
+        study position was recalled, and, of the lists with a valid recall, in which the first
+        valid recall (intrusions skipped, as psifr counts it) came from it (NaN for a subject
+        without any); ``crp``,
         ``crp_actual`` and ``crp_possible`` (subject, lag): the lag-CRP (NaN where no
         transition was possible, always at lag 0); ``temporal_factor`` (subject).
     """
@@ -168,7 +170,13 @@ def recall_curves(data: pd.DataFrame, *, dataset: str = "data") -> xr.Dataset:
     n_lists = _group_sum(np.ones(len(lists.subject)), lists.subject, subjects)
     positions = np.arange(1, n + 1)
     recalled = (lists.recalls[:, :, None] == positions).any(axis=1)
-    first = lists.recalls[:, :1] == positions
+    # First recall: the first valid recall (intrusions skipped; a repeat cannot come first),
+    # over the lists that have one (psifr's probability of first recall, pnr at output 1).
+    valid = lists.recalls > 0
+    has_valid = valid.any(axis=1)
+    first_valid = lists.recalls[np.arange(len(valid)), valid.argmax(axis=1)]
+    first = (first_valid[:, None] == positions) & has_valid[:, None]
+    n_first = _group_sum(has_valid.astype(float), lists.subject, subjects)
     lags, actual, possible = lag_counts(lists)
     actual_s = _group_sum(actual, lists.subject, subjects)
     possible_s = _group_sum(possible, lists.subject, subjects)
@@ -176,8 +184,8 @@ def recall_curves(data: pd.DataFrame, *, dataset: str = "data") -> xr.Dataset:
         crp = np.where(possible_s > 0, actual_s / possible_s, np.nan)
         tf = _group_sum(temporal_factor(lists).T, lists.subject, subjects)
         tf = tf[:, 0] / tf[:, 1]
+        pfr = _group_sum(first.astype(float), lists.subject, subjects) / n_first[:, None]
     spc = _group_sum(recalled.astype(float), lists.subject, subjects) / n_lists[:, None]
-    pfr = _group_sum(first.astype(float), lists.subject, subjects) / n_lists[:, None]
     return xr.Dataset(
         {
             "spc": (("subject", "position"), spc),

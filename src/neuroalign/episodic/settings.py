@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from neuroalign._check import NeuroalignError
 from neuroalign.schemas import load_schema
 from neuroalign.settings import StageSettings
 
@@ -76,6 +77,16 @@ class HeadSettings(StageSettings):
     batch_size: int = 8
     n_copy_seq: int = 4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        # A query's whole lag window must lie in the first probe half (heads.valid_queries);
+        # otherwise no query is valid and every lag profile is NaN.
+        if 2 * self.max_lag + 1 > self.half_len:
+            raise NeuroalignError(
+                f"max_lag={self.max_lag} needs half_len >= {2 * self.max_lag + 1} (the lag window "
+                f"-max_lag..max_lag must fit in one probe half), got half_len={self.half_len}; "
+                f"lower max_lag to {(self.half_len - 1) // 2} or raise half_len."
+            )
 
 
 @dataclass(frozen=True)
