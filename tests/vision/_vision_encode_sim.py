@@ -1,4 +1,4 @@
-"""Simulated vision fMRI on arrays: voxels as planted linear maps of one layer's features per ROI."""
+"""Simulated vision fMRI on arrays: each ROI a planted linear map of one layer's features."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
-"""Vision encoding on simulated arrays: planted ROIs and layers recovered, chance under shuffling."""
+"""Vision encoding on simulated arrays: planted ROIs and layers found, chance when shuffled."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import xarray as xr
+from _vision_encode_sim import simulate
 
 from neuroalign._check import NeuroalignError
 from neuroalign.encoding.scores import pearson_r
@@ -17,8 +18,6 @@ from neuroalign.vision.compare import (
 )
 from neuroalign.vision.encode import encode_arrays, match_images, read_image_features
 from neuroalign.vision.settings import VisionEncodeSettings
-
-from _vision_encode_sim import simulate
 
 SETTINGS = dict(
     dataset="sim_vision",

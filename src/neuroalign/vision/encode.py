@@ -37,7 +37,7 @@ from neuroalign.devices import resolve_device
 from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.estimators import RidgeCV, make_estimator
 from neuroalign.encoding.scores import pearson_r, r2_score
-from neuroalign.encoding.stats import block_permutation_null, bh_qvalues, p_values
+from neuroalign.encoding.stats import bh_qvalues, block_permutation_null, p_values
 from neuroalign.results import open_activations, write_netcdf
 from neuroalign.settings import select_layers
 from neuroalign.vision.compare import (
