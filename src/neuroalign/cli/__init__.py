@@ -26,6 +26,7 @@ COMMANDS = (
     "encode",
     "localize",
     "episodic",
+    "vision-encode",
     "report",
 )
 

@@ -352,7 +352,8 @@ def encode_images(
     if not activations:
         raise NeuroalignError("encode_images: give at least one activation store.")
     betas = read_vision_betas(dataset, subject, zscore_sessions=settings.zscore_sessions)
-    ceiling = _ceiling_fraction(noise_ceiling(betas))
+    # NSD's ceiling, in percent, for the number of trials averaged in the test responses.
+    ceiling = np.asarray(noise_ceiling(betas), float) / 100
     avg, (train, test) = _split(betas)
     Y = np.asarray(avg.betas, float)
     ids = np.asarray(avg.image_ids).astype(str)
@@ -403,12 +404,6 @@ def encode_images(
                 nib.save(betas.to_volume(values), tmp / f"best_{name}.nii.gz")
     logger.info("wrote %s", output)
     return output
-
-
-def _ceiling_fraction(nc) -> np.ndarray:
-    """The noise ceiling as a fraction: values in percent (any above 1) are divided by 100."""
-    nc = np.asarray(nc, float)
-    return nc / 100 if np.nanmax(nc, initial=0) > 1 else nc
 
 
 def encode_arrays(
