@@ -66,6 +66,11 @@ class Architecture:
         Number of key/value heads (fewer than ``n_heads`` with grouped-query attention).
     head_dim : int
         Width of each head's output (``attn_proj`` input width / ``n_heads``).
+    projection : str or None
+        Module path of a vision tower's image projection (CLIP's ``visual_projection``: the
+        pooled output into the shared embedding space), if it has one.
+    projection_size : int or None
+        Width of the projected embedding.
     """
 
     tower: str
@@ -76,6 +81,8 @@ class Architecture:
     n_heads: int
     n_kv_heads: int
     head_dim: int
+    projection: str | None = None
+    projection_size: int | None = None
 
     @property
     def n_layers(self) -> int:
@@ -129,6 +136,9 @@ def _pick_stack(model: torch.nn.Module, tower: str) -> tuple[str, torch.nn.Modul
             "identical modules with an attention submodule)"
         )
     vision = [s for s in stacks if "vision" in s[0].lower() or "visual" in s[0].lower()]
+    if not vision and getattr(model, "main_input_name", None) == "pixel_values":
+        # A vision model alone (ViT, DINOv2, SigLIP's tower): its one stack reads images.
+        vision = stacks
     text = [s for s in stacks if s not in vision]
     chosen = vision if tower == "vision" else text
     if not chosen:
@@ -137,6 +147,23 @@ def _pick_stack(model: torch.nn.Module, tower: str) -> tuple[str, torch.nn.Modul
             f"{', '.join(n for n, _ in stacks)}"
         )
     return max(chosen, key=lambda s: len(s[1]))
+
+
+def _image_projection(
+    model: torch.nn.Module, stack: str, hidden: int
+) -> tuple[str | None, int | None]:
+    """The linear map outside the blocks that projects a vision tower's pooled output (in
+    width ``hidden``) into an image embedding: named like a projection of the image side."""
+    for name, module in model.named_modules():
+        shape = linear_shape(module)
+        leaf = name.rsplit(".", 1)[-1].lower()
+        if shape is None or name.startswith(f"{stack}.") or "proj" not in leaf:
+            continue
+        if not any(k in leaf for k in ("visual", "vision", "image")):
+            continue
+        if shape[0] == hidden:
+            return name, shape[1]
+    return None, None
 
 
 def _config_for(model: torch.nn.Module, tower: str) -> Any:
@@ -217,7 +244,12 @@ def discover(model: torch.nn.Module, tower: str = "text") -> Architecture:
         )
         for i in range(len(stack))
     ]
+    projection, projection_size = (
+        _image_projection(model, stack_name, hidden) if tower == "vision" else (None, None)
+    )
     return Architecture(
+        projection=projection,
+        projection_size=projection_size,
         tower=tower,
         stack=stack_name,
         blocks=blocks,

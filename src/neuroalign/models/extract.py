@@ -161,11 +161,17 @@ class _Job:
             self.chunk.n_tokens[at] = plan.n_tokens
 
 
-def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> torch.nn.Module:
-    """The deepest module above the block stack whose forward takes every input in ``needs``."""
+def _entry_module(
+    model: torch.nn.Module, stack: str, needs: Sequence[str], within: str | None = None
+) -> torch.nn.Module:
+    """The deepest module above the block stack whose forward takes every input in ``needs``
+    (and, with ``within``, that also holds the module ``within``: an image projection)."""
     parts = stack.split(".")
     for depth in range(len(parts) - 1, -1, -1):
-        module = model.get_submodule(".".join(parts[:depth]))
+        prefix = ".".join(parts[:depth])
+        if within is not None and prefix and not within.startswith(f"{prefix}."):
+            continue
+        module = model.get_submodule(prefix)
         params = inspect.signature(module.forward).parameters
         if all(n in params for n in needs):
             return module
@@ -174,8 +180,15 @@ def _entry_module(model: torch.nn.Module, stack: str, needs: Sequence[str]) -> t
     )
 
 
-def _accepted(module: torch.nn.Module) -> set[str] | None:
-    params = inspect.signature(module.forward).parameters
+def _needs_text(model: torch.nn.Module) -> bool:
+    """Whether the model's forward takes token ids as well as images (a dual encoder)."""
+    params = inspect.signature(model.forward).parameters
+    return "input_ids" in params and "pixel_values" in params
+
+
+def _accepted(module: Any) -> set[str] | None:
+    forward = module.forward if isinstance(module, torch.nn.Module) else module
+    params = inspect.signature(forward).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return None
     return set(params)
@@ -206,6 +219,9 @@ class _Replica:
     def __init__(self, model: torch.nn.Module, entry_path: str, device: torch.device) -> None:
         self.model = model
         self.entry = model.get_submodule(entry_path)
+        if entry_path == "" and hasattr(model, "get_image_features") and _needs_text(model):
+            # A dual encoder (CLIPModel): its forward runs both towers; the image side alone.
+            self.entry = model.get_image_features
         self.accepted = _accepted(self.entry)
         self.device = device
         #: Inputs per batch; halved on out-of-memory and kept for the rest of the run.
@@ -307,12 +323,15 @@ class Extractor:
         arch = self.arch
         self.consumers: dict[str, list[tuple[str, int]]] = {}
         for space in self.units:
-            layers = [0] if space == "embed" else self.layers
+            layers = [0] if space in unit_spaces.UNLAYERED else self.layers
             for pos, layer in enumerate(layers):
                 addr = unit_spaces.address(arch, space, layer)
                 self.consumers.setdefault(addr, []).append((space, pos))
-        layered = [u for u in self.units if u != "embed"]
-        if layered:
+        layered = [u for u in self.units if u not in unit_spaces.UNLAYERED]
+        if "embeds" in self.units:
+            # The projection runs after the last block: the whole tower runs.
+            self.stop_after = unit_spaces.address(arch, "embeds", 0)
+        elif layered:
             self.stop_after = f"{arch.blocks[max(self.layers)].path}:output"
         else:
             self.stop_after = f"{arch.blocks[0].path}:input"
@@ -326,7 +345,7 @@ class Extractor:
         """Bytes of float32 results per item."""
         total = 0
         for space in self.units:
-            n_layers = 1 if space == "embed" else len(self.layers)
+            n_layers = 1 if space in unit_spaces.UNLAYERED else len(self.layers)
             total += 4 * n_layers * self.n_units(space)
         return total
 
@@ -378,7 +397,8 @@ class Extractor:
         needs = ["pixel_values"] if self.arch.tower == "vision" else ["input_ids"]
         if getattr(self, "_mode", "text") == "prompt":
             needs.append("pixel_values")
-        entry = _entry_module(self.model, self.arch.stack, needs)
+        within = self.arch.projection if "embeds" in self.units else None
+        entry = _entry_module(self.model, self.arch.stack, needs, within=within)
         entry_path = next(n for n, m in self.model.named_modules() if m is entry)
         replicas = [_Replica(self.model, entry_path, self.devices[0])]
         for device in self.devices[1:]:
@@ -429,6 +449,10 @@ class Extractor:
             for space, pos in self.consumers[address]:
                 if space == "attn_pattern":
                     pooled[space, pos] = pool_attention(tensor, index, self.n_lags)
+                elif space == "embeds":
+                    # One embedding per image already: the item's row of the batch.
+                    batch = torch.div(index["first"], plan.seq_len, rounding_mode="floor")
+                    pooled[space, pos] = tensor.index_select(0, batch)
                 else:
                     pooled[space, pos] = pool_tokens(tensor, index, self.pooling)
 
@@ -450,7 +474,7 @@ class Extractor:
                 pass
         out = {}
         for space in self.units:
-            if space == "embed":
+            if space in unit_spaces.UNLAYERED:
                 out[space] = pooled[space, 0]
             else:
                 out[space] = torch.stack([pooled[space, p] for p in range(len(self.layers))], 1)
@@ -611,7 +635,7 @@ class Extractor:
             rows = np.sort(np.concatenate([w.rows for w in work]))
         shapes = {
             space: (len(rows),)
-            + (() if space == "embed" else (len(self.layers),))
+            + (() if space in unit_spaces.UNLAYERED else (len(self.layers),))
             + (self.n_units(space),)
             for space in self.units
         }
@@ -667,7 +691,8 @@ class Extractor:
             except StopForward:
                 pass
         seq_len = int(seen["n"])
-        patches = n_patches(getattr(self.model.config, "vision_config", self.model.config))
+        config = getattr(self.model.config, "vision_config", self.model.config)
+        patches = n_patches(config, tuple(work[0].pixel_values.shape[-2:]))
         prefix = seq_len - patches if patches and patches <= seq_len else 0
         return seq_len, prefix
 

@@ -74,7 +74,11 @@ def layout(extractor: Extractor, table: pd.DataFrame) -> xr.Dataset:
 
 
 def _dims(space: str) -> tuple[str, ...]:
-    return ("item", f"{space}_unit") if space == "embed" else ("item", "layer", f"{space}_unit")
+    return (
+        ("item", f"{space}_unit")
+        if space in unit_spaces.UNLAYERED
+        else ("item", "layer", f"{space}_unit")
+    )
 
 
 def _fingerprint(attrs: dict[str, str]) -> str:
@@ -95,9 +99,13 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
         n_units = extractor.n_units(space)
         item_chunk = max(1, min(n_items, _TARGET_CHUNK_BYTES // (4 * n_units)))
         shape = (
-            (n_items, n_units) if space == "embed" else (n_items, len(extractor.layers), n_units)
+            (n_items, n_units)
+            if space in unit_spaces.UNLAYERED
+            else (n_items, len(extractor.layers), n_units)
         )
-        chunks = (item_chunk, n_units) if space == "embed" else (item_chunk, 1, n_units)
+        chunks = (
+            (item_chunk, n_units) if space in unit_spaces.UNLAYERED else (item_chunk, 1, n_units)
+        )
         group.create_array(
             space,
             shape=shape,
@@ -209,7 +217,7 @@ def extract_dataset(
     ds = layout(extractor, table)
     shapes = {
         space: (len(table), extractor.n_units(space))
-        if space == "embed"
+        if space in unit_spaces.UNLAYERED
         else (len(table), len(extractor.layers), extractor.n_units(space))
         for space in extractor.units
     }

@@ -10,7 +10,13 @@ mlp_out        output of the MLP output projection                   hidden_size
 mlp_neuron     input of the MLP output projection (post-activation)  mlp_size
 head_out       input of the attention output projection, per head    n_heads * head_dim
 attn_pattern   attention weights of the item's last token by lag     n_heads * n_lags
+embeds         a vision tower's pooled output through its image      projection_dim
+               projection (CLIP ``image_embeds``; no layer dim)
 =============  ====================================================  ====================
+
+``embeds`` is the image embedding the model itself returns (``get_image_features``, or the
+``image_embeds`` of ``CLIPVisionModelWithProjection``): the item's own pooled output, so the
+extraction's ``pooling`` does not apply to it; only towers with an image projection have it.
 
 ``head_out`` is each head's slice of the projection input, so with grouped-query attention it
 still has one slice per query head, and ``attn_out = W_o @ concat(head_out) + b_o``.
@@ -34,7 +40,10 @@ UNIT_SPACES = (
     "mlp_neuron",
     "head_out",
     "attn_pattern",
+    "embeds",
 )
+#: Spaces with one vector per item and no layer dim.
+UNLAYERED = ("embed", "embeds")
 
 
 def parse_units(units: str | Sequence[str]) -> tuple[str, ...]:
@@ -79,6 +88,8 @@ def parse_layers(layers: str | Sequence[int], n_layers: int) -> list[int]:
 def address(arch: Architecture, space: str, layer: int) -> str:
     """Return the hook address that ``space`` reads in block ``layer``."""
     block = arch.blocks[layer]
+    if space == "embeds":
+        return f"{_projection(arch)}:output"
     table = {
         "resid": f"{block.path}:output",
         "embed": f"{arch.blocks[0].path}:input",
@@ -91,8 +102,20 @@ def address(arch: Architecture, space: str, layer: int) -> str:
     return table[check_option("unit space", space, UNIT_SPACES)]
 
 
+def _projection(arch: Architecture) -> str:
+    if arch.projection is None:
+        raise NeuroalignError(
+            f"unit space embeds needs a vision tower with an image projection (CLIP's "
+            f"visual_projection); this {arch.tower} tower ({arch.stack}) has none"
+        )
+    return arch.projection
+
+
 def n_units(arch: Architecture, space: str, n_lags: int) -> int:
     """Return the number of units of ``space``."""
+    if space == "embeds":
+        _projection(arch)
+        return int(arch.projection_size)
     sizes = {
         "resid": arch.hidden_size,
         "embed": arch.hidden_size,

@@ -133,10 +133,19 @@ def collate_prompts(
     return batch, plan
 
 
-def n_patches(config: Any) -> int | None:
-    """Number of patch tokens of a vision config (``(image_size // patch_size) ** 2``)."""
+def n_patches(config: Any, image_shape: tuple[int, int] | None = None) -> int | None:
+    """Number of patch tokens of a vision config for images of ``image_shape`` (height,
+    width; default the config's ``image_size``): ``(height // patch) * (width // patch)``.
+
+    The processed image's own shape counts: towers such as DINOv2 interpolate their position
+    embeddings and run on images smaller than their config's ``image_size``.
+    """
     size, patch = getattr(config, "image_size", None), getattr(config, "patch_size", None)
-    if not size or not patch:
+    if not patch:
         return None
-    size = size if isinstance(size, int) else size[0]
-    return (size // patch) ** 2
+    patch = patch if isinstance(patch, int) else patch[0]
+    if image_shape is None:
+        if not size:
+            return None
+        image_shape = (size, size) if isinstance(size, int) else tuple(size[:2])
+    return (int(image_shape[0]) // patch) * (int(image_shape[1]) // patch)
