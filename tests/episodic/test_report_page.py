@@ -9,6 +9,7 @@ from neuroalign.episodic.human_cmr import human_cmr
 from neuroalign.episodic.probes import make_probe
 from neuroalign.episodic.recall import recall_curves
 from neuroalign.episodic.settings import GridSettings, HeadSettings
+from neuroalign.report.blocks import Notice
 from neuroalign.report.context import ReportContext
 from neuroalign.report.stages.episodic import collect
 from neuroalign.results import write_netcdf
@@ -60,6 +61,10 @@ def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tm
     human_section = page.sections[0]
     assert human_section.blocks[-1].columns[:3] == ["dataset", "curve", "beta_enc"]
     assert str(root / "heads" / "hand.nc") in ctx.inputs
+    # a grid of 2 runs per point gives low-precision fits: both the human and the model pages say
+    for where in (page, page.subpages[0]):
+        notices = [b.text for sec in where.sections for b in sec.blocks if isinstance(b, Notice)]
+        assert any("low-precision" in t.lower() and "2 runs" in t for t in notices), notices
 
 
 def test_no_results_no_page(tmp_path):

@@ -208,6 +208,9 @@ def analyze_heads(
     )
     if human is not None:
         out = out.merge(compare_with_human(out, human, fit_lag=config.fit_lag))
+    if grid is not None:
+        out.attrs["cmr_grid_n_runs"] = str(grid.attrs.get("n_runs", ""))
+        out.attrs["cmr_grid_seed"] = str(grid.attrs.get("seed", ""))
     out.attrs.update(
         {
             **{k: str(v) for k, v in config.to_dict().items()},

@@ -21,6 +21,8 @@ from neuroalign.report.context import ReportContext
 from neuroalign.results import load_netcdf
 
 N_TOP = 4
+#: Recall runs per start item from which the grid's fits count as precise (the schema default).
+PRECISE_RUNS = 200
 
 
 def collect(ctx: ReportContext) -> Page | None:
@@ -103,7 +105,23 @@ def _human_blocks(ctx: ReportContext, human: xr.Dataset) -> list[Block]:
     table = Table(["dataset", "subjects", "CRP(+1)", "CRP(-1)", "temporal factor"], rows)
     if "group_cmr_fit_beta_enc" not in human:
         return [figure, table]
-    return [figure, table, _human_cmr_table(human)]
+    return [figure, table, *_precision_notice(human), _human_cmr_table(human)]
+
+
+def _precision_notice(ds: xr.Dataset) -> list[Block]:
+    """A warning when the CMR grid behind a result's fits ran few recall runs per point."""
+    runs = str(ds.attrs.get("cmr_grid_n_runs", ""))
+    if not runs.isdigit() or int(runs) >= PRECISE_RUNS:
+        return []
+    return [
+        Notice(
+            f"Low-precision CMR fits: the grid simulated {runs} runs per start item at each "
+            f"grid point (fewer than {PRECISE_RUNS}, below which beta_rec is no longer "
+            "recoverable to one grid step; see the parameter recovery in docs/episodic.md). "
+            "Treat the fitted parameters as a smoke test, not as estimates.",
+            level="warning",
+        )
+    ]
 
 
 def _human_cmr_table(human: xr.Dataset) -> Table:
@@ -165,6 +183,8 @@ def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
             "not make a head an induction head: compare both maps and the asymmetry below.",
         )
     )
+    if has_cmr:
+        blocks += _precision_notice(heads)
     score = rep["induction_score"].values
     order = np.argsort(-np.nan_to_num(score, nan=-1).ravel())[:N_TOP]
     top = [np.unravel_index(i, score.shape) for i in order]
