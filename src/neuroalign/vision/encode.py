@@ -185,6 +185,11 @@ def fit_images(
     )
 
 
+def _strings(values) -> np.ndarray:
+    """Text as a plain str array (Zarr 3 reads text back as NumPy's variable-width StringDType)."""
+    return np.asarray(values).astype(object).astype(str)
+
+
 def match_images(item_ids, image_ids, where: str) -> np.ndarray:
     """Rows of the activation items for each image, by ``image_id``.
 
@@ -206,13 +211,13 @@ def match_images(item_ids, image_ids, where: str) -> np.ndarray:
     NeuroalignError
         If an image has no item (the first few missing ids are named) or an id is repeated.
     """
-    item_ids = np.asarray(item_ids).astype(str)
+    item_ids = _strings(item_ids)
     lookup: dict[str, int] = {}
     for row, image_id in enumerate(item_ids):
         if image_id in lookup:
             raise NeuroalignError(f"{where}: image_id {image_id!r} names two items.")
         lookup[image_id] = row
-    wanted = np.asarray(image_ids).astype(str)
+    wanted = _strings(image_ids)
     missing = [i for i in wanted if i not in lookup]
     if missing:
         raise NeuroalignError(
@@ -254,7 +259,7 @@ def read_image_features(
             raise NeuroalignError(
                 f"{path}: the items carry no image_id; extract the activations of an image table."
             )
-        image_ids = np.asarray(ds["image_id"].values).astype(str)
+        image_ids = _strings(ds["image_id"].values)
         da = ds[variable]
         if "layer" not in da.dims:
             return {"all": np.asarray(da.transpose("item", ...).values, np.float32)}, image_ids
