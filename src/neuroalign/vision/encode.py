@@ -52,6 +52,7 @@ from neuroalign.vision.settings import VisionEncodeSettings
 
 __all__ = [
     "CEILING_CONVENTION",
+    "MAPS",
     "ImageFit",
     "encode_images",
     "fit_images",
@@ -65,6 +66,8 @@ logger = logging.getLogger(__name__)
 
 #: How the normalized score is computed (stored in the result's attrs).
 CEILING_CONVENTION = "sign(r) r^2 / noise ceiling (fraction of variance of the averaged trials)"
+#: The voxel-wise variables of each ROI's chosen fit written as NIfTI maps (``best_<name>``).
+MAPS = ("normalized", "r", "q")
 #: Where a simulated vision dataset keeps its planted truth.
 PLANTED = Path("derivatives") / "planted"
 
@@ -399,12 +402,13 @@ def encode_images(
         )
     )
     write_netcdf(ds, output)
-    if betas.mask is not None:
-        import nibabel as nib
+    # The folder always exists (a rule's output); surface data have no volume to write into.
+    with atomic_path(maps or maps_folder(output)) as tmp:
+        tmp.mkdir()
+        if betas.mask is not None:
+            import nibabel as nib
 
-        with atomic_path(maps or maps_folder(output)) as tmp:
-            tmp.mkdir()
-            for name in ("normalized", "r", "q"):
+            for name in MAPS:
                 values = np.nan_to_num(ds[f"best_{name}"].values.astype(np.float32))
                 nib.save(betas.to_volume(values), tmp / f"best_{name}.nii.gz")
     logger.info("wrote %s", output)
