@@ -76,3 +76,15 @@ def test_layer_matched_needs_room():
 def test_n_select_rounding():
     assert n_select(100, 0.07) == 7
     assert n_select(32 * 4096, 0.00125) == 163
+
+
+def test_random_controls_default_to_layer_matched():
+    from neuroalign.localize.settings import LocalizeSettings
+
+    settings = LocalizeSettings.from_config({"localizer": "language"})
+    assert settings.schemes[0] == "layer_matched" and settings.ablation_scheme == "layer_matched"
+    assert LocalizeSettings(localizer="language").ablation_scheme == "layer_matched"
+    mask = np.zeros((3, 10), bool)
+    mask[0, :3] = True
+    drawn, _ = random_masks(mask, n_seeds=4)
+    np.testing.assert_array_equal(drawn.sum(axis=2), np.tile([3, 0, 0], (4, 1)))

@@ -212,11 +212,14 @@ def run_localizer(
         brain_texts, responses, names = read_brain(brain, settings.brain_columns)
         brain_acts, _, _ = extract_texts(model, tokenizer, brain_texts, truncate=None, **read)
         mask = ds["mask"].isel(network=0).to_numpy().astype(bool)
-        random = ds["random_mask"].isel(scheme=0).to_numpy().astype(bool)
+        schemes = [str(s) for s in ds["scheme"].values]
+        scheme = "layer_matched" if "layer_matched" in schemes else schemes[0]
+        random = ds["random_mask"].sel(scheme=scheme).to_numpy().astype(bool)
         ds = ds.merge(
             alignment_study(brain_acts, responses, mask, random, target_names=names),
             combine_attrs="override",
         )
+        ds.attrs["alignment_scheme"] = scheme
     config = {"model": model_source, **settings.to_dict(), "pooling": pooling, "device": device}
     inputs = {"blimp": blimp, "corpus": corpus, "brain": brain}
     stim = Path(stimuli)

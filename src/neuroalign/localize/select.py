@@ -118,7 +118,7 @@ def select_units(
 
 
 def random_masks(
-    mask: np.ndarray, *, n_seeds: int = 10, scheme: str = "uniform", seed: int = 0
+    mask: np.ndarray, *, n_seeds: int = 10, scheme: str = "layer_matched", seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Random unit sets of the same size as ``mask``, drawn from its complement.
 
@@ -128,9 +128,10 @@ def random_masks(
         The localized set.
     n_seeds : int, default=10
         Number of random sets.
-    scheme : {"uniform", "layer_matched"}, default="uniform"
-        ``uniform`` draws the same total count anywhere in the complement; ``layer_matched``
-        draws, in each layer, as many units as the localized set has there.
+    scheme : {"layer_matched", "uniform"}, default="layer_matched"
+        ``layer_matched`` draws, in each layer, as many units as the localized set has there
+        (the comparison controls for depth); ``uniform`` draws the same total count anywhere
+        in the complement (it mixes depth with selectivity).
     seed : int, default=0
         Set ``i`` uses ``np.random.default_rng(seed + i)``, so each set is reproducible alone.
 

@@ -89,14 +89,14 @@ class LocalizeSettings(StageSettings):
     fraction: float = 0.01
     alpha: float = 0.05
     n_seeds: int = 10
-    schemes: tuple[str, ...] = ("uniform", "layer_matched")
+    schemes: tuple[str, ...] = ("layer_matched", "uniform")
     bottom: bool = False
     n_boot: int = 100
     n_items: int | None = None
     ablation: bool = True
     doses: tuple[float, ...] = (0.00125, 0.0025, 0.005, 0.01)
     ablation_mode: str = "zero"
-    ablation_scheme: str = "uniform"
+    ablation_scheme: str = "layer_matched"
     blimp: dict[str, str] | None = None
     paradigms: tuple[str, ...] | None = None
     n_pairs: int = 20

@@ -151,17 +151,35 @@ def _reliability_table(ds: xr.Dataset) -> Table:
     rows = []
     for key in RELIABILITY:
         var = ds[f"reliability_{key}"]
-        ci = ""
+        spread = ""
         if "ci_low" in var.attrs:
-            ci = f"[{float(var.attrs['ci_low']):.3f}, {float(var.attrs['ci_high']):.3f}]"
+            level = round(100 * float(var.attrs.get("ci_level", 0.95)))
+            method = var.attrs.get("ci_method", "bootstrap")
+            lo, hi = float(var.attrs["ci_low"]), float(var.attrs["ci_high"])
+            spread = (
+                f"{method} {level}% CI [{lo:.3f}, {hi:.3f}]"
+                if np.isfinite(lo) and np.isfinite(hi)
+                else f"{method} {level}% CI undefined (all resamples on one side)"
+            )
+        elif "dist_low" in var.attrs:
+            level = round(100 * float(var.attrs.get("dist_level", 0.95)))
+            spread = (
+                f"re-split median {float(var.attrs['dist_median']):.3f}, central {level}% "
+                f"[{float(var.attrs['dist_low']):.3f}, {float(var.attrs['dist_high']):.3f}]"
+            )
         chance = {"dice": "reliability_chance_dice", "jaccard": "reliability_chance_jaccard"}
         expected = f"{float(ds[chance[key]]):.4f}" if key in chance else ""
-        rows.append([key, f"{float(var):.3f}", ci, expected])
+        rows.append([key, f"{float(var):.3f}", spread, expected])
     return Table(
-        ["statistic", "value", "bootstrap 95% CI", "chance"],
+        ["statistic", "value", "uncertainty", "chance"],
         rows,
         caption="Run-split reliability: units selected on run 1 vs run 2 (disjoint items); "
-        "cv_effect is the mean held-out t of the units selected on the other run.",
+        "cv_effect is the mean held-out t of the units selected on the other run. Dice, Jaccard "
+        "and Spearman come with their re-split distribution (items re-assigned at random to two "
+        "halves within each condition): a distribution, not a confidence interval; the observed "
+        "split lies in its central 95% with probability 0.95 when items are exchangeable. "
+        "cv_effect comes with a bias-corrected and accelerated (BCa) bootstrap interval "
+        "(items resampled within run x condition).",
     )
 
 
@@ -191,7 +209,8 @@ def _ablation_figure(ctx: ReportContext, stem: str, name: str, ds: xr.Dataset) -
         alt=f"Task scores against the fraction of units ablated, {name} localizer",
         caption="Dose curves: each task's score with the localized units ablated (orange), "
         "with each random set of the same size (grey; blue = mean) and without ablation "
-        f"(dashed). Ablation mode: {ds.attrs.get('ablation_mode', 'zero')}.",
+        f"(dashed). Ablation mode: {ds.attrs.get('ablation_mode', 'zero')}. "
+        f"{_scheme_note(ds.attrs.get('ablation_scheme'))}",
     )
 
 
@@ -235,5 +254,21 @@ def _alignment_figure(ctx: ReportContext, stem: str, name: str, ds: xr.Dataset) 
         caption="Brain alignment: ridge-Pearson score of the localized units (diamond) and "
         f"of each random set (dots). Difference {float(ds['alignment_difference']):+.3f} +/- "
         f"{float(ds['alignment_difference_sd']):.3f} (sd over random sets); localized above "
-        f"{float(ds['alignment_percentile']):.0f}% of random sets.",
+        f"{float(ds['alignment_percentile']):.0f}% of random sets. "
+        f"{_scheme_note(ds.attrs.get('alignment_scheme'))}",
     )
+
+
+def _scheme_note(scheme) -> str:
+    """What a comparison with random sets of ``scheme`` controls for (empty when unrecorded)."""
+    if scheme == "layer_matched":
+        return (
+            "Random sets are layer-matched (as many units per layer as the localized set): the "
+            "comparison controls for depth."
+        )
+    if scheme == "uniform":
+        return (
+            "Random sets are uniform over all layers: the comparison mixes depth with "
+            "selectivity (a layer-matched comparison controls for depth)."
+        )
+    return ""
