@@ -306,7 +306,8 @@ def reconstruct(
         table["chosen"] = best_of_n(table["cosine"].to_numpy(), rows)
     else:
         table["chosen"] = table["sample"].to_numpy() == 0
-    table["path"] = [f"recons/{i}_s{k}.png" for i, k in zip(table["image_id"], table["sample"])]
+    pairs = zip(table["image_id"], table["sample"], strict=True)
+    table["path"] = [f"recons/{i}_s{k}.png" for i, k in pairs]
     truths = _truth_images(Path(stimuli)) if stimuli is not None else {}
     table["truth"] = [f"truth/{i}.png" if i in truths else "" for i in table["image_id"]]
     table = table[["image_id", "index", "sample", "seed", "path", "cosine", "chosen", "truth"]]
@@ -316,9 +317,9 @@ def reconstruct(
         inputs={"decode": decode},
         seed=base_seed,
         pipeline=str(source) if isinstance(source, str) else type(source).__name__,
-        libraries=_versions(),
         seed_rule="SeedSequence([seed, index, sample]).generate_state(1)[0]",
     )
+    meta["libraries"] = _versions()
     with atomic_path(output) as tmp:
         (tmp / "recons").mkdir(parents=True)
         for image, rel in zip(images, table["path"], strict=True):

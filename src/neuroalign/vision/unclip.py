@@ -71,9 +71,9 @@ def build_tiny_unclip(
     demo's ``tiny_clip``), a
     ``StableUnCLIPImageNormalizer``, a ``DDPMScheduler`` (``squaredcos_cap_v2``) that noises the
     image embeddings, a UNet conditioned on them through ``class_embed_type="projection"``
-    (input twice the projection width: the embedding and its noise-level embedding), a DDIM scheduler with
-    ``v_prediction``, a one-block VAE (images are the latents' size), and a tiny CLIP text
-    encoder with a toy tokenizer written to files.
+    (input twice the projection width: the embedding and its noise-level embedding), a DDIM
+    scheduler with ``v_prediction``, a one-block VAE (images are the latents' size), and a tiny
+    CLIP text encoder with a toy tokenizer written to files.
 
     Parameters
     ----------
@@ -243,7 +243,7 @@ def load_pipeline(source: str, *, device: str = "auto", dtype: str = "auto"):
         pipe = DiffusionPipeline.from_pretrained(
             location, revision=parsed.revision, torch_dtype=torch_dtype
         )
-    except (OSError, ValueError, EnvironmentError) as err:
+    except (OSError, ValueError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise NeuroalignError(f"pipeline source {source}: could not load ({first})") from err
     if "image_embeds" not in inspect.signature(pipe.__call__).parameters:

@@ -1,0 +1,212 @@
+"""Reconstruction through a tiny random unCLIP pipeline: images, seeds, batches, best-of-n, stage."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+pytest.importorskip("diffusers")
+
+from neuroalign._check import NeuroalignError  # noqa: E402
+from neuroalign.results import write_netcdf  # noqa: E402
+from neuroalign.vision.reconstruct import (  # noqa: E402
+    ReconstructSettings,
+    best_of_n,
+    read_predictions,
+    read_recons,
+    reconstruct,
+    seed_table,
+)
+from neuroalign.vision.unclip import (  # noqa: E402
+    build_tiny_unclip,
+    embed_images,
+    generate,
+    load_pipeline,
+    save_tiny_unclip,
+)
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    return build_tiny_unclip(image_size=SIZE, workdir=tmp_path_factory.mktemp("tok"))
+
+
+@pytest.fixture(scope="module")
+def embeds():
+    return np.random.default_rng(0).normal(size=(3, 32)).astype(np.float32)
+
+
+def test_images_are_finite_and_of_the_right_size(pipe, embeds):
+    images = generate(pipe, embeds[:2], [1, 2], steps=2)
+    assert images.shape == (2, SIZE, SIZE, 3)
+    assert np.isfinite(images).all() and images.min() >= 0 and images.max() <= 1
+    assert pipe.image_encoder.config.projection_dim == 32
+
+
+def test_same_seed_same_image_different_seed_differs(pipe, embeds):
+    a = generate(pipe, embeds[:1], [7], steps=2)
+    b = generate(pipe, embeds[:1], [7], steps=2)
+    c = generate(pipe, embeds[:1], [8], steps=2)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - c).max() > 1e-3
+
+
+def test_batch_equals_one_at_a_time(pipe, embeds):
+    seeds = [11, 12, 13]
+    batched = generate(pipe, embeds, seeds, steps=2, batch_size=3)
+    single = generate(pipe, embeds, seeds, steps=2, batch_size=1)
+    np.testing.assert_allclose(batched, single, atol=1e-5)
+
+
+def test_embedding_conditions_the_image(pipe, embeds):
+    a = generate(pipe, embeds[:1], [5], steps=2)
+    b = generate(pipe, embeds[1:2], [5], steps=2)
+    assert np.abs(a - b).max() > 1e-4
+
+
+def test_seed_table_is_a_function_of_base_image_and_sample():
+    table = seed_table(3, 2, base_seed=4)
+    assert list(table["index"]) == [0, 0, 1, 1, 2, 2]
+    assert list(table["sample"]) == [0, 1] * 3
+    assert table["seed"].is_unique
+    # Adding samples or images keeps every earlier seed.
+    bigger = seed_table(5, 4, base_seed=4).set_index(["index", "sample"])["seed"]
+    for row in table.itertuples():
+        assert bigger[(row.index, row.sample)] == row.seed
+    assert not set(seed_table(3, 2, base_seed=5)["seed"]) & set(table["seed"])
+
+
+def test_best_of_n_picks_the_maximum_per_group():
+    cos = np.array([0.1, 0.5, 0.3, np.nan, -0.2, -0.1])
+    groups = np.array([0, 0, 0, 1, 1, 1])
+    np.testing.assert_array_equal(best_of_n(cos, groups), [0, 1, 0, 0, 0, 1])
+
+
+def _decode_nc(path, embeds, ids, split):
+    ds = xr.Dataset(
+        {"pred": (("image", "embed"), embeds), "true": (("image", "embed"), embeds)},
+        coords={"image_id": ("image", ids), "split": ("image", split)},
+    )
+    return write_netcdf(ds, path)
+
+
+def test_read_predictions_keeps_the_split(tmp_path, embeds):
+    path = _decode_nc(tmp_path / "decode.nc", embeds, ["a", "b", "c"], ["train", "test", "test"])
+    pred, ids = read_predictions(path)
+    assert list(ids) == ["b", "c"]
+    np.testing.assert_array_equal(pred, embeds[1:])
+    with pytest.raises(NeuroalignError, match="no variable"):
+        read_predictions(path, variable="nope")
+
+
+def test_stage_writes_pngs_table_and_provenance(tmp_path, pipe, embeds):
+    from PIL import Image
+
+    decode = _decode_nc(tmp_path / "decode.nc", embeds, ["a", "b", "c"], ["test"] * 3)
+    truth_dir = tmp_path / "images"
+    truth_dir.mkdir()
+    for name in "abc":
+        Image.new("RGB", (16, 16), (10, 20, 30)).save(truth_dir / f"{name}.png")
+    stimuli = tmp_path / "stim.parquet"
+    pd.DataFrame({"image_id": list("abc"), "image": [f"images/{n}.png" for n in "abc"]}).to_parquet(
+        stimuli
+    )
+    # An injected embedder that makes sample 1 of every image the closest to the prediction.
+    calls = {}
+
+    def embedder(images):
+        calls["n"] = len(images)
+        out = -np.repeat(embeds, 3, axis=0)
+        out[1::3] *= -1
+        return out
+
+    settings = ReconstructSettings.from_config({"n_samples": 3, "steps": 2, "seed": 3})
+    out = reconstruct(
+        settings,
+        decode=decode,
+        output=tmp_path / "recon",
+        pipeline=pipe,
+        stimuli=stimuli,
+        embedder=embedder,
+    )
+    table, meta = read_recons(out)
+    assert calls["n"] == 9 and len(table) == 9
+    assert list(table.columns) == [
+        "image_id",
+        "index",
+        "sample",
+        "seed",
+        "path",
+        "cosine",
+        "chosen",
+        "truth",
+    ]
+    pd.testing.assert_frame_equal(
+        table[["index", "sample", "seed"]], seed_table(3, 3, base_seed=3), check_dtype=False
+    )
+    assert list(table.loc[table["chosen"], "sample"]) == [1, 1, 1]
+    np.testing.assert_allclose(table.loc[table["chosen"], "cosine"], 1.0, atol=1e-6)
+    for rel in table["path"]:
+        with Image.open(out / rel) as img:
+            assert img.size == (SIZE, SIZE)
+    assert (out / "truth" / "a.png").is_file()
+    assert set(meta["libraries"]) >= {"torch", "diffusers"}
+    assert meta["stage"] == "reconstruct" and meta["seed"] == "3"
+    # The PNG of a sample is reproducible from its seed alone.
+    row = table.iloc[4]
+    again = generate(pipe, embeds[[row["index"]]], [int(row["seed"])], steps=2)
+    again_png = tmp_path / "again.png"
+    Image.fromarray(np.clip(np.round(again[0] * 255), 0, 255).astype(np.uint8)).save(again_png)
+    digest = hashlib.sha256((out / row["path"]).read_bytes()).hexdigest()
+    assert hashlib.sha256(again_png.read_bytes()).hexdigest() == digest
+
+
+def test_default_best_of_n_uses_the_pipeline_encoder(tmp_path, pipe, embeds):
+    decode = _decode_nc(tmp_path / "decode.nc", embeds[:1], ["a"], ["test"])
+    settings = ReconstructSettings.from_config({"n_samples": 2, "steps": 2})
+    out = reconstruct(settings, decode=decode, output=tmp_path / "r", pipeline=pipe)
+    table, _ = read_recons(out)
+    images = np.stack([np.asarray(_png(out / p), np.float32) / 255 for p in table["path"]])
+    feats = embed_images(pipe)(images)
+    cos = feats @ embeds[0] / np.linalg.norm(feats, axis=1) / np.linalg.norm(embeds[0])
+    np.testing.assert_allclose(table["cosine"], cos, atol=1e-3)
+    assert table["chosen"].sum() == 1 and table.loc[table["chosen"], "cosine"].item() == max(
+        table["cosine"]
+    )
+
+
+def _png(path):
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return np.asarray(img.convert("RGB"))
+
+
+def test_saved_pipeline_loads_from_a_path_source(tmp_path, embeds):
+    folder = save_tiny_unclip(tmp_path / "tiny_unclip", image_size=16)
+    loaded = load_pipeline(f"path:{folder}", device="cpu", dtype="float32")
+    images = generate(loaded, embeds[:1], [1], steps=2)
+    assert images.shape == (1, 16, 16, 3) and np.isfinite(images).all()
+    with pytest.raises(NeuroalignError, match="model_index.json"):
+        load_pipeline(f"path:{tmp_path}", device="cpu")
+    with pytest.raises(NeuroalignError, match="hf:<id>"):
+        load_pipeline("pypi:foo", device="cpu")
+
+
+def test_image_encoder_from_a_saved_tower(tmp_path, embeds):
+    from neuroalign.models.random_init import init_model
+
+    tower = init_model("clip-vision-tiny", tmp_path / "tiny_clip", seed=5)
+    pipe = build_tiny_unclip(image_encoder=tower, image_size=16, workdir=tmp_path)
+    from transformers import CLIPVisionModelWithProjection
+
+    ref = CLIPVisionModelWithProjection.from_pretrained(tower)
+    for a, b in zip(pipe.image_encoder.parameters(), ref.parameters(), strict=True):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+    assert generate(pipe, embeds[:1], [0], steps=2).shape == (1, 16, 16, 3)
