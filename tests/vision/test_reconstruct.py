@@ -1,4 +1,4 @@
-"""Reconstruction through a tiny random unCLIP pipeline: images, seeds, batches, best-of-n, stage."""
+"""Reconstruction through a tiny random unCLIP pipeline: images, seeds, batches, best-of-n."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import xarray as xr
 
 pytest.importorskip("diffusers")
 
-from neuroalign._check import NeuroalignError  # noqa: E402
-from neuroalign.results import write_netcdf  # noqa: E402
-from neuroalign.vision.reconstruct import (  # noqa: E402
+from neuroalign._check import NeuroalignError
+from neuroalign.results import write_netcdf
+from neuroalign.vision.reconstruct import (
     ReconstructSettings,
     best_of_n,
     read_predictions,
@@ -21,7 +21,7 @@ from neuroalign.vision.reconstruct import (  # noqa: E402
     reconstruct,
     seed_table,
 )
-from neuroalign.vision.unclip import (  # noqa: E402
+from neuroalign.vision.unclip import (
     build_tiny_unclip,
     embed_images,
     generate,
@@ -193,7 +193,7 @@ def test_saved_pipeline_loads_from_a_path_source(tmp_path, embeds):
     loaded = load_pipeline(f"path:{folder}", device="cpu", dtype="float32")
     images = generate(loaded, embeds[:1], [1], steps=2)
     assert images.shape == (1, 16, 16, 3) and np.isfinite(images).all()
-    with pytest.raises(NeuroalignError, match="model_index.json"):
+    with pytest.raises(NeuroalignError, match=r"model_index\.json"):
         load_pipeline(f"path:{tmp_path}", device="cpu")
     with pytest.raises(NeuroalignError, match="hf:<id>"):
         load_pipeline("pypi:foo", device="cpu")
