@@ -11,6 +11,8 @@ _KIND_HELP = {
     "localizer": "language localizer fMRI (BIDS, sentences vs non-words) with a planted mask",
     "meg": "story MEG (BIDS, FIF, Neuromag magnetometers) with planted TRFs",
     "eyetracking": "reading eye-tracking report (OneStop IA columns) with planted word effects",
+    "vision": "image-viewing single-trial betas (THINGS-fMRI layout) with planted property ROIs; "
+    "needs the images first (vision-images)",
 }
 
 
@@ -40,7 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                 "--features",
                 type=Path,
                 default=None,
-                help="word features to drive the simulation instead of hashed embeddings: "
+                help="the activation store of the images (sim_vision stimulus set) that the "
+                "settings' features name (units, layer), instead of a random embedding"
+                if kind == "vision"
+                else "word features to drive the simulation instead of hashed embeddings: "
                 "CSV/TSV/Parquet with a 'text' column and numeric columns (optionally "
                 "'surprisal'), or netCDF with dims (item, unit) and a 'text' coordinate"
                 + (
@@ -50,6 +55,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                 ),
             )
         sub.set_defaults(func=_simulate)
+    images = kinds.add_parser(
+        "vision-images",
+        help="write the simulated vision dataset's images and image table (its first step)",
+        description="Draw the procedural images of sim_vision (shapes, colours, textures, with "
+        "captions) into <output>/images/ and list them in <output>/images.tsv; `simulate vision` "
+        "with the same settings then writes the betas beside them.",
+    )
+    images.add_argument(
+        "--settings",
+        type=Path,
+        default=None,
+        help="JSON file with the config's simulate.vision section (default: all defaults)",
+    )
+    images.add_argument("--output", required=True, type=Path, help="dataset directory")
+    images.set_defaults(func=_vision_images)
     story = kinds.add_parser(
         "story",
         help="write the bundled story's words as a stimulus table",
@@ -67,7 +87,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "recovered_<name> pairs and a JSON summary in attrs['summary'].",
     )
     rec.add_argument(
-        "recover_kind", choices=list(_KIND_HELP), metavar="<kind>", help="dataset kind"
+        "recover_kind",
+        choices=[k for k in _KIND_HELP if k != "vision"],
+        metavar="<kind>",
+        help="dataset kind",
     )
     rec.add_argument("--dataset", required=True, type=Path, help="simulated dataset directory")
     rec.add_argument("--output", required=True, type=Path, help="netCDF file to write")
@@ -81,7 +104,18 @@ def _simulate(args: argparse.Namespace) -> None:
     cls = settings_class(args.kind)
     settings = cls.from_config({}) if args.settings is None else read_settings(cls, args.settings)
     out = simulate(settings, output=args.output, features=getattr(args, "features", None))
-    print(f"wrote sim_{args.kind} to {out} (planted truth in {out}/derivatives/neuroalign-truth)")
+    truth = "derivatives/planted" if args.kind == "vision" else "derivatives/neuroalign-truth"
+    print(f"wrote sim_{args.kind} to {out} (planted truth in {out}/{truth})")
+
+
+def _vision_images(args: argparse.Namespace) -> None:
+    from neuroalign.data.simulate import SimVisionSettings, simulate_vision_images
+    from neuroalign.settings import read_settings
+
+    cls = SimVisionSettings
+    settings = cls.from_config({}) if args.settings is None else read_settings(cls, args.settings)
+    out = simulate_vision_images(args.output, settings)
+    print(f"wrote the images of sim_vision to {out}/images and their table to {out}/images.tsv")
 
 
 def _story(args: argparse.Namespace) -> None:

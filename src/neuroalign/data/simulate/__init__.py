@@ -7,6 +7,9 @@ in ``derivatives/neuroalign-truth/`` (``truth.nc``, ``truth.json``, masks):
 - :func:`simulate_localizer` (``sim_localizer``): sentences vs non-words, BIDS.
 - :func:`simulate_meg` (``sim_meg``): story MEG, BIDS with FIF via mne-bids.
 - :func:`simulate_eyetracking` (``sim_eyetracking``): an EyeLink interest-area report.
+- :func:`simulate_vision_images` then :func:`simulate_vision` (``sim_vision``): procedural
+  images, then image-viewing single-trial betas in the THINGS-fMRI layout (planted truth in
+  ``derivatives/planted/``).
 
 Each takes its typed settings (:class:`SimFmriSettings`, ...; the ``simulate.<kind>`` section
 of the configuration). :func:`simulate` is the stage: it picks the simulator from the settings'
@@ -28,9 +31,12 @@ from neuroalign.data.simulate.settings import (
     SimLocalizerSettings,
     SimMegSettings,
     SimulateSettings,
+    SimVisionFeatures,
+    SimVisionSettings,
     settings_class,
 )
 from neuroalign.data.simulate.stage import SIMULATORS, simulate, write_story_stimuli
+from neuroalign.data.simulate.vision import simulate_vision, simulate_vision_images
 
 __all__ = [
     "KINDS",
@@ -42,6 +48,8 @@ __all__ = [
     "SimFmriSettings",
     "SimLocalizerSettings",
     "SimMegSettings",
+    "SimVisionFeatures",
+    "SimVisionSettings",
     "SimulateSettings",
     "read_feature_table",
     "settings_class",
@@ -50,5 +58,7 @@ __all__ = [
     "simulate_fmri",
     "simulate_localizer",
     "simulate_meg",
+    "simulate_vision",
+    "simulate_vision_images",
     "write_story_stimuli",
 ]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 from neuroalign._check import NeuroalignError, suggest
 from neuroalign.settings import StageSettings
 
-KINDS = ("fmri", "localizer", "meg", "eyetracking")
+KINDS = ("fmri", "localizer", "meg", "eyetracking", "vision")
 
 
 class _CrossFieldError(NeuroalignError):
@@ -204,10 +204,59 @@ class SimEyetrackingSettings(SimulateSettings):
     regression: float = 0.1
 
 
+@dataclass(frozen=True)
+class SimVisionFeatures(StageSettings):
+    """A model's activations for the simulated images that drive the simulated voxels."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_vision/properties/features"
+
+    model: str
+    layer: int
+    units: str = "resid"
+
+
+@dataclass(frozen=True)
+class SimVisionSettings(SimulateSettings):
+    """Settings of :func:`~neuroalign.data.simulate.vision.simulate_vision`."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_vision"
+    KIND: ClassVar[str] = "vision"
+
+    enabled: bool = True
+    seed: int | None = None
+    n_subjects: int = 1
+    image_size: int = 64
+    n_train: int = 120
+    n_test: int = 30
+    train_repeats: int = 2
+    test_repeats: int = 3
+    n_sessions: int = 2
+    runs_per_session: int = 3
+    feature_dim: int = 16
+    roi_radius: float = 2.5
+    property_share: float = 0.6
+    signal_sd: float = 1.0
+    noise_sd: float = 1.0
+    features: SimVisionFeatures | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_test < 2:
+            raise _CrossFieldError(
+                f"field 'simulate.vision.n_test' is {self.n_test}; at least 2 test images are "
+                "needed for test-set metrics."
+            )
+
+
 #: The settings class of each simulated kind.
 SETTINGS: dict[str, type[SimulateSettings]] = {
     cls.KIND: cls
-    for cls in (SimFmriSettings, SimLocalizerSettings, SimMegSettings, SimEyetrackingSettings)
+    for cls in (
+        SimFmriSettings,
+        SimLocalizerSettings,
+        SimMegSettings,
+        SimEyetrackingSettings,
+        SimVisionSettings,
+    )
 }
 
 

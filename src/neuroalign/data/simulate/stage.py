@@ -22,14 +22,17 @@ from neuroalign.data.simulate.settings import (
     SimFmriSettings,
     SimLocalizerSettings,
     SimulateSettings,
+    SimVisionSettings,
 )
 from neuroalign.data.simulate.story import story_table
+from neuroalign.data.simulate.vision import read_image_features, simulate_vision
 
 SIMULATORS = {
     "fmri": simulate_fmri,
     "localizer": simulate_localizer,
     "meg": simulate_meg,
     "eyetracking": simulate_eyetracking,
+    "vision": simulate_vision,
 }
 
 
@@ -61,7 +64,28 @@ def simulate(
     NeuroalignError
         If features are given to the localizer, or ``settings.features`` names a model but
         no activation store is given.
+
+    Notes
+    -----
+    ``vision`` writes only the betas and planted truth; its images and image table come
+    first, from :func:`~neuroalign.data.simulate.vision.simulate_vision_images`, so that a
+    model's activations for them (``features``, an activation store of the ``sim_vision``
+    stimulus set) can drive the voxels.
     """
+    if isinstance(settings, SimVisionSettings):
+        spec = settings.features
+        if spec is not None and features is None:
+            raise NeuroalignError(
+                f"simulate.vision.features names model {spec.model!r}: pass its activation "
+                "store of the images (--features results/activations/<model>/sim_vision.zarr), "
+                "or set features to null."
+            )
+        image_features = None
+        if features is not None:
+            image_features = read_image_features(
+                features, units=spec.units if spec else "resid", layer=spec.layer if spec else -1
+            )
+        return simulate_vision(output, settings, features=image_features)
     spec = settings.features if isinstance(settings, SimFmriSettings) else None
     table = None
     if features is not None:

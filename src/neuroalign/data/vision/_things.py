@@ -36,8 +36,8 @@ _IMAGE_COLUMNS = ("image_filename", "file_path", "image")
 
 
 def is_things(root: Path) -> bool:
-    """Whether ``root`` looks like the THINGS-fMRI volumetric betas layout."""
-    return (root / BETAS_DIR).is_dir()
+    """Whether ``root`` looks like the THINGS-fMRI volumetric layout (betas or image table)."""
+    return (root / BETAS_DIR).is_dir() or (root / IMAGE_TABLE).is_file()
 
 
 def run_files(root: Path, subject: str) -> list[tuple[Path, Path]]:
