@@ -27,6 +27,8 @@ COMMANDS = (
     "localize",
     "episodic",
     "vision-encode",
+    "init-unclip",
+    "reconstruct",
     "report",
 )
 
