@@ -257,6 +257,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     meta["sources"] = {str(p): sha256_file(p) for p in sources if p.is_file()}
     meta["options"] = attrs.get("options", {})
     meta["info"] = attrs.get("info", {})
+    if "image_root" in meta["info"]:  # where the image paths of an image table are relative to
+        meta["image_root"] = meta["info"]["image_root"]
     meta["neuroalign_version"] = __version__
     table = pa.Table.from_pandas(df, preserve_index=False)
     schema_meta = dict(table.schema.metadata or {})
@@ -398,6 +400,11 @@ READERS: dict[str, Reader] = {
         f"{_R}.localizers:read_tom",
         "theory-of-mind localizer: false-belief vs false-photograph stories",
         "the folder of <i>belief|photo_story|question.txt files, or the files",
+    ),
+    "images": Reader(
+        f"{_R}.images:read_images",
+        "a vision dataset's images (NSD, THINGS-fMRI, BOLD5000, NOD, sim_vision), caption as text",
+        "the dataset folder, or its image table (images.tsv)",
     ),
 }
 
