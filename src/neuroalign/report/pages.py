@@ -27,6 +27,7 @@ STAGE_PAGES: dict[str, str] = {
     "encode": "neuroalign.report.stages.encode",
     "localize": "neuroalign.report.stages.localize",
     "episodic": "neuroalign.report.stages.episodic",
+    "vision_encode": "neuroalign.report.stages.vision_encode",
 }
 
 
