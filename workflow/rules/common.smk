@@ -11,6 +11,7 @@ from neuroalign.settings import write_settings
 from neuroalign.encode import workflow as encode_workflow
 from neuroalign.localize import workflow as localize_workflow
 from neuroalign.vision import encode_workflow as vision_encode_workflow
+from neuroalign.vision import reconstruct_workflow
 from neuroalign.config import (
     STORY_STIMSET,
     fetch_stamp,
@@ -139,6 +140,7 @@ def report_inputs(wildcards):
             for m, n in localize_workflow.localize_runs(config)
         ],
         "vision_encode": vision_encode_workflow.targets(config),
+        "reconstruct": reconstruct_workflow.targets(config),
     }
 
 

@@ -30,3 +30,63 @@ rule encode_images:
         "neuroalign vision-encode --settings {input.settings:q} {params.activations}"
         " --dataset {params.dataset:q} --subject {wildcards.subject:q}"
         " --output {output.nc:q} --maps {output.maps:q} 2> {log:q}"
+
+
+# Reconstruction: images generated from a decoding entry's predicted embeddings through an
+# unCLIP pipeline, one folder per (`vision.reconstruct` entry, subject); the demo's pipeline is
+# the tiny random one built by init_unclip (neuroalign.vision.reconstruct_workflow).
+SETTINGS["reconstruct"] = lambda name: reconstruct_workflow.stage_settings(config, name)
+TINY_UNCLIP = config["vision"]["tiny_unclip"]
+
+
+rule init_unclip:
+    input:
+        unpack(lambda wc: reconstruct_workflow.unclip_encoder(config)),
+    output:
+        directory(f"{RESULTS}/models/tiny_unclip"),
+    log:
+        f"{RESULTS}/logs/init_unclip/tiny_unclip.log",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("init_unclip", mem_mb=4000, runtime=10),
+    params:
+        encoder=lambda wc, input: (
+            f"--image-encoder {shlex.quote(input.image_encoder)}"
+            if "image_encoder" in input.keys()
+            else ""
+        ),
+        size=TINY_UNCLIP["image_size"],
+        seed=TINY_UNCLIP["seed"],
+    shell:
+        "neuroalign init-unclip {params.encoder} --image-size {params.size}"
+        " --seed {params.seed} --output {output:q} 2> {log:q}"
+
+
+rule reconstruct_images:
+    input:
+        unpack(lambda wc: reconstruct_workflow.pipeline_inputs(config, wc.recon)),
+        unpack(lambda wc: reconstruct_workflow.stimuli_inputs(config, wc.recon)),
+        decode=f"{RESULTS}/vision/decode/{{dataset}}/sub-{{subject}}/{{model}}/decode.nc",
+        settings=lambda wc: settings_file("reconstruct", wc.recon),
+    output:
+        directory(
+            f"{RESULTS}/vision/decode/{{dataset}}/sub-{{subject}}/{{model}}/reconstruct/{{recon}}"
+        ),
+    log:
+        f"{RESULTS}/logs/vision/reconstruct/{{dataset}}/sub-{{subject}}/{{model}}/{{recon}}.log",
+    wildcard_constraints:
+        recon="|".join(reconstruct_workflow.entries(config)) or "^$",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("reconstruct_images", mem_mb=16000, runtime=60, gpu=1),
+    params:
+        stimuli=lambda wc, input: (
+            f"--stimuli {shlex.quote(input.stimuli)}"
+            if "stimuli" in input.keys()
+            else ""
+        ),
+    shell:
+        "neuroalign reconstruct --settings {input.settings:q} --decode {input.decode:q}"
+        " {params.stimuli} --output {output:q} 2> {log:q}"
