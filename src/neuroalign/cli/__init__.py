@@ -27,8 +27,10 @@ COMMANDS = (
     "localize",
     "episodic",
     "vision-encode",
+    "vision-decode",
     "init-unclip",
     "reconstruct",
+    "image-metrics",
     "report",
 )
 
