@@ -12,7 +12,7 @@ bottom_mask                 (network, layer, unit)             the k least selec
 random_mask                 (scheme, seed, layer, unit)        equal-size sets from the complement
 layer_fraction              (network, layer)                   share of the layer's units selected
 split_t, split_mask         (split, layer, unit)               t and mask of each run alone
-reliability_*               ()  and  (resample)                Dice, Jaccard, Spearman, CV effect
+reliability_*               (), (resplit), (resample)          Dice, Jaccard, Spearman, CV effect
 ablation_*                  (dose, [seed,] task)               task scores under each lesion
 alignment_*                 ([seed,] target)                   brain scores of each unit set
 ==========================  =================================  ================================
@@ -201,6 +201,9 @@ def localize(
     return ds
 
 
+RELIABILITY_LEVEL = 0.95
+
+
 def _reliability(
     acts: np.ndarray, items: Contrast, settings: LocalizeSettings, lu: tuple[str, str]
 ) -> xr.Dataset:
@@ -224,19 +227,42 @@ def _reliability(
         coords={"split": np.unique(half)},
     )
     if settings.n_boot:
-        boot = rel.bootstrap_splits(
+        rng = np.random.default_rng(settings.random_seed)
+        dist = rel.resplit_distribution(
+            acts,
+            items.is_positive,
+            half,
+            settings.selector,
+            absolute=settings.absolute,
+            n_splits=settings.n_boot,
+            rng=rng,
+        )
+        for key in ("dice", "jaccard", "spearman_t"):
+            out[f"reliability_resplit_{key}"] = ("resplit", dist[key])
+            lo, hi = rel.percentile_ci(dist[key], RELIABILITY_LEVEL)
+            out[f"reliability_{key}"].attrs.update(
+                {
+                    "dist_low": lo,
+                    "dist_high": hi,
+                    "dist_median": float(np.nanmedian(dist[key])),
+                    "dist_level": RELIABILITY_LEVEL,
+                    "dist_kind": "re-split",
+                }
+            )
+        iv = rel.cv_effect_interval(
             acts,
             items.is_positive,
             half,
             settings.selector,
             absolute=settings.absolute,
             n_boot=settings.n_boot,
-            rng=np.random.default_rng(settings.random_seed),
+            rng=rng,
+            level=RELIABILITY_LEVEL,
         )
-        for key, values in boot.items():
-            out[f"reliability_boot_{key}"] = ("resample", values)
-            lo, hi = rel.percentile_ci(values)
-            out[f"reliability_{key}"].attrs.update({"ci_low": lo, "ci_high": hi, "ci_level": 0.95})
+        out["reliability_boot_cv_effect"] = ("resample", iv.distribution)
+        out["reliability_cv_effect"].attrs.update(
+            {"ci_low": iv.low, "ci_high": iv.high, "ci_level": iv.level, "ci_method": iv.method}
+        )
     return out
 
 
