@@ -22,6 +22,7 @@ take arrays; the stage reads and writes files at its edges.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,7 +39,7 @@ from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.estimators import RidgeCV, make_estimator
 from neuroalign.encoding.scores import pearson_r, r2_score
 from neuroalign.encoding.stats import bh_qvalues, block_permutation_null, p_values
-from neuroalign.results import open_activations, write_netcdf
+from neuroalign.results import load_netcdf, open_activations, write_netcdf
 from neuroalign.settings import select_layers
 from neuroalign.vision.compare import (
     bootstrap_counts,
@@ -60,6 +61,7 @@ __all__ = [
     "maps_folder",
     "match_images",
     "read_image_features",
+    "read_planted",
 ]
 
 logger = logging.getLogger(__name__)
@@ -298,22 +300,35 @@ def _split(betas: Any) -> tuple[Any, Any]:
     return avg, (train, test)
 
 
-def _read_planted(dataset: Path) -> dict[str, np.ndarray] | None:
-    """The planted responsive voxels of a simulated dataset (``derivatives/planted/``)."""
-    folder = dataset / PLANTED
-    if not folder.is_dir():
+def read_planted(dataset: str | Path, subject: str) -> dict[str, Any] | None:
+    """The planted truth of a simulated vision dataset (``derivatives/planted/truth.nc``).
+
+    Returns
+    -------
+    planted : dict or None
+        ``responsive`` (bool, shape (n_voxels,)): the voxels with planted signal for this
+        subject (``snr > 0``; the ``visual`` voxels when the truth does not know the subject),
+        and ``layer`` and ``model`` when the embedding was a model's activations of one layer.
+        None for real data.
+    """
+    path = Path(dataset) / PLANTED / "truth.nc"
+    if not path.is_file():
         return None
-    for name in ("truth.nc", "planted.nc"):
-        if (folder / name).is_file():
-            ds = xr.load_dataset(folder / name, engine="h5netcdf")
-            out = {}
-            for key in ("responsive", "responsive_voxel", "planted_responsive"):
-                if key in ds:
-                    out["responsive"] = np.asarray(ds[key].values).astype(bool).ravel()
-            if "planted_layer" in ds.attrs:
-                out["layer"] = np.asarray(str(ds.attrs["planted_layer"]))
-            return out or None
-    return None
+    truth = load_netcdf(path, "planted truth")
+    subjects = [str(s) for s in truth["subject"].values] if "subject" in truth.coords else []
+    if "snr" in truth and subject in subjects:
+        responsive = truth["snr"].isel(subject=subjects.index(subject)).values > 0
+    else:
+        responsive = truth["visual"].values.astype(bool)
+    out: dict[str, Any] = {"responsive": np.asarray(responsive, bool)}
+    try:
+        features = json.loads(truth.attrs.get("config", "{}")).get("features") or {}
+    except ValueError:
+        features = {}
+    if features.get("layer") is not None:
+        out["layer"] = str(features["layer"])
+        out["model"] = str(features.get("model", ""))
+    return out
 
 
 def encode_images(
@@ -378,7 +393,7 @@ def encode_images(
         test=test,
         ceiling=ceiling,
         rois=dict(betas.rois),
-        planted=_read_planted(dataset),
+        planted=read_planted(dataset, subject),
     )
     ds = ds.assign_coords(
         image_train=("image_train", ids[train]), image_test=("image_test", ids[test])
@@ -413,6 +428,18 @@ def encode_images(
                 nib.save(betas.to_volume(values), tmp / f"best_{name}.nii.gz")
     logger.info("wrote %s", output)
     return output
+
+
+def _planted_label(planted: Mapping[str, Any], features: Mapping[str, Mapping]) -> str | None:
+    """The store label of the planted layer, when the planted model is among the fits."""
+    model, layer = planted.get("model"), planted.get("layer")
+    if model is None or layer is None or str(model) not in features:
+        return None
+    labels = [str(k) for k in features[str(model)]]
+    if str(layer) in labels:
+        return str(layer)
+    index = int(layer)
+    return labels[index] if -len(labels) <= index < 0 else None
 
 
 def encode_arrays(
@@ -569,6 +596,12 @@ def encode_arrays(
         ds["planted_responsive"] = ("voxel", responsive.astype(np.int8))
         ds["recovery_precision"] = ("roi", np.array([rec[n][0] for n in roi_names]))
         ds["recovery_recall"] = ("roi", np.array([rec[n][1] for n in roi_names]))
-        if "layer" in planted:
-            ds.attrs["planted_layer"] = str(planted["layer"])
+        layer = _planted_label(planted, features)
+        if layer is not None:
+            # Whether each ROI's chosen layer of the planted model is the planted layer.
+            m = models.index(str(planted["model"]))
+            found = ds["model_best_layer"].values[m] == layer
+            ds["recovery_layer"] = ("roi", found.astype(np.int8))
+            ds.attrs["planted_layer"] = layer
+            ds.attrs["planted_model"] = str(planted["model"])
     return ds
