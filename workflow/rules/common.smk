@@ -12,6 +12,7 @@ from neuroalign.encode import workflow as encode_workflow
 from neuroalign.localize import workflow as localize_workflow
 from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
+from neuroalign.vision import decode_workflow as vision_decode_workflow
 from neuroalign.config import (
     STORY_STIMSET,
     fetch_stamp,
@@ -141,6 +142,8 @@ def report_inputs(wildcards):
         ],
         "vision_encode": vision_encode_workflow.targets(config),
         "reconstruct": reconstruct_workflow.targets(config),
+        "vision_decode": vision_decode_workflow.decode_targets(config),
+        "image_metrics": vision_decode_workflow.metrics_targets(config),
     }
 
 

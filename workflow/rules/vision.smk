@@ -90,3 +90,57 @@ rule reconstruct_images:
     shell:
         "neuroalign reconstruct --settings {input.settings:q} --decode {input.decode:q}"
         " {params.stimuli} --output {output:q} 2> {log:q}"
+
+
+# Decoding of a model's image embedding from a subject's voxels, one job per
+# (`vision.decode` entry's dataset, subject, model); image metrics of each reconstruction entry
+# against the dataset's images (neuroalign.vision.decode_workflow).
+SETTINGS["vision_decode"] = lambda name: vision_decode_workflow.stage_settings(
+    config, name
+)
+SETTINGS["image_metrics"] = lambda name: vision_decode_workflow.metrics_settings(config)
+
+
+rule decode_embeddings:
+    input:
+        unpack(
+            lambda wc: vision_decode_workflow.rule_inputs(config, wc.dataset, wc.model)
+        ),
+        settings=lambda wc: settings_file(
+            "vision_decode",
+            vision_decode_workflow.find_entry(config, wc.dataset, wc.model),
+        ),
+    output:
+        f"{RESULTS}/vision/decode/{{dataset}}/sub-{{subject}}/{{model}}/decode.nc",
+    log:
+        f"{RESULTS}/logs/vision/decode/{{dataset}}/sub-{{subject}}/{{model}}.log",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("decode_embeddings", mem_mb=16000, runtime=30),
+    params:
+        dataset=lambda wc: vision_decode_workflow.dataset_dir(config, wc.dataset),
+    shell:
+        "neuroalign vision-decode --settings {input.settings:q}"
+        " --embeddings {input.embeddings:q} --dataset {params.dataset:q}"
+        " --subject {wildcards.subject:q} --output {output:q} 2> {log:q}"
+
+
+rule image_metrics:
+    input:
+        recons=f"{RESULTS}/vision/decode/{{dataset}}/sub-{{subject}}/{{model}}/reconstruct/{{recon}}",
+        dataset=lambda wc: dataset_input(wc.dataset),
+        settings=settings_file("image_metrics", "metrics"),
+    output:
+        f"{RESULTS}/vision/decode/{{dataset}}/sub-{{subject}}/{{model}}/metrics/{{recon}}.nc",
+    log:
+        f"{RESULTS}/logs/vision/metrics/{{dataset}}/sub-{{subject}}/{{model}}/{{recon}}.log",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("image_metrics", mem_mb=8000, runtime=30),
+    params:
+        dataset=lambda wc: vision_decode_workflow.dataset_dir(config, wc.dataset),
+    shell:
+        "neuroalign image-metrics --settings {input.settings:q}"
+        " --truth {params.dataset:q} --recons {input.recons:q} --output {output:q} 2> {log:q}"
