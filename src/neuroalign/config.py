@@ -103,6 +103,14 @@ def validate_config(config: Mapping[str, Any], source: str | Path = "config") ->
             f"{source}: field 'episodic.analyze_trained' is true but 'episodic.train' is not set; "
             "add 'train: {}' (the training run with its defaults) or set analyze_trained: false."
         )
+    features = config["simulate"].get("vision", {}).get("features")
+    if features and features["model"] not in config["extract"].get(SIM_VISION, {}).get(
+        "models", []
+    ):
+        raise NeuroalignError(
+            f"{source}: field 'simulate.vision.features.model' is {features['model']!r}; list "
+            f"it under 'extract.{SIM_VISION}.models' so its activations of the images exist."
+        )
     features = config["simulate"].get("fmri", {}).get("features")
     if features:
         if features["model"] not in config["extract"].get(STORY_STIMSET, {}).get("models", []):
@@ -157,6 +165,42 @@ def fetch_stamp(config: Mapping[str, Any], dataset: str) -> Path:
     """Completion stamp that `neuroalign fetch` writes once every file is verified."""
     subset = config["datasets"][dataset]["subset"]
     return raw_dir(config, dataset) / f".neuroalign-fetch-{subset}.json"
+
+
+#: The simulated vision dataset, written in two steps (see `simulated_vision_paths`).
+SIM_VISION = "sim_vision"
+#: Offset of simulate.vision's seed from the master seed when it sets none.
+SIM_VISION_SEED_OFFSET = len(SIMULATED_KINDS)
+
+
+def simulated_vision_paths(config: Mapping[str, Any]) -> dict[str, Path]:
+    """What the two steps of the simulated vision dataset write, under its folder.
+
+    ``images`` and ``table`` (first step: the procedural images and ``images.tsv``, what its
+    stimulus table reads), ``betas`` and ``planted`` (second step: the single-trial betas and
+    the planted truth, once the images' activations exist).
+    """
+    root = raw_dir(config, SIM_VISION)
+    return {
+        "images": root / "images",
+        "table": root / "images.tsv",
+        "betas": root / "betas_vol",
+        "planted": root / "derivatives" / "planted",
+    }
+
+
+def dataset_ready(config: Mapping[str, Any], dataset: str, *, stimuli: bool = False) -> Path:
+    """The path a stage that reads ``dataset`` waits for: its folder, a step's output, or a stamp.
+
+    Simulated datasets: their folder, except ``sim_vision``, whose betas (or, with
+    ``stimuli=True``, its image table) mark the step the reader needs. Real datasets: the
+    fetch stamp.
+    """
+    if dataset == SIM_VISION:
+        return simulated_vision_paths(config)["table" if stimuli else "betas"]
+    if dataset.startswith("sim_"):
+        return raw_dir(config, dataset)
+    return fetch_stamp(config, dataset)
 
 
 def simulated_kinds(config: Mapping[str, Any]) -> list[str]:

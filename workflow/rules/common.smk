@@ -14,10 +14,13 @@ from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
 from neuroalign.vision import decode_workflow as vision_decode_workflow
 from neuroalign.config import (
+    SIM_VISION_SEED_OFFSET,
     STORY_STIMSET,
+    dataset_ready,
     fetch_stamp,
     raw_dir,
     simulated_kinds,
+    simulated_vision_paths,
     validate_config,
 )
 
@@ -52,11 +55,13 @@ def rule_resources(rule, **defaults):
     return {**defaults, **config["resources"].get(rule, {})}
 
 
-def dataset_input(dataset):
-    """What a stage needs before it can read a dataset: its folder or its fetch stamp."""
-    if dataset.startswith("sim_"):
-        return str(raw_dir(config, dataset))
-    return str(fetch_stamp(config, dataset))
+def dataset_input(dataset, stimuli=False):
+    """What a stage needs before it can read a dataset: its folder, a step, or its fetch stamp.
+
+    sim_vision is written in two steps: its stimulus table needs only the images (stimuli=True),
+    every other reader its betas.
+    """
+    return str(dataset_ready(config, dataset, stimuli=stimuli))
 
 
 def reader_inputs(wildcards):
@@ -75,6 +80,18 @@ def simulation_features(wildcards):
     return {
         "features": f"{RESULTS}/activations/{features['model']}/{STORY_STIMSET}.zarr"
     }
+
+
+# What the two steps of the simulated vision dataset write (images + table, then betas).
+SIM_VISION_PATHS = simulated_vision_paths(config)
+
+
+def vision_features(wildcards):
+    """The activation store of the images that drives the simulated voxels, if configured."""
+    features = config["simulate"].get("vision", {}).get("features")
+    if not features:
+        return {}
+    return {"features": f"{RESULTS}/activations/{features['model']}/sim_vision.zarr"}
 
 
 def get_final_outputs():

@@ -5,7 +5,8 @@ SETTINGS["simulate"] = lambda kind: {
     "seed": (
         config["simulate"][kind]["seed"]
         if config["simulate"][kind]["seed"] is not None
-        else config["seed"] + SIM_KINDS.index(kind)
+        else config["seed"]
+        + (SIM_KINDS.index(kind) if kind in SIM_KINDS else SIM_VISION_SEED_OFFSET)
     ),
 }
 
@@ -63,3 +64,52 @@ rule recover_simulation:
     shell:
         "neuroalign simulate recover {wildcards.kind} --dataset {input.dataset:q}"
         " --output {output:q} 2> {log:q}"
+
+
+# The simulated vision dataset, in two steps: the images and their table (what stimuli
+# `sim_vision` reads, and a model's activations are extracted from), then the betas, driven by
+# those activations when `simulate.vision.features` names a model.
+rule simulate_vision_images:
+    input:
+        settings=settings_file("simulate", "vision"),
+    output:
+        images=directory(str(SIM_VISION_PATHS["images"])),
+        table=str(SIM_VISION_PATHS["table"]),
+    log:
+        f"{RESULTS}/logs/simulate/vision-images.log",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("simulate_vision_images", mem_mb=2000, runtime=10),
+    params:
+        root=lambda wc, output: str(Path(output.table).parent),
+    shell:
+        "neuroalign simulate vision-images --settings {input.settings:q}"
+        " --output {params.root:q} 2> {log:q}"
+
+
+rule simulate_vision:
+    input:
+        unpack(vision_features),
+        images=str(SIM_VISION_PATHS["images"]),
+        table=str(SIM_VISION_PATHS["table"]),
+        settings=settings_file("simulate", "vision"),
+    output:
+        betas=directory(str(SIM_VISION_PATHS["betas"])),
+        planted=directory(str(SIM_VISION_PATHS["planted"])),
+    log:
+        f"{RESULTS}/logs/simulate/vision.log",
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("simulate_vision", mem_mb=4000, runtime=20),
+    params:
+        root=lambda wc, input: str(Path(input.table).parent),
+        features=lambda wc, input: (
+            f"--features {shlex.quote(input.features)}"
+            if "features" in input.keys()
+            else ""
+        ),
+    shell:
+        "neuroalign simulate vision --settings {input.settings:q}"
+        " --output {params.root:q} {params.features} 2> {log:q}"

@@ -3,7 +3,9 @@ SETTINGS["stimuli"] = lambda stimset: config["stimuli"][stimset]
 
 rule build_stimuli:
     input:
-        dataset=lambda wc: dataset_input(config["stimuli"][wc.stimset]["dataset"]),
+        dataset=lambda wc: dataset_input(
+            config["stimuli"][wc.stimset]["dataset"], stimuli=True
+        ),
         settings=lambda wc: settings_file("stimuli", wc.stimset),
     output:
         f"{RESULTS}/stimuli/{{stimset}}.parquet",

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from neuroalign.config import fetch_stamp, raw_dir
+from neuroalign.config import dataset_ready, raw_dir
 
 __all__ = ["activation_flags", "dataset_dir", "entries", "rule_inputs", "stage_settings", "targets"]
 
@@ -39,7 +39,7 @@ def targets(config: Mapping[str, Any]) -> list[str]:
 def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The activation stores (one per model) and the dataset (folder or fetch stamp)."""
     dataset = entries(config)[name]["dataset"]
-    ready = raw_dir(config, dataset) if dataset.startswith("sim_") else fetch_stamp(config, dataset)
+    ready = dataset_ready(config, dataset)
     return {"activations": list(_stores(config, name).values()), "dataset": str(ready)}
 
 
