@@ -229,3 +229,26 @@ def test_report_page(fmri_output, tmp_path):
     assert len(list((site / "figures").glob("*.png"))) >= 3
     empty = ReportContext(config={}, results=tmp_path / "none", data_root=None, site=site)
     assert collect(empty) is None
+
+
+def test_layer_sweep_over_declared_set_peaks_at_planted_layer(fmri_output):
+    """The declared-set sweep (q < .05) peaks at the planted layer; the all-voxel one is secondary."""
+    from neuroalign.encode.sweeps import declared_sweeps
+
+    ds = xr.open_dataset(fmri_output)
+    curves = declared_sweeps(ds)
+    primary = curves[0]
+    assert primary.primary and primary.name == "voxels with q < 0.05"
+    assert primary.n_targets == int((ds["q"].values < 0.05).sum()) > 0
+    assert primary.peak == "1"  # the planted layer of the simulated features
+    assert curves[-1].name == "all voxels" and not curves[-1].primary
+    assert curves[-1].n_targets == ds.sizes["voxel"]
+    planted = next(c for c in curves if c.name == "planted language voxels")
+    assert planted.peak == "1"
+    np.testing.assert_allclose(
+        primary.mean_r, ds["r_by_layer"].values[:, ds["q"].values < 0.05].mean(1)
+    )
+    # no voxel passing: the noise-ceiling set takes over, and says so
+    none = ds.assign(q=ds["q"] * 0 + 1)
+    fallback = declared_sweeps(none)[0]
+    assert fallback.primary and "noise ceiling" in fallback.name

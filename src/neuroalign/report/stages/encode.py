@@ -13,6 +13,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure as MplFigure
 
+from neuroalign.encode.sweeps import declared_sweeps
 from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
@@ -155,8 +156,7 @@ def _layer_figure(labels, curves: dict[str, np.ndarray], ylabel: str, title: str
     colors = [PLANTED_COLOR, RECOVERED_COLOR, "#7570b3", "#1b9e77", "#e7298a"]
     for (label, values), color in zip(curves.items(), colors * 4, strict=False):
         ax.plot(range(len(labels)), values, marker="o", label=label, color=color)
-    ax.set_xticks(range(len(labels)), [str(v) for v in labels])
-    ax.set_xlabel("layer")
+    _layer_ticks(ax, labels)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     if len(curves) > 1:
@@ -185,20 +185,7 @@ def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
         )
     )
     if "r_by_layer" in ds and ds.sizes.get("layer", 0) > 1:
-        layers = ds["layer"].values
-        by_layer = ds["r_by_layer"].values
-        best = ds["best_layer"].values.astype(str)
-        share = np.array([np.mean(best == str(v)) for v in layers])
-        curves = {"mean r": np.nanmean(by_layer, 1), f"share of {dim}s best here": share}
-        blocks.append(
-            ctx.save_figure(
-                _layer_figure(layers, curves, "value", "Layer sweep"),
-                f"{slug}-layers",
-                alt="Mean held-out r and best-layer share per layer",
-                caption="Layer sweep: mean held-out r over targets per layer, and the share of "
-                "targets whose cross-validated best layer it is (chosen on training data).",
-            )
-        )
+        blocks += _sweep_blocks(ctx, slug, ds, dim)
     if "summary" in ds.attrs:
         summary = json.loads(ds.attrs["summary"])
         if summary:
@@ -226,6 +213,75 @@ def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
             )
         )
     return headline, blocks
+
+
+def _sweep_blocks(ctx, slug, ds, dim) -> list[Block]:
+    """The layer sweep over the declared set (primary), per ROI, and over all targets."""
+    layers = ds["layer"].values
+    curves = declared_sweeps(ds, target_dim=dim)
+    primary = next((c for c in curves if c.primary), None)
+    fig = MplFigure(figsize=(9, 3.2), layout="constrained")
+    ax, ax_all = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    colors = [PLANTED_COLOR, "#7570b3", "#1b9e77", "#e7298a", "#66a61e"]
+    shown = [c for c in curves if c.n_targets and not c.name.startswith("all ")]
+    for curve, color in zip(shown, colors * 4, strict=False):
+        ax.plot(
+            range(len(layers)),
+            curve.mean_r,
+            marker="o",
+            color=color,
+            lw=2.2 if curve.primary else 1.2,
+            label=f"{curve.name} (n = {curve.n_targets})",
+        )
+    if not shown:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, f"no {dim} passes q < 0.05", ha="center", va="center")
+    else:
+        ax.set_ylabel("mean held-out r")
+        ax.legend(fontsize=7)
+    everything = curves[-1]
+    ax_all.plot(range(len(layers)), everything.mean_r, marker="o", color="0.5")
+    best = ds["best_layer"].values.astype(str)
+    share = np.array([np.mean(best == str(v)) for v in layers])
+    twin = ax_all.twinx()
+    twin.plot(range(len(layers)), share, ls="--", color=RECOVERED_COLOR)
+    twin.set_ylabel(f"share of {dim}s best here", fontsize=8)
+    ax_all.set_ylabel(f"mean r, all {dim}s")
+    for a in (ax, ax_all):
+        if a.axison:
+            _layer_ticks(a, layers)
+    ax.set_title("Layer sweep over the declared set", fontsize=10)
+    ax_all.set_title(f"Secondary: all {dim}s", fontsize=10)
+    declared = (
+        f"the declared set is the {primary.n_targets} {primary.name} (at the selected layer); "
+        f"its mean r peaks at layer {primary.peak}"
+        if primary is not None and primary.n_targets
+        else f"no {dim} passes the declared threshold, so only the all-{dim} curve is shown"
+    )
+    rows = [
+        [c.name, str(c.n_targets), c.peak or "n/a", "primary" if c.primary else "secondary"]
+        for c in curves
+    ]
+    return [
+        ctx.save_figure(
+            fig,
+            f"{slug}-layers",
+            alt=f"Mean held-out r per layer over the declared {dim} set and over all {dim}s",
+            caption=f"Layer sweep: mean held-out r per layer; {declared}. Right, secondary: the "
+            f"mean over all {dim}s (grey; most are unresponsive, so it is flat) and the share of "
+            f"{dim}s whose cross-validated best layer it is (dashed, chosen on training data).",
+        ),
+        Table(["set", f"{dim}s", "peak layer", "role"], rows, caption="Sets of the layer sweep."),
+    ]
+
+
+def _layer_ticks(ax, layers) -> None:
+    """Layer tick labels, thinned so that they never overlap."""
+    labels = [str(v) for v in layers]
+    step = max(1, int(np.ceil(len(labels) / 12)))
+    ticks = list(range(0, len(labels), step))
+    ax.set_xticks(ticks, [labels[i] for i in ticks])
+    ax.set_xlabel("layer")
 
 
 def _reading_blocks(ctx, slug, ds) -> tuple[str, list[Block]]:
