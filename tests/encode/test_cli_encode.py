@@ -232,7 +232,7 @@ def test_report_page(fmri_output, tmp_path):
 
 
 def test_layer_sweep_over_declared_set_peaks_at_planted_layer(fmri_output):
-    """The declared-set sweep (q < .05) peaks at the planted layer; the all-voxel one is secondary."""
+    """The declared-set sweep (q < .05) peaks at the planted layer; all voxels are secondary."""
     from neuroalign.encode.sweeps import declared_sweeps
 
     ds = xr.open_dataset(fmri_output)
