@@ -28,6 +28,7 @@ STAGE_PAGES: dict[str, str] = {
     "localize": "neuroalign.report.stages.localize",
     "episodic": "neuroalign.report.stages.episodic",
     "vision_encode": "neuroalign.report.stages.vision_encode",
+    "vision_decode": "neuroalign.report.stages.vision_decode",
     "vision_gallery": "neuroalign.report.stages.vision_gallery",
 }
 
