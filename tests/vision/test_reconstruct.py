@@ -32,6 +32,17 @@ from neuroalign.vision.unclip import (
 SIZE = 32
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # The tiny UNet is far faster on one thread than on threads that contend for busy cores.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
     return build_tiny_unclip(image_size=SIZE, workdir=tmp_path_factory.mktemp("tok"))
@@ -94,6 +105,18 @@ def _decode_nc(path, embeds, ids, split):
         coords={"image_id": ("image", ids), "split": ("image", split)},
     )
     return write_netcdf(ds, path)
+
+
+def test_read_predictions_of_the_decoding_layout(tmp_path, embeds):
+    # decode.nc: pred over the test images (dim image_test, image_id beside it), split over all.
+    ds = xr.Dataset(
+        {"pred": (("image_test", "dim"), embeds), "split": (("image",), ["train", "test"] * 2)},
+        coords={"image_test": ["x", "y", "z"], "image": list("abcd"), "dim": np.arange(32)},
+    )
+    ds["image_id"] = ds["image_test"]
+    pred, ids = read_predictions(write_netcdf(ds, tmp_path / "decode.nc"))
+    assert list(ids) == ["x", "y", "z"]
+    np.testing.assert_array_equal(pred, embeds)
 
 
 def test_read_predictions_keeps_the_split(tmp_path, embeds):
