@@ -204,6 +204,28 @@ def test_eyetracking_gain_over_baseline(sim_eyetracking, settings_file, tmp_path
     assert float(gain.sel(layer="1").max()) > float(gain.sel(layer="0").max())
     assert abs(float(gain.sel(layer="0").mean())) < 0.02
     assert "unpenalized" in ds.attrs["baseline_fit"]
+    assert ds.attrs["dataset"] == dataset.name  # the report page's simulated badge reads it
+    baseline = json.loads(ds.attrs["baseline"])
+    assert {"previous_word_length", "previous_word_frequency"} <= set(baseline)
+
+
+def test_reading_baseline_previous_word_terms_stay_in_paragraph(tmp_path):
+    from neuroalign.encode.reading import READING_COLUMNS, READING_MEASURES, read_reading_report
+
+    rows = [
+        {"unique_paragraph_id": p, "IA_ID": i, "IA_LABEL": f"w{i}", "participant_id": s}
+        | {c: 1.0 for c in READING_MEASURES.values()}
+        | {READING_COLUMNS[0]: 10 * i + (p == "b"), READING_COLUMNS[1]: 100 + i}
+        for s in ("x", "y")
+        for p in ("a", "b")
+        for i in (1, 2, 3)
+    ]
+    import pandas as pd
+
+    pd.DataFrame(rows).to_csv(tmp_path / "ia.csv", index=False)
+    words = read_reading_report(tmp_path / "ia.csv")
+    np.testing.assert_array_equal(words["previous_word_length"], [0, 10, 20, 0, 11, 21])
+    np.testing.assert_array_equal(words["previous_word_frequency"], [0, 101, 102, 0, 101, 102])
 
 
 def test_report_page(fmri_output, tmp_path):

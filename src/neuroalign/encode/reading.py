@@ -1,9 +1,10 @@
 """Eye-tracking reading measures: the gain of a model's features over a reading baseline.
 
 An interest-area report (OneStop format, one row per reader and word) is averaged over readers;
-each measure is predicted from the word's length, frequency and position (least squares) and
-from those plus a layer's features (ridge on the features only), with folds by paragraph
-(`neuroalign.encoding.evaluate.baseline_gain`).
+each measure is predicted from the field's standard baseline, the word's length, frequency and
+position and the previous word's length and frequency (spillover; 0 for a paragraph's first
+word), by least squares, and from those plus a layer's features (ridge on the features only),
+with folds by paragraph (`neuroalign.encoding.evaluate.baseline_gain`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.evaluate import baseline_gain
 from neuroalign.results import write_netcdf
 
-__all__ = ["READING_BASELINE", "READING_MEASURES", "encode_eyetracking", "read_reading_report"]
+__all__ = [
+    "READING_BASELINE",
+    "READING_COLUMNS",
+    "READING_MEASURES",
+    "encode_eyetracking",
+    "read_reading_report",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +42,11 @@ READING_MEASURES = {
     "total_time": "IA_DWELL_TIME",
     "skipping": "IA_SKIP",
 }
-#: The baseline predictors: length, frequency and position of the word.
-READING_BASELINE = ("word_length_no_punctuation", "wordfreq_frequency", "IA_ID")
+#: The report's columns the baseline is built from: length, frequency and position of the word.
+READING_COLUMNS = ("word_length_no_punctuation", "wordfreq_frequency", "IA_ID")
+#: The baseline predictors: the word's length, frequency and position, and the previous word's
+#: length and frequency (spillover), the standard baseline of reading-time studies.
+READING_BASELINE = (*READING_COLUMNS, "previous_word_length", "previous_word_frequency")
 
 
 def read_reading_report(path: str | Path) -> pd.DataFrame:
@@ -49,14 +59,21 @@ def read_reading_report(path: str | Path) -> pd.DataFrame:
     """
     path = check_file(Path(path), "interest-area report")
     report = pd.read_csv(path, na_values=["."])
-    need = {"unique_paragraph_id", "IA_LABEL", *READING_MEASURES.values(), *READING_BASELINE}
+    need = {"unique_paragraph_id", "IA_LABEL", *READING_MEASURES.values(), *READING_COLUMNS}
     missing = sorted(need - set(report.columns))
     if missing:
         raise NeuroalignError(f"{path}: missing columns {missing} (OneStop IA report format).")
     keys = ["unique_paragraph_id", "IA_ID"]
     agg = {v: "mean" for v in READING_MEASURES.values()}
-    agg.update({c: "first" for c in ("IA_LABEL", *READING_BASELINE[:2])})
-    return report.groupby(keys, sort=False).agg(agg).reset_index()
+    agg.update({c: "first" for c in ("IA_LABEL", *READING_COLUMNS[:2])})
+    words = report.groupby(keys, sort=False).agg(agg).reset_index()
+    by_paragraph = words.groupby("unique_paragraph_id", sort=False)
+    for new, col in (
+        ("previous_word_length", READING_COLUMNS[0]),
+        ("previous_word_frequency", READING_COLUMNS[1]),
+    ):
+        words[new] = by_paragraph[col].shift(1).fillna(0.0).to_numpy(float)
+    return words
 
 
 def encode_eyetracking(
@@ -126,6 +143,7 @@ def encode_eyetracking(
             config=run_config(settings),
             seed=settings.random_seed,
             inputs={"report": report},
+            dataset=str(report.parent.name),
             n_words=int(ok.sum()),
             baseline=list(READING_BASELINE),
             measures=READING_MEASURES,

@@ -275,6 +275,21 @@ def _sweep_blocks(ctx, slug, ds, dim) -> list[Block]:
     ]
 
 
+def _baseline_text(ds: xr.Dataset) -> str:
+    """The baseline a gain was measured against, as recorded in the result."""
+    base = ds.attrs.get("baseline")
+    if base is None:
+        return "not recorded in the result"
+    if isinstance(base, str):
+        try:
+            base = json.loads(base)
+        except ValueError:
+            return base
+    if isinstance(base, dict):
+        return ", ".join(f"{k}: {v}" for k, v in base.items())
+    return ", ".join(map(str, np.atleast_1d(base)))
+
+
 def _layer_ticks(ax, layers) -> None:
     """Layer tick labels, thinned so that they never overlap."""
     labels = [str(v) for v in layers]
@@ -303,8 +318,8 @@ def _reading_blocks(ctx, slug, ds) -> tuple[str, list[Block]]:
         Table(
             ["layer", "measure", "R^2 baseline", "R^2 baseline + model", "gain"],
             rows,
-            caption="Held-out R^2 (nested CV by paragraph) of the baseline (length, "
-            "frequency, position) and of baseline plus model features; the gain is what the "
+            caption="Held-out R^2 (nested CV by paragraph) of the baseline "
+            f"({_baseline_text(ds)}) and of baseline plus model features; the gain is what the "
             "model adds.",
         )
     ]
