@@ -38,3 +38,13 @@ def test_models_page_lists_stores_with_norm_figures(tmp_path, flag):
     assert "partial.zarr is not shown" in page and "partial.zarr is incomplete" in page
     figures = sorted((site / "figures").glob("extract-tiny-*-resid-norms.png"))
     assert [f.name for f in figures] == ["extract-tiny-words-resid-norms.png"]
+    # the caption says what the plotted norms do (they grow with the layer here)
+    assert "Here the mean norm rises" in page and "usually grow" not in page
+
+
+def test_norm_caption_follows_the_plot():
+    from neuroalign.report.stages.extract import _norm_trend
+
+    assert "rises at every layer" in _norm_trend([0, 1, 2], np.array([1.0, 2.0, 3.0]))
+    assert "falls at every layer" in _norm_trend([0, 1, 2], np.array([3.0, 2.0, 1.0]))
+    assert "falls overall" in _norm_trend([0, 1, 2], np.array([3.0, 4.0, 1.0]))

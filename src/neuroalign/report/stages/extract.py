@@ -112,6 +112,27 @@ def _store_blocks(ctx: ReportContext, model: str, store: Path) -> tuple[list[Blo
     return blocks, as_text(attrs.get("model", ""))
 
 
+def _norm_trend(layers, mean: np.ndarray) -> str:
+    """What the plotted norms do over depth, in words (so the caption agrees with the plot)."""
+    if len(mean) < 2 or not np.all(np.isfinite(mean)):
+        return ""
+    first, last = float(mean[0]), float(mean[-1])
+    if np.all(np.diff(mean) > 0):
+        trend = "rises at every layer"
+    elif np.all(np.diff(mean) < 0):
+        trend = "falls at every layer"
+    elif last > first:
+        trend = "rises overall, not at every layer"
+    elif last < first:
+        trend = "falls overall, not at every layer"
+    else:
+        trend = "ends where it starts"
+    return (
+        f"Here the mean norm {trend}: {first:.3g} at layer {layers[0]}, {last:.3g} at layer "
+        f"{layers[-1]}."
+    )
+
+
 def _norm_figure(ctx: ReportContext, model: str, stimset: str, var: xr.DataArray) -> Block:
     n_items = var.sizes["item"]
     take = np.unique(np.linspace(0, n_items - 1, min(n_items, MAX_ITEMS)).astype(int))
@@ -132,6 +153,6 @@ def _norm_figure(ctx: ReportContext, model: str, stimset: str, var: xr.DataArray
         slugify(f"extract-{model}-{stimset}-{var.name}-norms"),
         alt=f"Line plot of the mean L2 norm of {var.name} activations per layer of {model}.",
         caption=f"Mean (line) and SD (band) over {len(take)} items of the L2 norm of each item's "
-        f"{var.name} vector, per layer. Norms usually grow with depth in the residual stream; a "
-        "sudden jump or a flat zero points to a hooking or pooling problem.",
+        f"{var.name} vector, per layer. {_norm_trend(layers, mean)} A sudden jump or a flat zero "
+        "points to a hooking or pooling problem.",
     )
