@@ -1,3 +1,5 @@
+from neuroalign._io import config_hash
+
 SETTINGS["report"] = lambda name: config["report"]
 # The whole validated configuration, which the report shows and reads its datasets from.
 SETTINGS["config"] = lambda name: config
@@ -22,6 +24,8 @@ rule build_report:
     resources:
         **rule_resources("build_report", mem_mb=2000, runtime=20),
     params:
+        # shown in the Snakemake report's caption; the site computes the same hash
+        config_hash=lambda wc: config_hash(config),
         results=lambda wc, output: Path(output[0]).parent,
         data=lambda wc: DATA,
         inputs=lambda wc: " ".join(
