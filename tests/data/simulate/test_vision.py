@@ -101,11 +101,15 @@ def test_features_drive_the_embedding(tmp_path):
     acts = rng.standard_normal((len(ids), 2, 5))
     store = xr.Dataset(
         {"resid": (("item", "layer", "resid_unit"), acts)},
-        coords={"item": np.arange(len(ids)), "layer": [0, 1], "image_id": ("item", ids)},
+        coords={
+            "item": np.arange(len(ids)),
+            "layer": [0, 1],
+            "image_id": ("item", ids.astype(np.dtypes.StringDType())),  # as extract writes it
+        },
         attrs={"complete": "true"},
     )
-    path = tmp_path / "acts.nc"
-    store.to_netcdf(path)
+    path = tmp_path / "acts.zarr"
+    store.to_zarr(path, consolidated=False)
     with pytest.raises(NeuroalignError, match=r"sim_vision\.zarr"):
         simulate(cfg, output=root)
     simulate(cfg, output=root, features=path)
@@ -149,3 +153,19 @@ def test_command_line_two_steps(tmp_path, capsys):
     assert (out / PLANTED_DIR / "truth.nc").is_file()
     assert "derivatives/planted" in capsys.readouterr().out
     assert read_vision_betas(out, "01").n_trials == 10 * 2 + 4 * 3
+
+
+def test_config_needs_the_features_extracted():
+    from neuroalign.config import validate_config
+
+    config = {
+        "models": {"m": {"source": "hf:x/y"}},
+        "simulate": {"vision": {"features": {"model": "m", "layer": -1}}},
+    }
+    with pytest.raises(
+        NeuroalignError, match=r"simulate\.vision\.features\.model.*extract\.sim_vision"
+    ):
+        validate_config(config, source="c.yaml")
+    config["stimuli"] = {"sim_vision": {"dataset": "sim_vision", "reader": "images"}}
+    config["extract"] = {"sim_vision": {"models": ["m"]}}
+    assert validate_config(config, source="c.yaml")["simulate"]["vision"]["n_test"] == 30

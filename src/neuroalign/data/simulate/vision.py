@@ -224,7 +224,7 @@ def read_image_features(path: str | Path, *, units: str, layer: int) -> ImageFea
         if len(unit_dims) != 1:
             raise NeuroalignError(f"{path}: {units!r} has dims {var.dims}; expected one unit dim.")
         values = var.transpose("item", unit_dims[0]).to_numpy().astype(float)
-        ids = var.coords["image_id"].to_numpy().astype(str)
+        ids = var.coords["image_id"].to_numpy().astype(object).astype(str)
     return ImageFeatures(image_ids=ids, values=values, source=str(path))
 
 

@@ -57,10 +57,10 @@ class VisionBetas:
                 f"{self.betas.shape}."
             )
         n, v = self.betas.shape
-        self.image_ids = np.asarray(self.image_ids).astype(str)
+        self.image_ids = np.asarray(self.image_ids).astype(object).astype(str)
         self.repeat = np.asarray(self.repeat, dtype=np.int64)
         self.session = np.asarray(self.session, dtype=np.int64)
-        self.split = np.asarray(self.split).astype(str)
+        self.split = np.asarray(self.split).astype(object).astype(str)
         for name in ("image_ids", "repeat", "session", "split"):
             if getattr(self, name).shape != (n,):
                 raise NeuroalignError(
