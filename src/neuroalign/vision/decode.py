@@ -539,8 +539,7 @@ def _to_dataset(fit: DecodeFit, ids: np.ndarray, split: np.ndarray, test: np.nda
         ),
     }
     ds = xr.Dataset(data, coords=coords)
-    ds["image_id"] = ds["image_test"]
-    return ds
+    return ds.assign_coords(image_id=("image_test", ids[test].astype(str)))
 
 
 def describe(path: str | Path) -> str:
