@@ -276,3 +276,20 @@ def test_unknown_layout_and_format(tmp_path):
         read_vision_betas(tmp_path, "01")
     with pytest.raises(NeuroalignError, match="Did you mean"):
         read_vision_betas(tmp_path, "01", format="nds")
+
+
+def test_export_nsd_images_writes_the_tables_files(tmp_path):
+    from PIL import Image
+
+    from neuroalign.data.vision._nsd import STIM_BRICK, export_nsd_images
+
+    write_nsd(tmp_path, np.random.default_rng(5), hdf5=False)
+    brick = tmp_path / STIM_BRICK
+    brick.parent.mkdir(parents=True)
+    pixels = np.random.default_rng(0).integers(0, 255, (14, 8, 8, 3), dtype=np.uint8)
+    with h5py.File(brick, "w") as f:
+        f["imgBrick"] = pixels
+    table = read_image_table(tmp_path)
+    export_nsd_images(tmp_path, list(table["image_id"]))
+    saved = np.asarray(Image.open(tmp_path / table["image"][1]))
+    np.testing.assert_array_equal(saved, pixels[11])
