@@ -82,7 +82,11 @@ def _run_section(ctx: ReportContext, run: Path, name: str, simulated: bool) -> S
         if truth and (run / truth).is_file():
             src = _copy(ctx, run / truth, slug, f"{image_id}_truth.png")
             blocks.append(
-                Figure(src=src, alt=f"Ground-truth image {image_id}", caption=f"{image_id}: shown")
+                Figure(
+                    src=src,
+                    alt=f"Ground-truth image {image_id}",
+                    caption=f"{image_id}: ground truth",
+                )
             )
         for row in rows:
             rec = table.loc[row]
