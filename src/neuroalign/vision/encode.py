@@ -478,6 +478,9 @@ def encode_arrays(
         (only intervals are kept).
     """
     Y = np.asarray(Y, float)
+    ceiling = np.asarray(ceiling, float)
+    # Normalize only where the ceiling is not near zero (NaN elsewhere, out of ROI medians).
+    usable = np.where(ceiling >= settings.min_ceiling / 100, ceiling, 0.0)
     rng = np.random.default_rng(settings.random_seed)
     folds = image_folds(train.size, settings.folds, rng)
     device = resolve_device(settings.device, field="vision.encode.device")
@@ -491,7 +494,7 @@ def encode_arrays(
                     Y[train],
                     X[test],
                     Y[test],
-                    ceiling,
+                    usable,
                     alphas=settings.grid,
                     folds=folds,
                     rng=np.random.default_rng(settings.random_seed + 1),
@@ -516,7 +519,7 @@ def encode_arrays(
     counts = bootstrap_counts(
         test.size, settings.n_bootstrap, np.random.default_rng(settings.random_seed + 2)
     )
-    boot = np.stack([bootstrap_roi_scores(Y[test], f.pred, ceiling, rois, counts) for f in fits])
+    boot = np.stack([bootstrap_roi_scores(Y[test], f.pred, usable, rois, counts) for f in fits])
     comp = compare_rois(
         np.asarray(fit_model), roi_cv, summary["median"], boot, level=settings.ci_level
     )

@@ -51,6 +51,8 @@ class VisionEncodeSettings(StageSettings):
         Coverage of the bootstrap intervals.
     q_level : float
         Benjamini-Hochberg level of a significant voxel.
+    min_ceiling : float
+        Noise ceiling (percent) below which a voxel's normalized score is NaN.
     zscore_sessions : bool
         z-score betas within sessions before averaging repeats.
     device : str
@@ -77,6 +79,7 @@ class VisionEncodeSettings(StageSettings):
     n_bootstrap: int = 1000
     ci_level: float = 0.95
     q_level: float = 0.05
+    min_ceiling: float = 5.0
     zscore_sessions: bool = True
     device: str = "auto"
     dtype: str = "float32"

@@ -114,7 +114,7 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         )
     if "recovery_precision" in ds:
         blocks.append(_recovery_table(ds, rois))
-    blocks += _map_blocks(ctx, slug, path)
+    blocks += _map_blocks(ctx, slug, path, float(ds.attrs.get("q_level", 0.05)))
     attrs = [[k, as_text(_attr(ds.attrs[k]))] for k in SHOWN_ATTRS if k in ds.attrs]
     return Page(
         slug=slug,
@@ -220,13 +220,21 @@ def _recovery_table(ds: xr.Dataset, rois: list[str]) -> Table:
     )
 
 
-def _map_blocks(ctx: ReportContext, slug: str, path: Path) -> list[Block]:
+def _map_blocks(ctx: ReportContext, slug: str, path: Path, q_level: float) -> list[Block]:
     import nibabel as nib
 
     ref = path.with_name(path.stem + "_maps") / "best_normalized.nii.gz"
     if not ref.is_file():
         return [Notice(f"No volume map: {ref} is missing (surface data, or rerun the stage).")]
     img = nib.load(ctx.read(ref))
+    q_ref = ref.with_name("best_q.nii.gz")
+    level = float(q_level)
+    note = "unthresholded"
+    if q_ref.is_file():
+        q = np.asarray(nib.load(ctx.read(q_ref)).dataobj)
+        values = np.where((q > 0) & (q < level), np.asarray(img.dataobj), 0.0)
+        img = nib.Nifti1Image(values.astype(np.float32), img.affine)
+        note = f"voxels with q < {level} only"
     return [
         ctx.save_figure(
             stat_map_figure(img, title="normalized score, chosen fit per ROI"),
@@ -234,6 +242,7 @@ def _map_blocks(ctx: ReportContext, slug: str, path: Path) -> list[Block]:
             alt="Axial slices of the noise-ceiling-normalized score of each voxel",
             caption="Held-out normalized score sign(r) r^2 / noise ceiling of every voxel, from "
             "the fit chosen for its ROI, on axial slices over nilearn's MNI152 template "
-            "(unthresholded; voxels outside every ROI show the overall best fit).",
+            f"({note}; voxels outside every ROI show the fit with the best mean "
+            "cross-validated score).",
         )
     ]
