@@ -56,6 +56,7 @@ def test_gallery_has_one_img_per_image_in_order(tmp_path):
     assert [s.rsplit("/", 1)[-1] for s in srcs] == expected
     for src in srcs:
         assert (site / src).is_file()
+    assert html.count('class="gallery-row"') == 3  # one row per image
     assert "Simulated data" in html
     for seed in table["seed"]:
         assert str(int(seed)) in html

@@ -58,7 +58,15 @@ class Code:
     text: str
 
 
-Block = Figure | Table | Text | Notice | Code
+@dataclass(frozen=True)
+class Gallery:
+    """Rows of images shown side by side (a reconstruction gallery: ground truth, then samples)."""
+
+    rows: list[list[Figure]]
+    caption: str = ""
+
+
+Block = Figure | Table | Text | Notice | Code | Gallery
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from neuroalign._check import NeuroalignError
 from neuroalign.report._format import slugify
-from neuroalign.report.blocks import Block, Figure, Notice, Page, Section, Table
+from neuroalign.report.blocks import Block, Figure, Gallery, Notice, Page, Section, Table
 from neuroalign.report.context import FIGURE_DIR, ReportContext
 from neuroalign.vision.reconstruct import read_recons
 
@@ -77,11 +77,13 @@ def _run_section(ctx: ReportContext, run: Path, name: str, simulated: bool) -> S
     ctx.read(run / "recons.parquet")
     slug = slugify(f"gallery-{name}")
     blocks: list[Block] = [Notice(SIMULATED_NOTICE, "simulated")] if simulated else []
+    gallery = []
     for image_id, rows in gallery_order(table):
+        figures = []
         truth = str(table.loc[rows[0], "truth"] or "")
         if truth and (run / truth).is_file():
             src = _copy(ctx, run / truth, slug, f"{image_id}_truth.png")
-            blocks.append(
+            figures.append(
                 Figure(
                     src=src,
                     alt=f"Ground-truth image {image_id}",
@@ -92,14 +94,24 @@ def _run_section(ctx: ReportContext, run: Path, name: str, simulated: bool) -> S
             rec = table.loc[row]
             src = _copy(ctx, run / str(rec["path"]), slug, Path(str(rec["path"])).name)
             tag = "chosen, " if bool(rec["chosen"]) else ""
-            blocks.append(
+            figures.append(
                 Figure(
                     src=src,
                     alt=f"Reconstruction {int(rec['sample'])} of image {image_id}",
-                    caption=f"{image_id} sample {int(rec['sample'])} ({tag}cosine "
+                    caption=f"sample {int(rec['sample'])} ({tag}cosine "
                     f"{float(rec['cosine']):.3f}, seed {int(rec['seed'])})",
                 )
             )
+        gallery.append(figures)
+    shown = min(N_SHOWN, table["image_id"].nunique())
+    blocks.append(
+        Gallery(
+            gallery,
+            caption=f"One row per image ({shown} of {table['image_id'].nunique()} shown): the "
+            "ground truth, then the chosen sample (highest cosine between its embedding and the "
+            "decoded one, or sample 0), then the other samples.",
+        )
+    )
     rows = [
         [r.image_id, int(r.sample), int(r.seed), f"{float(r.cosine):.3f}", "yes" * bool(r.chosen)]
         for r in table.itertuples()
