@@ -248,6 +248,8 @@ def test_report_page(fmri_output, tmp_path):
     assert page.slug == "encode" and len(page.subpages) == 2 and page.simulated
     kinds = {sub.extra["kind"] for sub in page.subpages}
     assert kinds == {"fmri", "eyetracking"}
+    # the index line carries each fit's headline with its interval
+    assert "median r over the" in page.summary and "95% CI [" in page.summary
     assert len(list((site / "figures").glob("*.png"))) >= 3
     empty = ReportContext(config={}, results=tmp_path / "none", data_root=None, site=site)
     assert collect(empty) is None

@@ -32,11 +32,29 @@ def as_text(value: Any, limit: int = 300) -> str:
         return f"{value:.4g}"
     if isinstance(value, str):
         text = value
+        if text[:1] in "[{":
+            try:  # JSON kept as text (netCDF attrs): round its numbers too
+                text = json.dumps(_rounded(json.loads(text)), default=str, sort_keys=True)
+            except ValueError:
+                pass
     elif isinstance(value, Mapping) and set(value) <= {"name", "url", "id"}:
         text = " ".join(str(value[k]) for k in ("id", "name", "url") if k in value)
     else:
-        text = json.dumps(value, default=str, sort_keys=True)
+        text = json.dumps(_rounded(value), default=str, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _rounded(value: Any) -> Any:
+    """Floats inside lists and mappings rounded to 4 significant digits (no 16-digit floats)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, Mapping):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def flatten(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -15,9 +15,10 @@ from matplotlib.figure import Figure as MplFigure
 
 from neuroalign.encode.sweeps import declared_sweeps
 from neuroalign.report._format import as_text, slugify
-from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
+from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table, Text
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
+from neuroalign.report.headline import estimate_text, median_ci
 from neuroalign.report.stages import encode_tables
 from neuroalign.report.stages._encode_maps import map_blocks
 from neuroalign.results import load_netcdf
@@ -69,7 +70,9 @@ def collect(ctx: ReportContext) -> Page | None:
     return Page(
         slug="encode",
         title="Encoding models",
-        summary=f"{len(files)} fitted model(s)",
+        summary=f"{len(files)} fitted model(s); "
+        + "; ".join(f"{sub.extra['name']}: {sub.extra['headline']}" for sub in subpages[:3])
+        + ("; ..." if len(subpages) > 3 else ""),
         sections=[Section("Fits", [Table(["fit", "kind", "headline"], rows)])],
         subpages=subpages,
         simulated=all(sub.simulated for sub in subpages),
@@ -143,11 +146,57 @@ def _alignment_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> list[Blo
     )
     summary = json.loads(ds.attrs.get("summary", "{}"))
     rows = [
-        [k.removeprefix("alignment_"), f"{v:.4g}"]
+        [k.removeprefix("alignment_"), as_text(v)]
         for k, v in summary.items()
         if k.startswith("alignment_")
     ]
-    return [figure, Table(["alignment", "value"], rows)]
+    comparison = []
+    for scheme in schemes:
+        values = mean_r.values[[n.rsplit("_", 1)[0] == scheme for n in names]]
+        comparison.append(
+            [
+                scheme,
+                str(values.size),
+                f"{np.mean(values):.3f}",
+                f"{localized - np.mean(values):+.3f}",
+                f"{np.mean(values >= localized):.2f}",
+            ]
+        )
+    matched = [s for s in schemes if "match" in s]
+    if matched:
+        lead = (
+            f"The {matched[0]} comparison is the one to read: its random sets take as many units "
+            "from each layer as the localized set, so depth is held fixed and the difference is "
+            "about which units within those layers were chosen."
+        )
+    else:
+        lead = (
+            "No layer-matched random sets were drawn (only "
+            + ", ".join(schemes)
+            + "): the comparison mixes depth with selectivity; add the layer-matched scheme."
+        )
+    interpretation = Text(
+        f"{lead} Uniform random sets draw from every layer alike, so a localized set that sits "
+        "in a few layers is compared with other depths as well. Neither comparison controls for "
+        "what the contrast selects on: units chosen for a sentences-vs-non-words difference "
+        "need not carry the variance that predicts the brain, so localized units less "
+        "brain-aligned than random sets of the same size is not a contradiction; it says the "
+        "selective units are not where the encoding model's predictive variance lies. The "
+        "comparison does not control for unit variance, the number of effective dimensions, "
+        "or the ridge penalty chosen per set."
+    )
+    table = Table(
+        [
+            "random scheme",
+            "sets",
+            "mean r of random sets",
+            "localized - random",
+            "share >= localized",
+        ],
+        comparison,
+        caption=f"Localized units (mean r {localized:.3f}) against each random scheme.",
+    )
+    return [interpretation, figure, table, Table(["alignment", "value"], rows)]
 
 
 def _layer_figure(labels, curves: dict[str, np.ndarray], ylabel: str, title: str) -> MplFigure:
@@ -168,7 +217,14 @@ def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
     dim = "voxel" if kind == "fmri" else "sensor"
     r = ds["r"].values
     blocks: list[Block] = []
-    headline = f"{r.size} {dim}s, median r = {np.nanmedian(r):.3f}, max r = {np.nanmax(r):.3f}"
+    passing = ds["q"].values < 0.05 if "q" in ds else np.zeros(r.shape, bool)
+    over, subset = (
+        (r[passing], f"the {int(passing.sum())} {dim}s with q < 0.05")
+        if passing.any()
+        else (r, f"all {r.size} {dim}s")
+    )
+    med, lo, hi = median_ci(over)
+    headline = f"median r over {subset} = {estimate_text(med, lo, hi)} (of {r.size} {dim}s)"
     rows = [["median r", np.nanmedian(r)], ["max r", np.nanmax(r)]]
     if "q" in ds:
         rows.append([f"{dim}s with q < 0.05", int(np.sum(ds["q"].values < 0.05))])

@@ -35,19 +35,22 @@ def collect(ctx: ReportContext) -> Page | None:
     models = sorted(p for p in folder.iterdir() if p.is_dir() and list(p.glob("*.nc")))
     if not models:
         return None
-    subpages, rows = [], []
+    subpages, rows, headlines = [], [], []
     for model_dir in models:
         results = {p.stem: _read(ctx.read(p)) for p in sorted(model_dir.glob("*.nc"))}
         page = _model_page(ctx, model_dir.name, results)
         subpages.append(page)
         for name, ds in results.items():
             rows.append([Link(model_dir.name, page.href), name, *_summary_row(ds)])
+            headlines.append(f"{model_dir.name}/{name}: {_headline(ds)}")
     columns = ["model", "localizer", "units selected", "statistic", "run-split Dice (chance)"]
     columns += ["ablation deficit z at max dose", "alignment: localized - random"]
     return Page(
         slug="localize",
         title="Functional localizers in models",
-        summary=f"{len(rows)} localizer run(s) over {len(subpages)} model(s)",
+        summary=f"{len(rows)} localizer run(s) over {len(subpages)} model(s); "
+        + "; ".join(headlines[:3])
+        + ("; ..." if len(headlines) > 3 else ""),
         sections=[
             Section(
                 "Localizer runs",
@@ -72,6 +75,18 @@ def _read(path: Path) -> xr.Dataset:
         if name in ds:
             ds[name] = ds[name].astype(bool)
     return ds
+
+
+def _headline(ds: xr.Dataset) -> str:
+    """Run-split Dice with its re-split range and chance, for the index page."""
+    var = ds["reliability_dice"]
+    text = f"run-split Dice {float(var):.3f}"
+    if "dist_low" in var.attrs:
+        text += (
+            f" (re-split central {round(100 * float(var.attrs['dist_level']))}% "
+            f"[{float(var.attrs['dist_low']):.3f}, {float(var.attrs['dist_high']):.3f}])"
+        )
+    return text + f", chance {float(ds['reliability_chance_dice']):.3f}"
 
 
 def _summary_row(ds: xr.Dataset) -> list[str]:

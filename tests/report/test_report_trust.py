@@ -1,0 +1,63 @@
+"""Report pages researchers can trust: headlines with intervals, rounded numbers, interpretation."""
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuroalign.report._format import as_text
+from neuroalign.report.blocks import Table, Text
+from neuroalign.report.context import ReportContext
+from neuroalign.report.headline import estimate_text, median_ci
+
+
+def test_median_ci_is_bca_and_holds_the_median():
+    values = np.random.default_rng(0).exponential(size=200)
+    med, lo, hi = median_ci(values)
+    assert med == pytest.approx(np.median(values)) and lo <= med <= hi
+    assert estimate_text(med, lo, hi).startswith(f"{med:.3f} (95% CI [")
+    assert estimate_text(0.5, np.nan, np.nan) == "0.500"
+
+
+def test_numbers_are_rounded_even_inside_json():
+    assert as_text(0.123456789012) == "0.1235"
+    assert as_text({"r": 0.123456789012, "n": [1.0000000001]}) == '{"n": [1.0], "r": 0.1235}'
+    assert as_text('{"r": 0.123456789012}') == '{"r": 0.1235}'
+
+
+def test_alignment_section_interprets_the_layer_matched_comparison(tmp_path):
+    from neuroalign.report.stages.encode import _alignment_blocks
+
+    names = (
+        ["localized"]
+        + [f"layer_matched_{i}" for i in range(3)]
+        + [f"uniform_{i}" for i in range(3)]
+    )
+    ds = xr.Dataset(
+        {"unit_set_mean_r": ("unit_set", [0.1, 0.2, 0.22, 0.18, 0.3, 0.31, 0.29])},
+        coords={"unit_set": names},
+        attrs={"summary": json.dumps({"alignment_difference": -0.123456789})},
+    )
+    (tmp_path / "figures").mkdir()
+    ctx = ReportContext(config={}, results=None, data_root=None, site=tmp_path)
+    blocks = _alignment_blocks(ctx, "x", ds)
+    text = next(b for b in blocks if isinstance(b, Text)).text
+    assert "layer_matched comparison is the one to read" in text and "does not control" in text
+    table = next(b for b in blocks if isinstance(b, Table) and "random scheme" in b.columns)
+    rows = {r[0]: r for r in table.rows}
+    assert rows["layer_matched"][3] == "-0.100" and rows["uniform"][3] == "-0.200"
+    values = next(b for b in blocks if isinstance(b, Table) and "alignment" in b.columns)
+    assert values.rows == [["difference", "-0.1235"]]
+
+
+def test_localize_headline_shows_the_resplit_range():
+    from neuroalign.report.stages.localize import _headline
+
+    ds = xr.Dataset({"reliability_dice": 0.391, "reliability_chance_dice": 0.05})
+    ds["reliability_dice"].attrs.update(
+        {"dist_low": 0.2, "dist_high": 0.5, "dist_level": 0.95, "dist_median": 0.35}
+    )
+    assert _headline(ds) == (
+        "run-split Dice 0.391 (re-split central 95% [0.200, 0.500]), chance 0.050"
+    )
