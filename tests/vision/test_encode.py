@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -172,3 +174,24 @@ def test_read_image_features(tmp_path):
     np.testing.assert_array_equal(feats["2"], da.isel(layer=2).values)
     with pytest.raises(NeuroalignError, match="no unit space"):
         read_image_features(path, "embed", "all")
+
+
+def test_read_planted(tmp_path):
+    from neuroalign.results import write_netcdf
+    from neuroalign.vision.encode import PLANTED, read_planted
+
+    assert read_planted(tmp_path, "01") is None
+    truth = xr.Dataset(
+        {
+            "snr": (("subject", "voxel"), np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]])),
+            "visual": ("voxel", np.array([1, 1, 0], np.int8)),
+        },
+        coords={"subject": ["01", "02"]},
+        attrs={"config": json.dumps({"features": {"model": "tiny_clip", "layer": -1}})},
+    )
+    (tmp_path / PLANTED).mkdir(parents=True)
+    write_netcdf(truth, tmp_path / PLANTED / "truth.nc")
+    planted = read_planted(tmp_path, "02")
+    assert planted["responsive"].tolist() == [True, False, False]
+    assert (planted["model"], planted["layer"]) == ("tiny_clip", "-1")
+    assert read_planted(tmp_path, "03")["responsive"].tolist() == [True, True, False]
