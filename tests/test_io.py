@@ -53,3 +53,15 @@ def test_sha256_and_provenance(tmp_path):
 def test_write_json_atomic(tmp_path):
     path = write_json_atomic(tmp_path / "x.json", {"b": 1, "a": [1, 2]})
     assert json.loads(path.read_text()) == {"a": [1, 2], "b": 1}
+
+
+def test_provenance_records_the_git_commit_of_a_checkout(monkeypatch):
+    from neuroalign import _io
+
+    monkeypatch.setattr(_io, "git_commit", lambda: "abc123+dirty")
+    attrs = _io.provenance(stage="x", config={"a": 1})
+    assert attrs["git_commit"] == "abc123+dirty" and attrs["config_hash"] == _io.config_hash(
+        {"a": 1}
+    )
+    monkeypatch.setattr(_io, "git_commit", lambda: None)
+    assert "git_commit" not in _io.provenance(stage="x")

@@ -8,9 +8,11 @@ import json
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,36 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """The commit of the checkout the package runs from (``+dirty`` with local changes), or None.
+
+    None when the package is installed from a wheel, or git is missing or fails.
+    """
+    here = Path(__file__).resolve().parent
+    root = next((p for p in (here, *here.parents) if (p / ".git").exists()), None)
+    if root is None:
+        return None
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{commit}+dirty" if dirty else commit or None
+
+
 def provenance(
     *,
     stage: str,
@@ -109,6 +141,9 @@ def provenance(
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "python": platform.python_version(),
     }
+    commit = git_commit()
+    if commit is not None:
+        attrs["git_commit"] = commit
     if config is not None:
         attrs["config"] = json.dumps(config, sort_keys=True, default=str)
         attrs["config_hash"] = config_hash(config)

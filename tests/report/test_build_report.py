@@ -173,6 +173,12 @@ def test_provenance_records_config_hash_versions_and_input_checksums(fake_run, t
     assert checksums["absent.txt"] == "missing"
     page = (site / "provenance.html").read_text()
     assert record["config_hash"] in page and sha256_file(fake_run.recovery) in page
+    from neuroalign._io import git_commit
+
+    assert record["git_commit"] == git_commit()
+    assert "git commit" in page and "config file" in page and str(fake_run.config) in page
+    if git_commit() is not None:  # run from a checkout
+        assert git_commit() in page
 
 
 def test_failing_page_leaves_no_site_and_keeps_the_previous_one(fake_run):

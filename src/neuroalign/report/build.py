@@ -21,7 +21,7 @@ import yaml
 
 from neuroalign import __version__
 from neuroalign._check import NeuroalignError
-from neuroalign._io import atomic_path, config_hash
+from neuroalign._io import atomic_path, config_hash, git_commit
 from neuroalign._yaml import load_yaml
 from neuroalign.report._format import as_text, human_size
 from neuroalign.report.blocks import Code, Link, Page, Section, Table, Text
@@ -205,6 +205,7 @@ def _provenance(
 ) -> dict[str, Any]:
     return {
         "neuroalign_version": __version__,
+        "git_commit": git_commit(),
         "environment": environment(),
         "packages": package_versions(),
         "config_hash": config_hash(config),
@@ -220,6 +221,9 @@ def _provenance_page(provenance: Mapping[str, Any], config: Mapping[str, Any]) -
     env = provenance["environment"]
     about = [
         ["neuroalign", provenance["neuroalign_version"]],
+        ["git commit", provenance.get("git_commit") or "not run from a git checkout"],
+        ["config hash", provenance["config_hash"]],
+        ["config file", provenance["config_source"]],
         *[[k, v] for k, v in env.items()],
         ["results folder", as_text(provenance["results"])],
         ["data folder", as_text(provenance["data_root"])],
