@@ -144,8 +144,8 @@ def test_bca_coverage_of_a_known_value():
     """Over repeated simulations the 95% BCa interval holds the true value about 95% of the time.
 
     The statistic is the localizer's cross-validated effect; its true value (its expectation
-    under the generating model) comes from 4000 fresh datasets; 40 items per run x condition. The percentile interval of the
-    same bootstrap (the old method) is off-centre and misses the tolerance.
+    under the generating model) comes from 4000 fresh datasets; 40 items per run x condition.
+    The percentile interval of the same bootstrap (the old method) misses the tolerance.
     """
     n, units, k = 40, 30, 3
     effect = np.linspace(0, 0.8, units)
