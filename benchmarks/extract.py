@@ -383,6 +383,120 @@ def memory_run(args: argparse.Namespace) -> dict:
     }
 
 
+def vit_flops(model, n_images: int) -> float:
+    """Matmul FLOPs of a ViT's forward passes: the patch embedding, every linear map of the
+    blocks on every token, attention scores and mixing, the projection once per image."""
+    from neuroalign.models.discover import discover, linear_shape
+
+    arch = discover(model, "vision")
+    config = model.config
+    n_patch = (config.image_size // config.patch_size) ** 2
+    seq = n_patch + 1
+    patch = 2 * 3 * config.patch_size**2 * config.hidden_size * n_patch
+    blocks = model.get_submodule(arch.stack)
+    per_token = sum(2 * a * b for m in blocks.modules() if (s := linear_shape(m)) for a, b in [s])
+    attention = 4 * arch.n_layers * arch.n_heads * arch.head_dim * seq**2
+    projection = 2 * config.hidden_size * config.projection_dim
+    return float(n_images * (patch + per_token * seq + attention + projection))
+
+
+def naive_vision(model, processor, images, batch: int, device: str) -> float:
+    """The loop a researcher writes: the processor, ``output_hidden_states=True``, the CLS
+    token of every layer and the image embedding to the host; returns seconds."""
+    dtype = next(model.parameters()).dtype
+    sync(device)
+    start = time.perf_counter()
+    kept = []
+    with torch.no_grad():
+        for i in range(0, len(images), batch):
+            pixels = processor(images=images[i : i + batch], return_tensors="pt")["pixel_values"]
+            out = model(pixel_values=pixels.to(device, dtype), output_hidden_states=True)
+            cls = [h[:, 0].float().cpu().numpy() for h in out.hidden_states[1:]]
+            kept.append((np.stack(cls, 1), out.image_embeds.float().cpu().numpy()))
+    sync(device)
+    return time.perf_counter() - start
+
+
+def ours_vision(model, processor, table, images, batch: int, compile: bool) -> tuple[float, dict]:
+    """The engine into memory: resid (CLS token of every block) and embeds."""
+    from neuroalign.models.extract import Extractor
+    from neuroalign.models.store import extract_dataset
+
+    ex = Extractor(
+        model,
+        processor,
+        units="resid,embeds",
+        tower="vision",
+        pooling="first",
+        batch_size=batch,
+        compile=compile,
+    )
+    sync(str(ex.devices[0]))
+    start = time.perf_counter()
+    ds = extract_dataset(ex, table, images=images)
+    sync(str(ex.devices[0]))
+    return time.perf_counter() - start, ds
+
+
+def vision_run(args: argparse.Namespace) -> dict:
+    """A ViT-B/16-sized CLIP vision tower (random weights), 224x224 images, bf16."""
+    from neuroalign.models.random_init import build_model as build_tower
+
+    device = args.device
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model, processor = build_tower("vit-b16", seed=0)
+    model = model.to(device, dtype).eval()
+    rng = np.random.default_rng(args.seed)
+    size = model.config.image_size
+    images = list(rng.integers(0, 256, (args.images, size, size, 3), dtype=np.uint8))
+    table = pd.DataFrame({"item": np.arange(len(images)), "text": "image"})
+    # Equality: ours against the model's own outputs on the processor's pixels.
+    n_check = min(64, len(images))
+    _, ds = ours_vision(model, processor, table.iloc[:n_check], images[:n_check], 32, False)
+    pixels = processor(images=images[:n_check], return_tensors="pt")["pixel_values"]
+    with torch.no_grad():
+        out = model(pixel_values=pixels.to(device, dtype), output_hidden_states=True)
+    want_embeds = out.image_embeds.float().cpu().numpy()
+    want_cls = np.stack([h[:, 0].float().cpu().numpy() for h in out.hidden_states[1:]], 1)
+    check = {
+        "embeds_max_abs_diff": float(np.abs(ds["embeds"].values - want_embeds).max()),
+        "resid_max_abs_diff": float(np.abs(ds["resid"].values - want_cls).max()),
+        "embeds_scale": float(np.abs(want_embeds).max()),
+    }
+    ours_vision(model, processor, table.iloc[:1024], images[:1024], args.batch, False)  # warm-up
+    t_ours, _ = ours_vision(model, processor, table, images, args.batch, False)
+    rates = {"ours": len(images) / t_ours}
+    compiled = {}
+    if args.compile:
+        start = time.perf_counter()
+        ours_vision(model, processor, table, images, args.batch, True)  # compiles; not timed
+        compiled["compile_warmup_s"] = round(time.perf_counter() - start, 1)
+        t_comp, _ = ours_vision(model, processor, table, images, args.batch, True)
+        rates["ours_compiled"] = len(images) / t_comp
+    n_naive = min(args.naive_images, len(images))
+    naive_vision(model, processor, images[:32], 32, device)  # warm-up
+    t_naive = naive_vision(model, processor, images[:n_naive], args.batch, device)
+    rates["naive"] = n_naive / t_naive
+    flops = vit_flops(model, len(images))
+    seq = (size // model.config.patch_size) ** 2 + 1
+    mm_rate = matmul_rate(model, args.batch * seq, device, dtype)
+    bound = len(images) / (flops / mm_rate)
+    return {
+        "arch": "clip-vit-b16-vision",
+        "images": len(images),
+        "batch": args.batch,
+        "gflops_per_image": round(flops / len(images) / 1e9, 2),
+        "images_per_s": {k: round(float(v)) for k, v in rates.items()},
+        "matmul_tflops": round(mm_rate / 1e12, 1),
+        "bound_images_per_s": round(float(bound)),
+        **{f"{k}_fraction_of_bound": round(float(v / bound), 2) for k, v in rates.items()},
+        "ours_vs_naive": round(float(rates["ours"] / rates["naive"]), 1),
+        **compiled,
+        **check,
+        "device": torch.cuda.get_device_name() if device.startswith("cuda") else "cpu",
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", default=",".join(ARCHS))
@@ -403,7 +517,20 @@ def main() -> None:
     parser.add_argument(
         "--compile", action="store_true", help="also time ours with torch.compile'd blocks"
     )
+    parser.add_argument(
+        "--vision", action="store_true", help="the vision-tower benchmark (ViT-B/16 CLIP tower)"
+    )
+    parser.add_argument("--images", type=int, default=8192, help="images for ours (--vision)")
+    parser.add_argument(
+        "--naive-images", type=int, default=2048, help="images for the naive loop (--vision)"
+    )
     args = parser.parse_args()
+    if args.vision:
+        result = vision_run(args)
+        print(json.dumps(result), flush=True)
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     if args.memory_words:
         print(json.dumps(memory_run(args)), flush=True)
         return

@@ -125,3 +125,26 @@ def test_text_lm_over_captions(tokenizer):
         hidden = model(**enc, output_hidden_states=True).hidden_states
     # The item's own tokens, without the tokenizer's special tokens.
     np.testing.assert_allclose(ds["resid"][2, 0], hidden[1][0, 1:-1].mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["clip-vision-tiny", "siglip-vision-tiny", "dinov2-tiny"])
+def test_images_at_the_processor_size_are_only_normalized(name):
+    """uint8 images already at the output size skip the processor (normalized on the device)
+    and give what the processor's pixels give."""
+    from neuroalign.models.vision import pixel_norm
+
+    model, processor = build_model(name, seed=0)
+    size = model.config.image_size
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in range(3)]
+    assert pixel_norm(processor, images) is not None
+    assert pixel_norm(processor, [*images[:2], images[2][:-1]]) is None
+    ex = Extractor(model, processor, tower="vision", pooling="mean", layers=[-1])
+    got = extract_dataset(ex, _table(3), images=images)["resid"].values[:, 0]
+    pixels = processor(images=images, return_tensors="pt")["pixel_values"]
+    norm = pixel_norm(processor, images)
+    uint8 = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
+    np.testing.assert_allclose(norm(uint8, torch.float32), pixels, atol=1e-5)
+    prefix = TOWERS[name]
+    want = _hidden(model, pixels)[-1][:, prefix:].mean(1)
+    np.testing.assert_allclose(got, want, atol=1e-4)

@@ -60,6 +60,7 @@ from neuroalign.models.vision import (
     collate_prompts,
     load_image,
     n_patches,
+    pixel_norm,
     prepare_images,
     prepare_prompts,
 )
@@ -388,7 +389,12 @@ class Extractor:
         source = images if images is not None else table["image"].to_numpy()
         loaded = [load_image(source[r], base) for r in rows]
         if mode == "image":
-            return prepare_images(self.processor, loaded, rows)
+            norm = pixel_norm(self.processor, loaded)
+            if self._pixel_norm is None:
+                self._pixel_norm = norm
+            elif norm != self._pixel_norm:
+                norm = None  # this chunk through the processor, as float pixels
+            return prepare_images(self.processor, loaded, rows, norm)
         texts = table["text"].astype(str).to_numpy()[rows]
         return prepare_prompts(self.processor, loaded, list(texts), rows)
 
@@ -440,7 +446,12 @@ class Extractor:
             if replica.accepted is None or k in replica.accepted
         }
         if "pixel_values" in feed:
-            feed["pixel_values"] = feed["pixel_values"].to(dtype)
+            pixels = feed["pixel_values"]
+            if pixels.dtype == torch.uint8:
+                # Images at the processor's size: only its normalization, here on the device.
+                feed["pixel_values"] = self._pixel_norm(pixels, dtype)
+            else:
+                feed["pixel_values"] = pixels.to(dtype)
         if replica.accepted is None or "use_cache" in replica.accepted:
             feed["use_cache"] = False
         pooled: dict[tuple[str, int], torch.Tensor] = {}
@@ -573,6 +584,7 @@ class Extractor:
             Directory that relative image paths are relative to.
         """
         self._mode = self.mode(table, images)
+        self._pixel_norm = None
         per_input = max(1, self.context.stride if self._mode == "text" else 1)
         chunk_inputs = max(1, self.chunk_bytes // (self.item_bytes() * per_input))
         replicas = self._replicas()
@@ -677,7 +689,9 @@ class Extractor:
         seen = {}
         address = f"{self.arch.blocks[0].path}:input"
         dtype = next(self.model.parameters()).dtype
-        feed = {"pixel_values": work[0].pixel_values[None].to(replica.device, dtype)}
+        pixels = work[0].pixel_values[None].to(replica.device)
+        norm = self._pixel_norm
+        feed = {"pixel_values": norm(pixels, dtype) if norm is not None else pixels.to(dtype)}
 
         def record(address: str, tensor: torch.Tensor) -> None:
             seen["n"] = tensor.shape[1]

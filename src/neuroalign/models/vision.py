@@ -55,6 +55,8 @@ def load_image(image: Any, base_dir: Path | None = None) -> Any:
         with Image.open(path) as img:
             return img.convert("RGB")
     if isinstance(image, np.ndarray):
+        if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+            return image  # already RGB; processors take arrays
         return Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB")
     return image
 
@@ -63,8 +65,85 @@ def _image_processor(processor: Any) -> Any:
     return getattr(processor, "image_processor", processor)
 
 
-def prepare_images(processor: Any, images: Sequence[Any], rows: np.ndarray) -> list[ImageInput]:
-    """Process images for a vision tower; one :class:`ImageInput` per item."""
+@dataclass(frozen=True)
+class PixelNorm:
+    """What an image processor does to an image already at its output size: scale and
+    normalize each channel, ``(x * scale - mean) / std`` (done on the device, on uint8)."""
+
+    scale: float
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __call__(self, pixels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """Normalize uint8 pixels of shape (batch, channels, height, width) into ``dtype``."""
+        shape = (1, -1, 1, 1)
+        mean = torch.tensor(self.mean, device=pixels.device).view(shape)
+        std = torch.tensor(self.std, device=pixels.device).view(shape)
+        return ((pixels.float() * self.scale - mean) / std).to(dtype)
+
+
+def _output_size(proc: Any) -> tuple[int, int] | None:
+    """The (height, width) a processor's images come out at, where it is fixed."""
+    if getattr(proc, "do_center_crop", False):
+        crop = getattr(proc, "crop_size", None) or {}
+        if "height" in crop and "width" in crop:
+            return int(crop["height"]), int(crop["width"])
+        return None
+    size = getattr(proc, "size", None) or {}
+    if "height" in size and "width" in size and getattr(proc, "do_resize", True):
+        return int(size["height"]), int(size["width"])
+    return None
+
+
+def pixel_norm(processor: Any, images: Sequence[Any]) -> PixelNorm | None:
+    """The normalization alone that ``processor`` applies to ``images``, when they are uint8
+    RGB arrays already at its output size (resizing, cropping and padding would change
+    nothing); None when the processor must run (other sizes, PIL images, other steps).
+
+    Checked on the processor's own settings: a shortest-edge resize to the crop size of an
+    image at the crop size, then the crop, leave it as it is.
+    """
+    proc = _image_processor(processor)
+    out = _output_size(proc)
+    if out is None or not images:
+        return None
+    for image in images:
+        if not (
+            isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.shape == (*out, 3)
+        ):
+            return None
+    size = getattr(proc, "size", None) or {}
+    if getattr(proc, "do_resize", False):
+        edge = size.get("shortest_edge")
+        if edge is not None and not (out[0] == out[1] == edge):
+            return None
+        if edge is None and (size.get("height"), size.get("width")) != out:
+            return None
+    if getattr(proc, "do_pad", False):
+        return None
+    scale = float(proc.rescale_factor) if getattr(proc, "do_rescale", True) else 1.0
+    if getattr(proc, "do_normalize", True):
+        mean, std = tuple(proc.image_mean), tuple(proc.image_std)
+    else:
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    if len(mean) != 3 or len(std) != 3:
+        return None
+    return PixelNorm(scale, tuple(map(float, mean)), tuple(map(float, std)))
+
+
+def prepare_images(
+    processor: Any, images: Sequence[Any], rows: np.ndarray, norm: PixelNorm | None = None
+) -> list[ImageInput]:
+    """Process images for a vision tower; one :class:`ImageInput` per item.
+
+    With ``norm`` (:func:`pixel_norm`: the images are uint8 arrays at the processor's output
+    size), the pixels stay uint8 (channels first) and ``norm`` is applied on the device.
+    """
+    if norm is not None:
+        return [
+            ImageInput(torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))), np.array([r]))
+            for im, r in zip(images, rows, strict=True)
+        ]
     pixels = _image_processor(processor)(images=list(images), return_tensors="pt")["pixel_values"]
     return [ImageInput(pixels[i], np.array([r])) for i, r in enumerate(rows)]
 
