@@ -104,6 +104,12 @@ def test_words_gain_of_model_and_surprisal_over_the_baseline(words, settings_fil
         assert float(ds["surprisal_r2_gain"].sel(measure="rt", surprisal="surp")) > 0.05
         assert float(ds["surprisal_p_gain"].sel(measure="rt", surprisal="surp")) == 0.05
         assert np.all(ds["r2_gain"].sel(measure="noise").values < 0.02)
+        # the signed effect of surprisal: positive on rt (planted +1), interval around 0 on noise
+        beta = ds["surprisal_beta"].sel(surprisal="surp")
+        low, high = ds["surprisal_beta_low"].sel(surprisal="surp"), ds["surprisal_beta_high"]
+        assert float(beta.sel(measure="rt")) > 0 and float(low.sel(measure="rt")) > 0
+        noise_high = float(high.sel(surprisal="surp", measure="noise"))
+        assert float(low.sel(measure="noise")) < 0 < noise_high
         assert ds.attrs["kind"] == "words"
         assert "sentence-initial" in json.loads(ds.attrs["exclusions"])[0]
         assert json.loads(ds.attrs["baseline"]) == ["length", "freq", "position"]

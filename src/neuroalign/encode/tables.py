@@ -28,6 +28,7 @@ from neuroalign.data.reading_measures import (
 )
 from neuroalign.data.stimuli import read_table
 from neuroalign.encode.activations import align_items, read_activations, store_info
+from neuroalign.encode.coefficients import signed_coefficient
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config
 from neuroalign.encode.settings import EncodeSettings
 from neuroalign.encoding.cv import group_folds
@@ -295,6 +296,20 @@ def encode_words(
         )
         data.update(_sweep_vars(sweep, "surprisal", "measure", prefix="surprisal_"))
         coords["surprisal"] = surprisal
+        coef = np.array(
+            [
+                [
+                    signed_coefficient(
+                        Y[keep, j][ok], corpus[keep, i][ok], base[keep][ok], groups[keep][ok]
+                    )
+                    for j in range(Y.shape[1])
+                    for ok in [np.isfinite(Y[keep, j])]
+                ]
+                for i in range(len(surprisal))
+            ]
+        )  # (surprisal, measure, 3)
+        for k, name in enumerate(("beta", "beta_low", "beta_high")):
+            data[f"surprisal_{name}"] = (("surprisal", "measure"), coef[..., k])
     exclusions = [EDGE_NOTE] if not opts.keep_edges else []
     exclusions.append("words with a missing measure, baseline, surprisal or feature value")
     ds = xr.Dataset(data, coords=coords)

@@ -129,6 +129,17 @@ def sentence_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str,
     return "; ".join(headlines), blocks
 
 
+def _baseline_names(ds: xr.Dataset) -> str:
+    base = ds.attrs.get("baseline", "")
+    try:
+        base = json.loads(base)
+    except (TypeError, ValueError):
+        return str(base) or "not recorded"
+    if isinstance(base, dict):
+        return ", ".join(f"{k}: {v}" for k, v in base.items())
+    return ", ".join(map(str, base))
+
+
 def word_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str, list[Block]]:
     """Gains per reading measure of the model's layers and of the corpus' surprisal columns."""
     measures = [str(m) for m in ds["measure"].values]
@@ -169,12 +180,34 @@ def word_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str, lis
         Table(
             columns,
             rows,
-            caption="Held-out R^2 (nested CV by sentence or text) of the baseline (length, "
-            "frequency, position; least squares) and the gain of adding each layer's features "
+            caption="Held-out R^2 (nested CV by sentence or text) of the baseline "
+            f"({_baseline_names(ds)}; least squares) and the gain of adding each layer's features "
             "or one surprisal column; q: Benjamini-Hochberg over the table of permutation "
             f"p-values. Excluded: {exclusions}.",
         )
     )
+    if "surprisal_beta" in ds:
+        coef_rows = [
+            [
+                m,
+                str(c),
+                f"{float(ds['surprisal_beta'].sel(surprisal=c, measure=m)):+.3f}",
+                f"[{float(ds['surprisal_beta_low'].sel(surprisal=c, measure=m)):+.3f}, "
+                f"{float(ds['surprisal_beta_high'].sel(surprisal=c, measure=m)):+.3f}]",
+            ]
+            for m in measures
+            for c in ds["surprisal"].values
+        ]
+        blocks.append(
+            Table(
+                ["measure", "predictor", "signed coefficient", "95% CI"],
+                coef_rows,
+                caption="Direction of each named predictor: standardized least-squares "
+                "coefficient of the predictor over the baseline (SD of measure per SD of "
+                "predictor), 95% interval from cluster-robust (CR1) standard errors over the "
+                "groups. Reading times are expected to grow with surprisal (positive).",
+            )
+        )
     blocks.append(
         ctx.save_figure(
             _gain_bars(ds, measures, has_corpus),
