@@ -45,7 +45,7 @@ def test_sentences_find_the_planted_layer_and_the_gain_over_length(
         assert 0.18 < float(ds["r2_baseline"][0]) < 0.38  # 1 / (1 + 2.5 + 0.09) in theory
         assert ds["null_r"].shape == (3, 19, 1)
         assert ds.attrs["kind"] == "sentences" and ds.attrs["model"] == "planted"
-        assert json.loads(ds.attrs["baseline"]) == ["n_words", "n_tokens"]
+        assert json.loads(ds.attrs["baseline"]) == ["n_chars", "n_words", "n_tokens"]
         assert json.loads(ds.attrs["config"])["n_perm"] == 19
 
 

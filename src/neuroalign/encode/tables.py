@@ -146,7 +146,9 @@ def encode_sentences(
     texts = table["text"].astype(str).tolist()
     designs = _layer_arrays(settings, activations, texts, str(stimuli))
     store_attrs, tokens = store_info(activations)
-    baseline = {"n_words": count_words(texts)}
+    # the standard length baselines of sentence studies: characters, words and tokens
+    baseline = {"n_chars": np.asarray([len(t.strip()) for t in texts], float)}
+    baseline["n_words"] = count_words(texts)
     if tokens is not None:
         baseline["n_tokens"] = np.asarray(tokens, float)
     n = len(table)
