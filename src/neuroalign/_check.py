@@ -19,6 +19,14 @@ class NeuroalignError(Exception):
     """
 
 
+class InvalidValueError(NeuroalignError, ValueError):
+    """A value out of its allowed set or range: a user error that is also a ValueError."""
+
+
+class InvalidTypeError(NeuroalignError, TypeError):
+    """A value of the wrong type: a user error that is also a TypeError."""
+
+
 def suggest(value: Any, allowed: Iterable[Any]) -> str:
     """Return " Did you mean 'x'?" for the closest allowed value, or "" if none is close."""
     choices = [str(a) for a in allowed]
@@ -52,12 +60,13 @@ def check_option(name: str, value: Any, allowed: Iterable[Any]) -> Any:
 
     Raises
     ------
-    ValueError
-        If ``value`` is not allowed; the message lists the allowed values.
+    InvalidValueError
+        A NeuroalignError and a ValueError, if ``value`` is not allowed; the message lists the
+        allowed values.
     """
     allowed = list(allowed)
     if value not in allowed:
-        raise ValueError(
+        raise InvalidValueError(
             f"Invalid value for the {name!r} parameter. Allowed values are "
             f"{_format_allowed(allowed)}, but got {value!r} instead.{suggest(value, allowed)}"
         )
@@ -70,7 +79,7 @@ def check_type(name: str, value: Any, types: type | tuple[type, ...]) -> Any:
         names = (
             types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
         )
-        raise TypeError(f"{name!r} must be {names}, got {type(value).__name__} instead.")
+        raise InvalidTypeError(f"{name!r} must be {names}, got {type(value).__name__} instead.")
     return value
 
 
@@ -94,7 +103,9 @@ def check_range(
         right = "]" if closed in ("both", "right") else ")"
         lo = "-inf" if low is None else low
         hi = "inf" if high is None else high
-        raise ValueError(f"{name!r} must be in {left}{lo}, {hi}{right}, got {value!r} instead.")
+        raise InvalidValueError(
+            f"{name!r} must be in {left}{lo}, {hi}{right}, got {value!r} instead."
+        )
     return value
 
 
@@ -109,7 +120,7 @@ def check_same_length(**named: Sized) -> int:
     lengths = {k: len(v) for k, v in named.items()}
     if len(set(lengths.values())) > 1:
         detail = ", ".join(f"{k} has {n}" for k, n in lengths.items())
-        raise ValueError(f"Lengths differ: {detail}; they must be equal.")
+        raise InvalidValueError(f"Lengths differ: {detail}; they must be equal.")
     return next(iter(lengths.values()), 0)
 
 

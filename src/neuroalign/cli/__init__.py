@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from neuroalign import __version__
@@ -35,6 +36,50 @@ COMMANDS = (
 )
 
 
+#: Environment variable of the default verbosity (0 warnings, 1 info, 2 debug); the workflow
+#: sets it to 1 so that rule logs hold each stage's info lines.
+VERBOSE_ENV = "NEUROALIGN_VERBOSE"
+
+
+def _add_verbose(parser: argparse.ArgumentParser, depth: int = 0) -> None:
+    """Give ``parser`` and its subcommands (at every depth) their own ``-v`` counter."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                sub.add_argument(
+                    "-v",
+                    "--verbose",
+                    dest=f"verbose_{depth + 1}",
+                    action="count",
+                    default=0,
+                    help="more log output to stderr: -v info, -vv debug",
+                )
+                _add_verbose(sub, depth + 1)
+
+
+def verbosity(args: argparse.Namespace) -> int:
+    """The total of the ``-v`` flags given at any level, else ``$NEUROALIGN_VERBOSE`` (else 0)."""
+    count = sum(v for k, v in vars(args).items() if k.startswith("verbose") and v)
+    if count:
+        return count
+    try:
+        return max(0, int(os.environ.get(VERBOSE_ENV, "0") or 0))
+    except ValueError:
+        return 0
+
+
+def _configure_logging(level: int) -> None:
+    """Send the package's log records at ``level`` and above to the current stderr."""
+    logger = logging.getLogger("neuroalign")
+    for handler in [h for h in logger.handlers if getattr(h, "_neuroalign_cli", False)]:
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler._neuroalign_cli = True
+    logger.addHandler(handler)
+    logger.setLevel(level)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every stage's subcommand registered."""
     parser = argparse.ArgumentParser(
@@ -44,11 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"neuroalign {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="more log output (repeat for debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more log output to stderr: -v info, -vv debug (also after any subcommand; "
+        f"default ${VERBOSE_ENV}, else warnings only)",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
     for name in COMMANDS:
         importlib.import_module(f"neuroalign.cli.{name.replace('-', '_')}").add_parser(subparsers)
+    _add_verbose(parser)
     return parser
 
 
@@ -56,15 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose > 1 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    level = verbosity(args)
+    _configure_logging(
+        logging.DEBUG if level > 1 else logging.INFO if level == 1 else logging.WARNING
     )
     try:
         args.func(args)
     except NeuroalignError as err:
-        print(f"neuroalign {args.command}: error: {err}", file=sys.stderr)
+        print(f"neuroalign {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        # Input checks of the library (array shapes, runs, folds) raise ValueError, as
+        # scikit-learn's do; on the command line they are the user's data: one line (-vv logs
+        # the traceback).
+        logging.getLogger("neuroalign.cli").debug("traceback", exc_info=True)
+        print(f"neuroalign {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(
@@ -73,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 130
     return 0
+
+
+def _one_line(err: BaseException) -> str:
+    """The error's message on one line."""
+    return " ".join(str(err).split()) or type(err).__name__
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m neuroalign.cli`
