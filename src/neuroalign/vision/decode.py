@@ -230,6 +230,9 @@ class DecodeFit:
     subset_size : int
     n_lower_edge, n_upper_edge : int
         Dimensions whose alpha is at the grid's edge.
+    grid : ndarray
+        The penalties searched: the given grid, widened by `RidgeCV` when too many dimensions
+        sat at an edge.
     """
 
     pred: np.ndarray
@@ -239,6 +242,7 @@ class DecodeFit:
     subset_size: int
     n_lower_edge: int
     n_upper_edge: int
+    grid: np.ndarray = field(default_factory=lambda: np.empty(0))
 
 
 def score_decoding(
@@ -353,6 +357,7 @@ def decode_arrays(
         subset_size=size,
         n_lower_edge=int(model.n_lower_edge_),
         n_upper_edge=int(model.n_upper_edge_),
+        grid=np.asarray(model.alphas_, float),
     )
 
 
@@ -503,6 +508,7 @@ def decode(
             n_voxels=int(avg.betas.shape[1]),
             n_lower_edge=fit.n_lower_edge,
             n_upper_edge=fit.n_upper_edge,
+            alphas_searched=f"{fit.grid.min():.3g} to {fit.grid.max():.3g} ({fit.grid.size})",
         )
     )
     write_netcdf(ds, output)

@@ -183,6 +183,7 @@ def _run_section(ctx: ReportContext, path: Path, name: str, simulated: bool) -> 
                     "dimensions at the grid's edge",
                     f"{attrs.get('n_lower_edge', '')} lower, {attrs.get('n_upper_edge', '')} upper",
                 ],
+                ["alphas searched", str(attrs.get("alphas_searched", ""))],
                 ["settings hash", str(attrs.get("config_hash", ""))],
                 ["created", str(attrs.get("created", ""))],
             ],
