@@ -33,9 +33,7 @@ def entries(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _folder(config: Mapping[str, Any], entry: Mapping[str, Any], subject: str) -> str:
-    return (
-        f"{config['results']}/vision/decode/{entry['dataset']}/sub-{subject}/{entry['model']}"
-    )
+    return f"{config['results']}/vision/decode/{entry['dataset']}/sub-{subject}/{entry['model']}"
 
 
 def decode_targets(config: Mapping[str, Any]) -> list[str]:
@@ -56,8 +54,7 @@ def metrics_targets(config: Mapping[str, Any]) -> list[str]:
         if entry is None:
             continue
         out += [
-            f"{_folder(config, entry, s)}/metrics/{recon}.nc"
-            for s in entry.get("subjects", ["01"])
+            f"{_folder(config, entry, s)}/metrics/{recon}.nc" for s in entry.get("subjects", ["01"])
         ]
     return out
 
