@@ -1,6 +1,7 @@
 # Validate the configuration first, then derive every path from it, so another workflow that
 # imports these rules as a module gets its own paths from its own config.
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from neuroalign.localize import workflow as localize_workflow
 from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
 from neuroalign.vision import decode_workflow as vision_decode_workflow
+
+# Rule logs carry the stages' progress (info level) unless the user asks for another level.
+os.environ.setdefault("NEUROALIGN_VERBOSE", "1")
 from neuroalign.config import (
     SIM_VISION_SEED_OFFSET,
     STORY_STIMSET,

@@ -172,6 +172,23 @@ def _read_stimuli(path: Path) -> pd.DataFrame:
     return table
 
 
+def _image_root(path: Path) -> Path:
+    """Where the relative ``image`` paths of a stimulus table point: the ``image_root`` its
+    provenance records (the dataset folder an image table was read from), else its own folder."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    raw = (pq.read_schema(path).metadata or {}).get(b"neuroalign") or b"{}"
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        meta = {}
+    info = meta.get("info") if isinstance(meta.get("info"), dict) else {}
+    root = meta.get("image_root") or info.get("image_root")
+    return Path(root) if root else path.parent
+
+
 def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Path) -> Path:
     """Extract a model's pooled unit activations for a stimulus table into a Zarr store.
 
@@ -266,4 +283,4 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
         len(table),
         extractor.layers,
     )
-    return extract_to_zarr(extractor, table, output, attrs=attrs, base_dir=stimuli.parent)
+    return extract_to_zarr(extractor, table, output, attrs=attrs, base_dir=_image_root(stimuli))
