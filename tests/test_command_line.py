@@ -143,6 +143,7 @@ def test_every_subcommand_takes_verbosity():
     for argv in (
         ["fetch", "x", "-vv"],
         ["-v", "episodic", "heads", "--model", "m", "--output", "o", "-v"],
-        ["encode", "fmri", "--settings", "s", "-vv"],
+        ["encode", "fmri", "--settings", "s", "--activations", "a", "--output", "o"]
+        + ["--dataset", "d", "--subject", "01", "-vv"],
     ):
         assert verbosity(parser.parse_args(argv)) == 2, argv
