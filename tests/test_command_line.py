@@ -143,7 +143,6 @@ def test_every_subcommand_takes_verbosity():
     for argv in (
         ["fetch", "x", "-vv"],
         ["-v", "episodic", "heads", "--model", "m", "--output", "o", "-v"],
-        ["encode", "fmri", "--settings", "s", "--activations", "a", "--output", "o"]
-        + ["--dataset", "d", "--subject", "01", "-vv"],
+        "encode fmri --settings s --activations a --output o --dataset d --subject 01 -vv".split(),
     ):
         assert verbosity(parser.parse_args(argv)) == 2, argv
