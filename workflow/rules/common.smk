@@ -205,3 +205,10 @@ def localize_task_paths(wildcards):
         if path:
             flags.append(f"--{key} {shlex.quote(path)}")
     return " ".join(flags)
+
+
+def model_inputs(wildcards):
+    """The folder of a model built here (random weights), which its extraction reads."""
+    if config["models"][wildcards.model].get("init") is not None:
+        return {"model": f"{RESULTS}/models/{wildcards.model}"}
+    return {}

@@ -15,13 +15,6 @@ INIT_MODELS = [m for m, entry in config["models"].items() if entry["init"] is no
 SETTINGS["init_model"] = lambda name: config["models"][name]["init"]
 
 
-def model_inputs(wildcards):
-    """The folder of a model built here (random weights), which its extraction reads."""
-    if wildcards.model in INIT_MODELS:
-        return {"model": f"{RESULTS}/models/{wildcards.model}"}
-    return {}
-
-
 rule init_model:
     input:
         settings=lambda wc: settings_file("init_model", wc.model),
