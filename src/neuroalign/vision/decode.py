@@ -390,7 +390,7 @@ def read_embeddings(path: str | Path, unit: str = "embeds", layer: int = -1):
             raise NeuroalignError(
                 f"{path}: the items carry no image_id; extract the activations of an image table."
             )
-        ids = np.asarray(ds["image_id"].values).astype(str)
+        ids = np.asarray(ds["image_id"].values).astype(object).astype(str)
         da = ds[unit]
         if "layer" in da.dims:
             (k,) = select_layers([layer], da.sizes["layer"], field=f"{path}: layer")
