@@ -151,6 +151,8 @@ def read_recons(recons: str | Path, which: str = "chosen") -> pd.DataFrame:
             table = table[table["sample"] == table.groupby("image_id")["sample"].transform("min")]
         else:
             table = table[table["chosen"].astype(bool)]
+        # The chosen reconstructions form one set, whichever sample each image's is.
+        table = table.assign(chosen_sample=table["sample"], sample=0)
     table = table.assign(
         image_id=table["image_id"].astype(str),
         path=[p if Path(p).is_absolute() else recons.parent / p for p in table["path"]],
