@@ -53,3 +53,32 @@ def test_metrics_stage(tmp_path):
         settings.replace(recons="all"), truth=truth, recons=rec, output=tmp_path / "all.nc"
     )
     assert float(load_netcdf(every)["value"].sel(metric="pixcorr")) < 0.99
+
+
+def test_chosen_samples_differing_between_images_are_one_set(tmp_path):
+    truth = tmp_path / "truth"
+    truth.mkdir()
+    rec = tmp_path / "recons"
+    rec.mkdir()
+    rows = []
+    for k in range(4):
+        _png(truth / f"img{k}.png", k)
+        good = k % 2  # the faithful (chosen) reconstruction is sample 0 or sample 1
+        for sample in (0, 1):
+            _png(rec / f"img{k}_s{sample}.png", k if sample == good else 100 + k)
+            rows.append(
+                {
+                    "image_id": f"img{k}",
+                    "sample": sample,
+                    "path": f"img{k}_s{sample}.png",
+                    "chosen": sample == good,
+                }
+            )
+    pd.DataFrame(rows).to_parquet(rec / "recons.parquet")
+    settings = MetricsSettings.from_config(
+        {"metrics": ["pixcorr"], "image_size": 32, "n_bootstrap": 20, "device": "cpu"}
+    )
+    out = evaluate_images(settings, truth=truth, recons=rec, output=tmp_path / "m.nc")
+    ds = load_netcdf(out)
+    assert ds["value"].sel(metric="pixcorr") == pytest.approx(1.0)
+    assert ds["per_image"].shape == (1, 4)
