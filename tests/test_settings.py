@@ -158,3 +158,11 @@ def test_every_settings_class_matches_its_schema_section():
                 continue
             assert name in defaults, f"{cls.__name__}.{name}: a default the schema lacks"
             assert _plain(value) == defaults[name], f"{cls.__name__}.{name}: default differs"
+
+
+def test_seed_or_default_falls_back_to_the_top_level_default():
+    from neuroalign.schemas import load_schema
+    from neuroalign.settings import seed_or_default
+
+    assert seed_or_default(7) == 7
+    assert seed_or_default(None) == load_schema("config")["properties"]["seed"]["default"]

@@ -25,7 +25,7 @@ import numpy as np
 
 from neuroalign._check import NeuroalignError
 from neuroalign._io import write_json_atomic
-from neuroalign.schemas import validate_section
+from neuroalign.schemas import load_schema, validate_section
 
 __all__ = [
     "DEFAULT_ALPHAS",
@@ -70,6 +70,13 @@ def alpha_grid(spec: Sequence[float] | Mapping[str, Any] | None = None) -> np.nd
             "give a list such as [0.1, 1, 10] or {start: -3, stop: 6, num: 19}."
         )
     return alphas
+
+
+def seed_or_default(seed: int | None) -> int:
+    """``seed``, or the default of the config's top-level ``seed`` when None."""
+    if seed is not None:
+        return int(seed)
+    return int(load_schema("config")["properties"]["seed"]["default"])
 
 
 def select_layers(spec: str | Sequence[int], n_layers: int, field: str = "layers") -> list[int]:

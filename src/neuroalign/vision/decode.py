@@ -33,8 +33,7 @@ from neuroalign._io import provenance
 from neuroalign.devices import resolve_device
 from neuroalign.encoding.estimators import RidgeCV
 from neuroalign.results import load_netcdf, open_activations, write_netcdf
-from neuroalign.schemas import load_schema
-from neuroalign.settings import StageSettings, alpha_grid, select_layers
+from neuroalign.settings import StageSettings, alpha_grid, seed_or_default, select_layers
 from neuroalign.vision.retrieval import bootstrap_ci, retrieval, two_way_scores
 
 __all__ = [
@@ -126,9 +125,7 @@ class DecodeSettings(StageSettings):
     @property
     def random_seed(self) -> int:
         """``seed``, or the top-level seed's default when null."""
-        if self.seed is not None:
-            return self.seed
-        return int(load_schema("config")["properties"]["seed"]["default"])
+        return seed_or_default(self.seed)
 
     @property
     def grid(self) -> np.ndarray:

@@ -23,8 +23,7 @@ from neuroalign._check import NeuroalignError
 from neuroalign._io import provenance
 from neuroalign.devices import resolve_device
 from neuroalign.results import load_netcdf, write_netcdf
-from neuroalign.schemas import load_schema
-from neuroalign.settings import StageSettings
+from neuroalign.settings import StageSettings, seed_or_default
 from neuroalign.vision.metrics import METRICS, build_feature_metrics, evaluate
 from neuroalign.vision.retrieval import bootstrap_ci
 
@@ -83,9 +82,7 @@ class MetricsSettings(StageSettings):
     @property
     def random_seed(self) -> int:
         """``seed``, or the top-level seed's default when null."""
-        if self.seed is not None:
-            return self.seed
-        return int(load_schema("config")["properties"]["seed"]["default"])
+        return seed_or_default(self.seed)
 
 
 def load_images(paths, size: int) -> np.ndarray:

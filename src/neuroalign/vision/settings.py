@@ -12,8 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from neuroalign.schemas import load_schema
-from neuroalign.settings import DEFAULT_ALPHAS, StageSettings, alpha_grid
+from neuroalign.settings import DEFAULT_ALPHAS, StageSettings, alpha_grid, seed_or_default
 
 __all__ = ["VisionEncodeSettings"]
 
@@ -88,9 +87,7 @@ class VisionEncodeSettings(StageSettings):
     @property
     def random_seed(self) -> int:
         """``seed``, or the top-level seed's default when null."""
-        if self.seed is not None:
-            return self.seed
-        return int(load_schema("config")["properties"]["seed"]["default"])
+        return seed_or_default(self.seed)
 
     @property
     def grid(self) -> np.ndarray:
