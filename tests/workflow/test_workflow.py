@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from pathlib import Path
 
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
 
 def test_bad_config_key_is_one_clear_line(snakemake, workdir):
@@ -49,6 +51,27 @@ def test_slurm_profile_plans_gpu_for_gpu_rules(snakemake, workdir):
     assert all(re.search(r"resources: .*\bgpu=1\b", j) for j in extract)
     assert all("slurm_partition" in j for j in extract)
     assert not any(re.search(r"\bgpu=1\b", j) for j in simulate)
+
+
+def test_slurm_profile_sends_every_gpu_rule_to_the_gpu_partition():
+    # Dry runs show string resources as <TBD>, so the profile is read against the rules' sources.
+    root = Path(__file__).resolve().parents[2]
+    profile = yaml.safe_load((root / "profiles" / "slurm" / "config.v8+.yaml").read_text())
+    rules = root / "workflow" / "rules"
+    gpu_rules = {
+        name
+        for smk in rules.glob("*.smk")
+        for name in re.findall(r'rule_resources\("(\w+)"[^)]*\bgpu=1\b', smk.read_text())
+    }
+    assert {"extract_activations", "encode_images"} <= gpu_rules
+    per_rule = profile["set-resources"]
+    assert {
+        r for r in gpu_rules if per_rule.get(r, {}).get("slurm_partition") == "gpu"
+    } == gpu_rules
+    assert profile["default-resources"]["slurm_partition"] == "cpu"
+    assert not any(
+        per_rule.get(r, {}).get("slurm_partition") == "gpu" for r in per_rule if r not in gpu_rules
+    )
 
 
 @pytest.mark.slow
