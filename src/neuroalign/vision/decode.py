@@ -32,8 +32,9 @@ from neuroalign._check import NeuroalignError
 from neuroalign._io import provenance
 from neuroalign.devices import resolve_device
 from neuroalign.encoding.estimators import RidgeCV
-from neuroalign.results import load_netcdf, open_activations, write_netcdf
-from neuroalign.settings import StageSettings, alpha_grid, seed_or_default, select_layers
+from neuroalign.results import load_netcdf, write_netcdf
+from neuroalign.settings import StageSettings, alpha_grid, seed_or_default
+from neuroalign.vision.encode import read_image_features
 from neuroalign.vision.retrieval import bootstrap_ci, retrieval, two_way_scores
 
 __all__ = [
@@ -375,27 +376,9 @@ def read_embeddings(path: str | Path, unit: str = "embeds", layer: int = -1):
     embeddings : ndarray of shape (n_items, n_dims)
     image_ids : ndarray of str
     """
-    path = Path(path)
-    ds = open_activations(path)
-    try:
-        if unit not in ds.data_vars:
-            raise NeuroalignError(
-                f"{path}: no unit space {unit!r}; it has {sorted(ds.data_vars)}. Set unit to "
-                "one of them (extract the embeds unit space for the pooled image embedding)."
-            )
-        if "image_id" not in ds.coords:
-            raise NeuroalignError(
-                f"{path}: the items carry no image_id; extract the activations of an image table."
-            )
-        ids = np.asarray(ds["image_id"].values).astype(object).astype(str)
-        da = ds[unit]
-        if "layer" in da.dims:
-            (k,) = select_layers([layer], da.sizes["layer"], field=f"{path}: layer")
-            da = da.isel(layer=k)
-        values = np.asarray(da.transpose("item", ...).values, np.float64)
-        return values.reshape(len(values), -1), ids
-    finally:
-        ds.close()
+    features, ids = read_image_features(path, unit, (layer,))
+    (values,) = features.values()
+    return values.astype(np.float64), ids
 
 
 def _rows(item_ids: np.ndarray, image_ids: np.ndarray, where: str) -> np.ndarray:
