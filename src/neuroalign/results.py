@@ -14,7 +14,7 @@ This module imports xarray and zarr only (no torch), so the report can use it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from neuroalign._io import atomic_path
 __all__ = [
     "COMPLETE",
     "ENGINE",
+    "check_replaceable",
+    "is_activation_store",
     "is_complete",
     "load_netcdf",
     "mark_complete",
@@ -69,6 +71,58 @@ def load_netcdf(path: str | Path, what: str = "result") -> xr.Dataset:
         return xr.load_dataset(path, engine=ENGINE)
     except (OSError, ValueError) as err:
         raise NeuroalignError(f"{path}: not a readable netCDF {what} ({err}).") from err
+
+
+def check_replaceable(
+    path: str | Path, *, owned: Callable[[Path], bool], flag: str, what: str
+) -> None:
+    """Refuse to replace a folder that is neither empty nor a stage's own earlier output.
+
+    Stages that write a whole folder (a simulated dataset, an activation store) replace it when
+    it exists; this guard keeps them from deleting anything else a user points them at.
+
+    Parameters
+    ----------
+    path : str or Path
+        The folder about to be replaced.
+    owned : callable
+        ``owned(path)`` is true when ``path`` holds this stage's own (complete or partial) output.
+    flag : str
+        The argument that named the folder (``"--output"``), for the message.
+    what : str
+        What the stage writes (``"simulated dataset"``), for the message.
+
+    Raises
+    ------
+    NeuroalignError
+        If ``path`` is a file, or a non-empty folder that ``owned`` does not recognise.
+    """
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_dir() or path.is_symlink():
+        raise NeuroalignError(
+            f"{flag} {path}: exists and is not a folder; the output {what} would replace it, "
+            "so pick a new path."
+        )
+    if any(path.iterdir()) and not owned(path):
+        raise NeuroalignError(
+            f"{flag} {path}: the folder is not empty and holds no earlier {what}; it would be "
+            "replaced with everything in it, so pick a new or empty folder."
+        )
+
+
+def is_activation_store(path: str | Path) -> bool:
+    """Whether ``path`` is a Zarr store this project wrote (finished or not: it has the flag)."""
+    path = Path(path)
+    if not ((path / "zarr.json").is_file() or (path / ".zgroup").is_file()):
+        return False
+    import zarr
+
+    try:
+        return COMPLETE in zarr.open_group(path, mode="r").attrs
+    except Exception:  # any unreadable folder is simply not ours
+        return False
 
 
 def is_complete(attrs: Mapping[str, Any]) -> bool:

@@ -28,5 +28,5 @@ rule fetch_dataset:
     params:
         data=lambda wc, output: Path(output.stamp).parents[2],
     shell:
-        "neuroalign fetch {wildcards.dataset} --subset {wildcards.subset}"
+        "neuroalign fetch {wildcards.dataset:q} --subset {wildcards.subset:q}"
         " --settings {input.settings:q} --data-dir {params.data:q} 2> {log:q}"

@@ -41,7 +41,7 @@ rule simulate_dataset:
             else ""
         ),
     shell:
-        "neuroalign simulate {wildcards.kind} --settings {input.settings:q}"
+        "neuroalign simulate {wildcards.kind:q} --settings {input.settings:q}"
         " --output {output:q} {params.features} 2> {log:q}"
 
 
@@ -62,7 +62,7 @@ rule recover_simulation:
     resources:
         **rule_resources("recover_simulation", mem_mb=4000, runtime=30),
     shell:
-        "neuroalign simulate recover {wildcards.kind} --dataset {input.dataset:q}"
+        "neuroalign simulate recover {wildcards.kind:q} --dataset {input.dataset:q}"
         " --output {output:q} 2> {log:q}"
 
 

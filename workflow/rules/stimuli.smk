@@ -21,4 +21,4 @@ rule build_stimuli:
         inputs=reader_inputs,
     shell:
         "neuroalign stimuli --settings {input.settings:q} {params.inputs}"
-        " --stimset {wildcards.stimset} --output {output:q} 2> {log:q}"
+        " --stimset {wildcards.stimset:q} --output {output:q} 2> {log:q}"

@@ -59,8 +59,8 @@ rule init_unclip:
         size=TINY_UNCLIP["image_size"],
         seed=TINY_UNCLIP["seed"],
     shell:
-        "neuroalign init-unclip {params.encoder} --image-size {params.size}"
-        " --seed {params.seed} --output {output:q} 2> {log:q}"
+        "neuroalign init-unclip {params.encoder} --image-size {params.size:q}"
+        " --seed {params.seed:q} --output {output:q} 2> {log:q}"
 
 
 rule reconstruct_images:

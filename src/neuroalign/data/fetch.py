@@ -67,7 +67,20 @@ class Mirror:
     is_url: bool
 
     def locate(self, mirror_path: str) -> str:
-        """Return the URL or local path of a file at ``mirror_path`` inside the mirror."""
+        """Return the URL or local path of a file at ``mirror_path`` inside the mirror.
+
+        Raises
+        ------
+        NeuroalignError
+            If ``mirror_path`` is absolute or has ``..`` parts (it would read outside the
+            mirror); the manifest schema refuses those, this guards callers that skip it.
+        """
+        parts = Path(mirror_path).parts
+        if Path(mirror_path).is_absolute() or ".." in parts or "\\" in mirror_path:
+            raise NeuroalignError(
+                f"mirror path {mirror_path!r} leads outside the mirror; a manifest's "
+                "mirror_folder and mirror paths are relative paths inside it, without '..'."
+            )
         if self.is_url:
             return f"{self.root.rstrip('/')}/{quote(mirror_path)}"
         return str(Path(self.root) / mirror_path)

@@ -221,10 +221,11 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
     from neuroalign.devices import resolve_devices, resolve_dtype
     from neuroalign.models.extract import Extractor
     from neuroalign.models.sources import load_model
-    from neuroalign.models.store import extract_to_zarr
+    from neuroalign.models.store import check_store_output, extract_to_zarr
 
     model_settings = settings.model
     stimuli, output = Path(stimuli), Path(output)
+    check_store_output(output)
     table = _read_stimuli(stimuli)
     devices = resolve_devices(model_settings.device, field="model.device")
     dtype = resolve_dtype(model_settings.dtype, devices[0], field="model.dtype")

@@ -24,7 +24,7 @@ import xarray as xr
 from neuroalign._io import write_json_atomic
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.extract import BackgroundWriter, Chunk, Extractor
-from neuroalign.results import COMPLETE, mark_complete
+from neuroalign.results import COMPLETE, check_replaceable, is_activation_store, mark_complete
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,28 @@ def _write_chunk(path: Path, fingerprint: str, chunk: Chunk) -> None:
     )
 
 
+def check_store_output(path: str | Path) -> None:
+    """Refuse an output store path whose folder (or ``.partial``) is not an activation store.
+
+    The store and its ``<path>.partial`` are replaced when they exist; anything else found there
+    (a user's folder passed as ``--output``) is left alone.
+
+    Raises
+    ------
+    NeuroalignError
+        If either folder exists, is not empty and is not a store this project wrote.
+    """
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    check_replaceable(path, owned=is_activation_store, flag="--output", what="activation store")
+    check_replaceable(
+        partial,
+        owned=lambda p: is_activation_store(p) or (p / PROGRESS).is_file(),
+        flag="--output",
+        what="partial activation store",
+    )
+
+
 def extract_to_zarr(
     extractor: Extractor,
     table: pd.DataFrame,
@@ -180,6 +202,7 @@ def extract_to_zarr(
     """
     path = Path(path)
     partial = path.with_name(path.name + ".partial")
+    check_store_output(path)
     fingerprint = _fingerprint(attrs)
     start = 0
     progress = partial / PROGRESS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -20,6 +21,37 @@ def load_schema(name: str) -> dict:
     return yaml.safe_load(text)
 
 
+def _is_integer(checker: Any, instance: Any) -> bool:
+    """JSON integers only: ``2.0`` is a float (JSON Schema would take it), ``True`` is no number."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+@cache
+def _validator_class(name: str) -> type:
+    """The schema's validator class, with integers that refuse floats such as ``2.0``."""
+    schema = load_schema(name)
+    base = jsonschema.validators.validator_for(schema)
+    return jsonschema.validators.extend(
+        base, type_checker=base.TYPE_CHECKER.redefine("integer", _is_integer)
+    )
+
+
+def _check_finite(instance: Any, source: str | Path, path: tuple = ()) -> None:
+    """Refuse NaN and infinities anywhere (JSON Schema's bounds let NaN through)."""
+    if isinstance(instance, float) and not math.isfinite(instance):
+        field = ".".join(map(str, path)) or "(top level)"
+        raise NeuroalignError(
+            f"{source}: field {field!r} is {instance}, which is not a finite number; write a "
+            "number (or null where the field allows it)."
+        )
+    if isinstance(instance, dict):
+        for key, value in instance.items():
+            _check_finite(value, source, (*path, key))
+    elif isinstance(instance, list):
+        for k, value in enumerate(instance):
+            _check_finite(value, source, (*path, k))
+
+
 def _where(error: jsonschema.ValidationError) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
@@ -36,6 +68,22 @@ def _message(error: jsonschema.ValidationError) -> str:
             f"unknown key {field!r}; allowed keys here are {', '.join(allowed)}."
             f"{suggest(key, allowed)}"
         )
+    if error.validator == "pattern":
+        # The regular expression alone is hard to read: say what it allows, from the schema.
+        allowed = error.schema.get("description") or "see the field's description in the schema"
+        allowed = " ".join(str(allowed).split()).rstrip(".")
+        if error.parent is not None and error.parent.validator == "propertyNames":
+            return (
+                f"key {error.instance!r} under {_where(error)!r} does not match the regular "
+                f"expression {error.validator_value}; allowed: {allowed}."
+            )
+        return (
+            f"field {_where(error)!r} is {error.instance!r}, which does not match the regular "
+            f"expression {error.validator_value}; allowed: {allowed}."
+        )
+    if error.validator == "minLength" and error.schema.get("description"):
+        allowed = " ".join(str(error.schema["description"]).split()).rstrip(".")
+        return f"field {_where(error)!r}: {error.message}; allowed: {allowed}."
     if error.validator == "required":
         return f"field {_where(error)!r}: {error.message}; add it."
     return f"field {_where(error)!r}: {error.message}."
@@ -64,8 +112,8 @@ def validate(instance: Any, name: str, source: str | Path) -> Any:
         One line naming the file, the field and what is wrong.
     """
     schema = load_schema(name)
-    validator_cls = jsonschema.validators.validator_for(schema)
-    errors = sorted(validator_cls(schema).iter_errors(instance), key=lambda e: e.path)
+    _check_finite(instance, source)
+    errors = sorted(_validator_class(name)(schema).iter_errors(instance), key=lambda e: e.path)
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise NeuroalignError(f"{source}: {_message(best)}")
@@ -170,8 +218,8 @@ def validate_section(instance: Any, pointer: str, source: str | Path, name: str 
         One line naming the source, the field and what is wrong.
     """
     schema = section_schema(pointer, name)
-    validator_cls = jsonschema.validators.validator_for(schema)
-    errors = sorted(validator_cls(schema).iter_errors(instance), key=lambda e: e.path)
+    _check_finite(instance, source)
+    errors = sorted(_validator_class(name)(schema).iter_errors(instance), key=lambda e: e.path)
     if errors:
         best = jsonschema.exceptions.best_match(errors)
         raise NeuroalignError(f"{source}: {_message(best)}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neuroalign._check import NeuroalignError
+from neuroalign.data.simulate.bids import TRUTH_DIR
 from neuroalign.data.simulate.eyetracking import simulate_eyetracking
 from neuroalign.data.simulate.features import read_feature_table
 from neuroalign.data.simulate.fmri import simulate_fmri
@@ -25,7 +26,12 @@ from neuroalign.data.simulate.settings import (
     SimVisionSettings,
 )
 from neuroalign.data.simulate.story import story_table
-from neuroalign.data.simulate.vision import read_image_features, simulate_vision
+from neuroalign.data.simulate.vision import (
+    check_vision_output,
+    read_image_features,
+    simulate_vision,
+)
+from neuroalign.results import check_replaceable
 
 SIMULATORS = {
     "fmri": simulate_fmri,
@@ -47,7 +53,8 @@ def simulate(
         The dataset's settings (``simulate.<kind>`` of the configuration); their class picks
         the kind, their ``seed`` (None: 0) fixes the data bitwise.
     output : str or Path
-        The dataset directory, written atomically (replaced if it exists); the planted truth
+        The dataset directory, written atomically (an earlier simulated dataset there is
+        replaced; any other non-empty folder is refused); the planted truth
         goes to ``<output>/derivatives/neuroalign-truth/``.
     features : str or Path, optional
         Word features that drive the simulation instead of hashed embeddings: a table (CSV,
@@ -73,6 +80,7 @@ def simulate(
     stimulus set) can drive the voxels.
     """
     if isinstance(settings, SimVisionSettings):
+        check_vision_output(output)
         spec = settings.features
         if spec is not None and features is None:
             raise NeuroalignError(
@@ -86,6 +94,14 @@ def simulate(
                 features, units=spec.units if spec else "resid", layer=spec.layer if spec else -1
             )
         return simulate_vision(output, settings, features=image_features)
+    # The dataset folder is replaced whole: only an earlier simulated dataset (it holds its
+    # planted truth) or an empty folder may be.
+    check_replaceable(
+        output,
+        owned=lambda p: (p / TRUTH_DIR).is_dir(),
+        flag="--output",
+        what=f"simulated {settings.KIND} dataset",
+    )
     spec = settings.features if isinstance(settings, SimFmriSettings) else None
     table = None
     if features is not None:

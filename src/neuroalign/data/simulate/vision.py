@@ -42,13 +42,32 @@ from neuroalign._io import atomic_path, provenance
 from neuroalign.data.simulate import bids
 from neuroalign.data.simulate.features import reduce_dim
 from neuroalign.data.simulate.settings import SimVisionSettings
-from neuroalign.results import open_activations, write_netcdf
+from neuroalign.results import check_replaceable, open_activations, write_netcdf
 
 logger = logging.getLogger(__name__)
 
 DATASET_ID = "sim_vision"
 PLANTED_DIR = Path("derivatives") / "planted"
 IMAGE_TABLE = "images.tsv"
+#: Every name the two steps write at the top of the dataset folder (the guard's allow-list).
+_OWN_NAMES = frozenset(
+    {"images", IMAGE_TABLE, "betas_vol", "derivatives", "README", "dataset_description.json"}
+)
+
+
+def is_sim_vision(path: str | Path) -> bool:
+    """Whether a folder holds only what the simulated vision dataset writes (or its temp names)."""
+    return all(
+        entry.name in _OWN_NAMES or (entry.name.startswith(".") and entry.name.endswith(".tmp"))
+        for entry in Path(path).iterdir()
+    )
+
+
+def check_vision_output(output: str | Path) -> None:
+    """Refuse a dataset folder that holds anything the simulated vision dataset did not write."""
+    check_replaceable(output, owned=is_sim_vision, flag="--output", what="sim_vision dataset")
+
+
 SHAPES = ("circle", "square", "triangle", "cross")
 COLOURS = {
     "red": (220, 40, 40),
@@ -158,6 +177,7 @@ def simulate_vision_images(output: str | Path, settings: SimVisionSettings | Non
 
     cfg = settings or SimVisionSettings()
     output = Path(output)
+    check_vision_output(output)
     table = image_design(cfg)
     logger.info("drawing %d images of %d pixels", len(table), cfg.image_size)
     with atomic_path(output / "images") as tmp:
