@@ -206,7 +206,10 @@ def test_eyetracking_gain_over_baseline(sim_eyetracking, settings_file, tmp_path
     assert "unpenalized" in ds.attrs["baseline_fit"]
     assert ds.attrs["dataset"] == dataset.name  # the report page's simulated badge reads it
     baseline = json.loads(ds.attrs["baseline"])
-    assert {"previous_word_length", "previous_word_frequency"} <= set(baseline)
+    assert {"previous_word_length", "previous_word_frequency"} <= set(baseline["all"])
+    assert set(baseline) == {"length", "frequency", "word", "all"}
+    assert str(ds["baseline_used"].values[0]) in baseline  # the strongest on training words
+    assert "training" in ds.attrs["baseline_choice"]
 
 
 def test_reading_baseline_previous_word_terms_stay_in_paragraph(tmp_path):

@@ -45,7 +45,12 @@ def test_sentences_find_the_planted_layer_and_the_gain_over_length(
         assert 0.18 < float(ds["r2_baseline"][0]) < 0.38  # 1 / (1 + 2.5 + 0.09) in theory
         assert ds["null_r"].shape == (3, 19, 1)
         assert ds.attrs["kind"] == "sentences" and ds.attrs["model"] == "planted"
-        assert json.loads(ds.attrs["baseline"]) == ["n_chars", "n_words", "n_tokens"]
+        named = json.loads(ds.attrs["baseline"])
+        assert named["counts"] == ["n_chars", "n_words", "n_tokens"]
+        assert set(named) == {"length", "counts", "frequency", "all"}
+        assert "training" in ds.attrs["baseline_choice"] and "wordfreq" in ds.attrs["frequency"]
+        # the planted response is length-driven: a length-carrying baseline is chosen
+        assert str(ds["baseline_used"].values[0]) in {"length", "counts", "all"}
         assert json.loads(ds.attrs["config"])["n_perm"] == 19
 
 
@@ -112,7 +117,8 @@ def test_words_gain_of_model_and_surprisal_over_the_baseline(words, settings_fil
         assert float(low.sel(measure="noise")) < 0 < noise_high
         assert ds.attrs["kind"] == "words"
         assert "sentence-initial" in json.loads(ds.attrs["exclusions"])[0]
-        assert json.loads(ds.attrs["baseline"]) == ["length", "freq", "position"]
+        assert json.loads(ds.attrs["baseline"]) == {"configured": ["length", "freq", "position"]}
+        assert str(ds["baseline_used"].sel(measure="rt").values) == "configured"
     kept = words / "kept.nc"
     options = {**COLUMNS, "surprisal": [], "keep_edges": True, "n_perm": 0}
     run_words(words, settings_file("words", device="cpu", alphas=ALPHAS, options=options), kept)

@@ -61,3 +61,34 @@ def test_localize_headline_shows_the_resplit_range():
     assert _headline(ds) == (
         "run-split Dice 0.391 (re-split central 95% [0.200, 0.500]), chance 0.050"
     )
+
+
+def test_the_page_names_the_baseline_used_and_its_candidates():
+    from neuroalign.report.stages.encode_tables import baseline_text, used_baseline
+
+    ds = xr.Dataset(
+        {
+            "baseline_used": ("target", ["frequency", "all"]),
+            "baseline_share": ("target", [1.0, 0.8]),
+        },
+        coords={"target": ["a", "b"]},
+        attrs={
+            "baseline": json.dumps(
+                {
+                    "length": ["n_chars"],
+                    "frequency": ["log_frequency"],
+                    "all": ["n_chars", "log_frequency"],
+                }
+            ),
+            "baseline_choice": "strongest on training data",
+        },
+    )
+    text = baseline_text(ds)
+    assert text.startswith("used all / frequency; candidates length (n_chars); ")
+    assert "strongest on training data" in text
+    assert used_baseline(ds, "target", "a") == "frequency: log_frequency"
+    assert (
+        used_baseline(ds, "target", "b") == "all: n_chars, log_frequency, in 80% of the outer folds"
+    )
+    old = xr.Dataset(attrs={"baseline": json.dumps(["n_chars", "n_words"])})
+    assert baseline_text(old) == "n_chars, n_words"

@@ -1,10 +1,13 @@
 """Eye-tracking reading measures: the gain of a model's features over a reading baseline.
 
 An interest-area report (OneStop format, one row per reader and word) is averaged over readers;
-each measure is predicted from the field's standard baseline, the word's length, frequency and
-position and the previous word's length and frequency (spillover; 0 for a paragraph's first
-word), by least squares, and from those plus a layer's features (ridge on the features only),
-with folds by paragraph (`neuroalign.encoding.evaluate.baseline_gain`).
+each measure is predicted from the field's standard baselines, by least squares, and from the
+baseline plus a layer's features (ridge on the features only), with folds by paragraph. The
+candidates (:data:`READING_BASELINES`) are the word's length, its frequency, length + frequency +
+position, and all of these with the previous word's length and frequency (spillover; 0 for a
+paragraph's first word) and the word's token count where the store has it; the gain is over
+the strongest, chosen in each outer fold on its training words only
+(`neuroalign.encoding.baselines.gain_over_baselines`).
 """
 
 from __future__ import annotations
@@ -18,15 +21,16 @@ import xarray as xr
 
 from neuroalign._check import NeuroalignError, check_file
 from neuroalign._io import provenance
-from neuroalign.encode.activations import align_items, read_activations
+from neuroalign.encode.activations import align_items, read_activations, store_info
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config
 from neuroalign.encode.settings import EncodeSettings
+from neuroalign.encoding.baselines import choose_per_fold, gain_over_baselines, most_chosen
 from neuroalign.encoding.cv import group_folds
-from neuroalign.encoding.evaluate import baseline_gain
 from neuroalign.results import write_netcdf
 
 __all__ = [
     "READING_BASELINE",
+    "READING_BASELINES",
     "READING_COLUMNS",
     "READING_MEASURES",
     "encode_eyetracking",
@@ -35,6 +39,12 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: How the baseline is chosen, recorded in results.
+BASELINE_CHOICE = (
+    "strongest of the standard baselines: in each outer fold, the candidate (least squares) "
+    "with the highest mean inner-CV R^2 over the measures on that fold's training words only; "
+    "ties go to the simpler candidate"
+)
 #: The measures fitted, and their column in the interest-area report.
 READING_MEASURES = {
     "first_fixation": "IA_FIRST_FIXATION_DURATION",
@@ -47,6 +57,13 @@ READING_COLUMNS = ("word_length_no_punctuation", "wordfreq_frequency", "IA_ID")
 #: The baseline predictors: the word's length, frequency and position, and the previous word's
 #: length and frequency (spillover), the standard baseline of reading-time studies.
 READING_BASELINE = (*READING_COLUMNS, "previous_word_length", "previous_word_frequency")
+#: The standard baselines the gain may be over, by name (``n_tokens`` where the store has it).
+READING_BASELINES = {
+    "length": (READING_COLUMNS[0],),
+    "frequency": (READING_COLUMNS[1],),
+    "word": READING_COLUMNS,
+    "all": (*READING_BASELINE, "n_tokens"),
+}
 
 
 def read_reading_report(path: str | Path) -> pd.DataFrame:
@@ -110,22 +127,36 @@ def encode_eyetracking(
     measures = list(READING_MEASURES)
     Y = words[[READING_MEASURES[m] for m in measures]].to_numpy(float)
     ok = ~np.isnan(Y).any(1)
-    base = words[list(READING_BASELINE)].to_numpy(float)
+    predictors = {c: words[c].to_numpy(float) for c in READING_BASELINE}
+    _, tokens = store_info(activations)
     folds = group_folds(words["unique_paragraph_id"].to_numpy()[ok], n_folds=settings.folds)
-    gains = {}
+    gains, chosen = {}, None
     for k, da in layers.items():
-        idx = [
-            align_items(da, block["IA_LABEL"].astype(str).tolist(), str(story), str(report))
-            for story, block in words.groupby("unique_paragraph_id", sort=False)
-        ]
-        feats = da.values[np.concatenate(idx)]
-        gains[k] = baseline_gain(
-            feats[ok],
-            base[ok],
+        idx = np.concatenate(
+            [
+                align_items(da, block["IA_LABEL"].astype(str).tolist(), str(story), str(report))
+                for story, block in words.groupby("unique_paragraph_id", sort=False)
+            ]
+        )
+        if chosen is None:
+            if tokens is not None and len(tokens) == da.sizes["item"]:
+                predictors["n_tokens"] = np.asarray(tokens, float)[idx]
+            named = {
+                name: tuple(c for c in cols if c in predictors)
+                for name, cols in READING_BASELINES.items()
+            }
+            cands = {
+                name: np.column_stack([predictors[c] for c in cols])[ok]
+                for name, cols in named.items()
+            }
+            chosen = choose_per_fold(cands, Y[ok], folds)
+        gains[k], _ = gain_over_baselines(
+            da.values[idx][ok],
+            cands,
             Y[ok],
             alphas,
             folds,
-            penalize_baseline=False,
+            chosen=chosen,
             device=device,
             dtype=settings.dtype,
         )
@@ -137,6 +168,9 @@ def encode_eyetracking(
         },
         coords={"layer": [str(k) for k in keys], "measure": measures},
     )
+    used, share = most_chosen(chosen)
+    ds["baseline_used"] = ("measure", [used] * len(measures))
+    ds["baseline_share"] = ("measure", np.full(len(measures), share))
     ds.attrs.update(
         provenance(
             stage="encode",
@@ -145,7 +179,8 @@ def encode_eyetracking(
             inputs={"report": report},
             dataset=str(report.parent.name),
             n_words=int(ok.sum()),
-            baseline=list(READING_BASELINE),
+            baseline={k: list(v) for k, v in named.items()},
+            baseline_choice=BASELINE_CHOICE,
             measures=READING_MEASURES,
             score="held-out r and R^2 (nested CV by paragraph); gain = full minus baseline",
             baseline_fit="least squares (unpenalized); ridge penalizes only the model features",

@@ -106,6 +106,10 @@ class SentenceOptions(StageSettings):
     ----------
     targets : tuple of str
         Response columns of the stimulus table.
+    baseline : str
+        ``strongest`` (each outer fold's best standard baseline on its training sentences),
+        or one of ``length``, ``counts``, ``frequency``, ``all``
+        (`neuroalign.encode.tables.SENTENCE_BASELINES`).
     n_perm : int
         Permutations in the refit nulls (0: no p and q).
     """
@@ -113,6 +117,7 @@ class SentenceOptions(StageSettings):
     SECTION: ClassVar[str] = "#/$defs/encode_sentences_options"
 
     targets: tuple[str, ...] = ("effect_size",)
+    baseline: str = "strongest"
     n_perm: int = 1000
 
 
@@ -123,7 +128,8 @@ class WordOptions(StageSettings):
     Attributes
     ----------
     measures, baseline : tuple of str or None
-        Measure and baseline columns; None: the corpus' (known from the table's reader).
+        Measure and baseline columns; None: the corpus' measures (known from the table's
+        reader) and the strongest of its standard baselines, chosen on each training set.
     surprisal : tuple of str or None
         Surprisal columns fitted like a layer; ``()``: none; None: those the corpus ships.
     group : str or None

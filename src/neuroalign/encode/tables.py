@@ -1,10 +1,13 @@
 """Responses held in a stimulus table: one per sentence, or reading measures per word.
 
-``sentences`` sweeps every layer against a sentence-length baseline
-(`neuroalign.encoding.gain_sweep.gain_sweep`); ``words`` scores, per reading measure, the gain of
-each layer and of each surprisal column over a length, frequency and position baseline, with
-folds and permutations that keep sentences or texts whole
-(`neuroalign.encoding.gain_sweep.grouped_gain_sweep`).
+``sentences`` sweeps every layer against the standard baselines of sentence studies (length in
+characters, word and token counts, mean log word frequency;
+`neuroalign.encoding.gain_sweep.gain_sweep`); ``words`` scores, per reading measure, the gain of
+each layer and of each surprisal column over the corpus' length, frequency and position
+baselines, with folds and permutations that keep sentences or texts whole
+(`neuroalign.encoding.gain_sweep.grouped_gain_sweep`). By default the gain is over the
+strongest standard baseline, chosen in each outer fold on its training items only
+(`neuroalign.encoding.baselines`); the result names the candidates and the one chosen.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import xarray as xr
 
 from neuroalign._check import NeuroalignError
 from neuroalign._io import provenance
+from neuroalign.data import frequency
 from neuroalign.data.reading_measures import (
     CONVENTIONS,
     EDGE_NOTE,
@@ -31,11 +35,19 @@ from neuroalign.encode.activations import align_items, read_activations, store_i
 from neuroalign.encode.coefficients import signed_coefficient
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config
 from neuroalign.encode.settings import EncodeSettings
+from neuroalign.encoding.baselines import STRONGEST
 from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.gain_sweep import gain_sweep, grouped_gain_sweep
 from neuroalign.results import write_netcdf
 
-__all__ = ["count_words", "encode_sentences", "encode_words"]
+__all__ = [
+    "BASELINE_CHOICE",
+    "SENTENCE_BASELINES",
+    "count_words",
+    "encode_sentences",
+    "encode_words",
+    "sentence_baselines",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +61,57 @@ NULLS = (
     "response refitted through the whole nested CV; empirical p = (1 + k) / (1 + n_perm); "
     "p_peak against the maximum over feature sets"
 )
+
+
+#: The standard baselines of sentence studies, by name: their predictor columns.
+SENTENCE_BASELINES = {
+    "length": ("n_chars",),
+    "counts": ("n_chars", "n_words", "n_tokens"),
+    "frequency": ("log_frequency",),
+    "all": ("n_chars", "n_words", "n_tokens", "log_frequency"),
+}
+#: How the default baseline is chosen, recorded in results.
+BASELINE_CHOICE = (
+    "strongest of the standard baselines: in each outer fold, the candidate (least squares) "
+    "with the highest mean inner-CV R^2 (contiguous blocks) on that fold's training items "
+    "only; ties go to the simpler candidate"
+)
+
+
+def sentence_baselines(texts, tokens=None) -> dict[str, np.ndarray]:
+    """The standard sentence predictors: characters, words, tokens (if known), log frequency.
+
+    Returns a mapping of predictor name to array of shape (n_sentences,); ``log_frequency`` is
+    the mean Zipf frequency of the sentence's words (`neuroalign.data.frequency`).
+    """
+    texts = [str(t) for t in texts]
+    out = {"n_chars": np.asarray([len(t.strip()) for t in texts], float)}
+    out["n_words"] = count_words(texts).astype(float)
+    if tokens is not None:
+        out["n_tokens"] = np.asarray(tokens, float)
+    out["log_frequency"] = frequency.mean_log_frequency(texts)
+    return out
+
+
+def _candidates(
+    predictors: dict[str, np.ndarray], named: dict[str, tuple[str, ...]], choice: str
+) -> dict[str, np.ndarray]:
+    """The candidate baselines (columns that exist), or the one named by ``choice``."""
+    cands = {}
+    for name, cols in named.items():
+        have = [c for c in cols if c in predictors]
+        if have and (choice == STRONGEST or choice == name):
+            cands[name] = np.column_stack([predictors[c] for c in have])
+    if not cands:
+        raise NeuroalignError(f"baseline {choice!r}: none of its predictors is available.")
+    return cands
+
+
+def _baseline_attrs(named: dict[str, tuple[str, ...]], cands, choice: str) -> dict[str, Any]:
+    return {
+        "baseline": {k: list(v) for k, v in named.items() if k in cands},
+        "baseline_choice": BASELINE_CHOICE if choice == STRONGEST else f"{choice} (as configured)",
+    }
 
 
 def count_words(texts) -> np.ndarray:
@@ -114,7 +177,7 @@ def encode_sentences(
     stimuli: str | Path,
     output: str | Path,
 ) -> Path:
-    """Layer sweep over sentences with a length baseline; write a netCDF.
+    """Layer sweep over sentences over the standard baselines; write a netCDF.
 
     Parameters
     ----------
@@ -146,11 +209,12 @@ def encode_sentences(
     texts = table["text"].astype(str).tolist()
     designs = _layer_arrays(settings, activations, texts, str(stimuli))
     store_attrs, tokens = store_info(activations)
-    # the standard length baselines of sentence studies: characters, words and tokens
-    baseline = {"n_chars": np.asarray([len(t.strip()) for t in texts], float)}
-    baseline["n_words"] = count_words(texts)
-    if tokens is not None:
-        baseline["n_tokens"] = np.asarray(tokens, float)
+    predictors = sentence_baselines(texts, tokens)
+    bad = ~np.isfinite(predictors["log_frequency"])
+    if bad.any():
+        raise NeuroalignError(f"{stimuli}: row {int(np.flatnonzero(bad)[0])} has no word.")
+    named = {k: tuple(c for c in v if c in predictors) for k, v in SENTENCE_BASELINES.items()}
+    cands = _candidates(predictors, named, opts.baseline)
     n = len(table)
     if settings.folds > n:
         raise NeuroalignError(
@@ -162,7 +226,7 @@ def encode_sentences(
     sweep = gain_sweep(
         designs,
         Y,
-        np.column_stack(list(baseline.values())),
+        cands,
         group_folds(labels),
         alphas=alphas,
         n_perm=opts.n_perm,
@@ -175,6 +239,8 @@ def encode_sentences(
             **_sweep_vars(sweep, "layer", "target"),
             "r_baseline": ("target", sweep.r_baseline),
             "r2_baseline": ("target", sweep.r2_baseline),
+            "baseline_used": ("target", sweep.baseline.astype(str)),
+            "baseline_share": ("target", sweep.baseline_share),
             "peak_depth": ("target", sweep.peak / max(len(sweep.labels) - 1, 1)),
             "n_items": ("target", sweep.n_items),
         },
@@ -190,7 +256,8 @@ def encode_sentences(
             dataset=str(table["stimset"].iloc[0]),
             reader=str(table_attrs.get("reader", "")),
             **_extraction(store_attrs, activations),
-            baseline=list(baseline),
+            **_baseline_attrs(named, cands, opts.baseline),
+            frequency=frequency.source(),
             folds=f"{settings.folds} folds, sentences assigned at random (seed {seed})",
             score="held-out Pearson r and R^2 of out-of-fold predictions (nested CV: the "
             "penalty is chosen by inner 5-fold CV inside each training set)",
@@ -201,10 +268,11 @@ def encode_sentences(
     )
     write_netcdf(ds, output)
     logger.info(
-        "wrote %s (peak layer %s: r = %.3f, baseline r = %.3f)",
+        "wrote %s (peak layer %s: r = %.3f, baseline %s r = %.3f)",
         output,
         sweep.labels[int(sweep.peak[0])],
         sweep.r.max(0)[0],
+        sweep.baseline[0],
         sweep.r_baseline[0],
     )
     return output
@@ -217,7 +285,7 @@ def encode_words(
     stimuli: str | Path,
     output: str | Path,
 ) -> Path:
-    """Gains over a length/frequency/position baseline per reading measure; write a netCDF.
+    """Gains over the strongest standard baseline per reading measure; write a netCDF.
 
     Parameters
     ----------
@@ -261,7 +329,20 @@ def encode_words(
     base = _numeric(table, base_cols, stimuli, "options.baseline")
     corpus = _numeric(table, surprisal, stimuli, "options.surprisal")
     designs = _layer_arrays(settings, activations, table["text"].astype(str).tolist(), str(stimuli))
-    store_attrs, _ = store_info(activations)
+    store_attrs, tokens = store_info(activations)
+    predictors = {c: base[:, i] for i, c in enumerate(base_cols)}
+    if opts.baseline is None:
+        roles = dict(conv.baseline)
+        if tokens is not None and len(tokens) == len(table):
+            predictors["n_tokens"] = np.asarray(tokens, float)
+        named = {r: (roles[r],) for r in ("length", "frequency") if r in roles}
+        named["all"] = (*roles.values(), *(["n_tokens"] if "n_tokens" in predictors else []))
+        choice = STRONGEST
+    else:
+        named, choice = {"configured": tuple(base_cols)}, "configured"
+    cands = _candidates(predictors, named, choice)
+    # the union of the candidates: the exclusions and the signed coefficients' controls
+    base = np.column_stack([predictors[c] for c in dict.fromkeys(sum(named.values(), ()))])
     keep = ~sentence_edges(table) if not opts.keep_edges else np.ones(len(table), bool)
     keep &= np.isfinite(base).all(1) & np.isfinite(corpus).all(1)
     for X in designs.values():
@@ -276,11 +357,13 @@ def encode_words(
         device=device,
         dtype=settings.dtype,
     )
-    model = grouped_gain_sweep(designs, Y, base, groups, **common)
+    model = grouped_gain_sweep(designs, Y, cands, groups, **common)
     data = {
         **_sweep_vars(model, "layer", "measure"),
         "r_baseline": ("measure", model.r_baseline),
         "r2_baseline": ("measure", model.r2_baseline),
+        "baseline_used": ("measure", model.baseline.astype(str)),
+        "baseline_share": ("measure", model.baseline_share),
         "peak_depth": ("measure", model.peak / max(len(model.labels) - 1, 1)),
         "n_words": ("measure", model.n_items),
     }
@@ -294,7 +377,7 @@ def encode_words(
     }
     if surprisal:
         sweep = grouped_gain_sweep(
-            {c: corpus[:, [i]] for i, c in enumerate(surprisal)}, Y, base, groups, **common
+            {c: corpus[:, [i]] for i, c in enumerate(surprisal)}, Y, cands, groups, **common
         )
         data.update(_sweep_vars(sweep, "surprisal", "measure", prefix="surprisal_"))
         coords["surprisal"] = surprisal
@@ -327,7 +410,8 @@ def encode_words(
             dataset=str(table["stimset"].iloc[0]),
             reader=reader,
             **_extraction(store_attrs, activations),
-            baseline=dict(conv.baseline) if conv and opts.baseline is None else base_cols,
+            **_baseline_attrs(named, cands, choice),
+            baseline_roles=dict(conv.baseline) if conv and opts.baseline is None else {},
             exclusions=exclusions,
             conventions=list(conv.notes) if conv else [],
             n_groups=len(np.unique(groups[keep])),

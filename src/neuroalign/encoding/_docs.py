@@ -198,8 +198,10 @@ PARAMS: dict[str, str] = {
         "    Feature sets (layers, single predictors); columns are z-scored here."
     ),
     "baseline_items": (
-        "baseline : array of shape (n_items, n_baseline)\n"
-        "    Baseline predictors (least squares, with an intercept; not penalized)."
+        "baseline : array of shape (n_items, n_baseline), or mapping of str to such arrays\n"
+        "    Baseline predictors (least squares, with an intercept; not penalized). A mapping\n"
+        "    names standard candidates: each outer fold uses the strongest on its training rows\n"
+        "    (:mod:`neuroalign.encoding.baselines`)."
     ),
     "n_splits": (
         "n_splits : int\n"

@@ -22,8 +22,14 @@ import numpy as np
 
 from neuroalign._check import NeuroalignError
 from neuroalign.encoding._docs import fill_doc
+from neuroalign.encoding.baselines import (
+    choose_per_fold,
+    gain_over_baselines,
+    most_chosen,
+    union_baseline,
+)
 from neuroalign.encoding.cv import group_folds
-from neuroalign.encoding.evaluate import baseline_gain, cross_val_predict
+from neuroalign.encoding.evaluate import cross_val_predict
 from neuroalign.encoding.permutation import (
     freedman_lane_responses,
     permutations,
@@ -70,6 +76,9 @@ class GainSweep:
         p of that highest value against the null of the maximum over sets.
     null_r, null_gain : ndarray of shape (n_sets, n_perm, n_targets)
         The null ``r`` and ``r2_gain`` of every set.
+    baseline, baseline_share : ndarray of shape (n_targets,)
+        The baseline candidate most outer folds chose (object array of names; the given
+        baseline's name when there is one candidate) and the share of folds choosing it.
     """
 
     labels: list
@@ -93,6 +102,8 @@ class GainSweep:
     p_peak_gain: np.ndarray
     null_r: np.ndarray
     null_gain: np.ndarray
+    baseline: np.ndarray
+    baseline_share: np.ndarray
 
 
 def zscore_columns(X) -> np.ndarray:
@@ -148,8 +159,8 @@ def gain_sweep(
     Y = np.asarray(Y, float)
     Y = Y[:, None] if Y.ndim == 1 else Y
     n, t = Y.shape
-    base = np.asarray(baseline, float)
-    base = base[:, None] if base.ndim == 1 else base
+    cands = _candidates(baseline)
+    base = union_baseline(cands)
     if base.shape[0] != n or any(np.shape(X)[0] != n for X in designs.values()):
         raise NeuroalignError(
             f"{n} responses, but the baseline or a feature set has a different number of items."
@@ -158,7 +169,9 @@ def gain_sweep(
         raise NeuroalignError("no feature set to sweep.")
     index = permutations(n, n_perm, np.random.default_rng(seed), blocks)
     Y_r = np.c_[Y, permuted_responses(Y, index)]
+    # Freedman-Lane under the union of the candidates, which nests every fold's baseline
     Y_g = np.c_[Y, freedman_lane_responses(Y, base, index)]
+    chosen = choose_per_fold(cands, Y, folds, inner_folds=inner_folds)
     out: dict[str, list] = {k: [] for k in ("r", "r2", "r_full", "r2_full", "null_r", "null_g")}
     for label, X in designs.items():
         logger.info("feature set %s", label)
@@ -169,15 +182,8 @@ def gain_sweep(
         out["r"].append(r_all[:t])
         out["r2"].append(r2_score(Y[tested], pred[tested, :t]))
         out["null_r"].append(unstack(r_all[t:], n_perm) if n_perm else np.zeros((0, t)))
-        gain = baseline_gain(
-            X,
-            base,
-            Y_g,
-            alphas,
-            folds,
-            penalize_baseline=False,
-            inner_folds=inner_folds,
-            **options,
+        gain, _ = gain_over_baselines(
+            X, cands, Y_g, alphas, folds, chosen=chosen, inner_folds=inner_folds, **options
         )
         out["r_full"].append(gain["r_full"][:t])
         out["r2_full"].append(gain["r2_full"][:t])
@@ -189,6 +195,7 @@ def gain_sweep(
     r2_gain = r2_full - r2_baseline
     p = np.stack([_p(r[i], null_r[i]) for i in range(len(r))])
     p_gain = np.stack([_p(r2_gain[i], null_gain[i]) for i in range(len(r))])
+    name, share = most_chosen(chosen)
     return GainSweep(
         labels=list(designs),
         n_perm=int(n_perm),
@@ -211,7 +218,23 @@ def gain_sweep(
         p_peak_gain=_p(r2_gain.max(0), null_gain.max(0)),
         null_r=null_r,
         null_gain=null_gain,
+        baseline=np.full(t, name, dtype=object),
+        baseline_share=np.full(t, share),
     )
+
+
+def _candidates(baseline) -> dict[str, np.ndarray]:
+    """Named baseline candidates: a mapping as given, an array as the one ``baseline``."""
+    if isinstance(baseline, Mapping):
+        if not baseline:
+            raise NeuroalignError("no baseline candidate.")
+        out = {}
+        for k, B in baseline.items():
+            B = np.asarray(B, float)
+            out[str(k)] = B[:, None] if B.ndim == 1 else B
+        return out
+    B = np.asarray(baseline, float)
+    return {"baseline": B[:, None] if B.ndim == 1 else B}
 
 
 @fill_doc
@@ -263,10 +286,9 @@ def grouped_gain_sweep(
     """
     Y = np.asarray(Y, float)
     Y = Y[:, None] if Y.ndim == 1 else Y
-    base = np.asarray(baseline, float)
-    base = base[:, None] if base.ndim == 1 else base
+    cands = _candidates(baseline)
     groups = np.asarray(groups)
-    finite = np.isfinite(base).all(1)
+    finite = np.isfinite(union_baseline(cands)).all(1)
     for X in designs.values():
         finite &= np.isfinite(np.asarray(X, float).reshape(len(Y), -1)).all(1)
     ok = np.isfinite(Y) & finite[:, None]
@@ -288,7 +310,7 @@ def grouped_gain_sweep(
         part = gain_sweep(
             {k: np.asarray(X)[rows] for k, X in designs.items()},
             Y[np.ix_(rows, cols)],
-            base[rows],
+            {k: B[rows] for k, B in cands.items()},
             folds,
             alphas=alphas,
             n_perm=n_perm,

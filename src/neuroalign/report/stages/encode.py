@@ -333,17 +333,7 @@ def _sweep_blocks(ctx, slug, ds, dim) -> list[Block]:
 
 def _baseline_text(ds: xr.Dataset) -> str:
     """The baseline a gain was measured against, as recorded in the result."""
-    base = ds.attrs.get("baseline")
-    if base is None:
-        return "not recorded in the result"
-    if isinstance(base, str):
-        try:
-            base = json.loads(base)
-        except ValueError:
-            return base
-    if isinstance(base, dict):
-        return ", ".join(f"{k}: {v}" for k, v in base.items())
-    return ", ".join(map(str, np.atleast_1d(base)))
+    return encode_tables.baseline_text(ds)
 
 
 def _layer_ticks(ax, layers) -> None:

@@ -45,7 +45,7 @@ def _sweep_figure(layers, curves, null, baseline, ylabel: str, title: str) -> Mp
     if not np.isnan(null).all():
         ax.plot(x, null, ls="--", color=NULL_COLOR, label="null, 95th percentile")
     if baseline is not None:
-        ax.axhline(baseline, color="k", lw=1, ls=":", label="length baseline")
+        ax.axhline(baseline, color="k", lw=1, ls=":", label="baseline")
     ax.axhline(0, color="0.85", lw=0.8)
     ax.set_xticks(x, [str(v) for v in layers])
     ax.set_xlabel("layer")
@@ -58,33 +58,34 @@ def _sweep_figure(layers, curves, null, baseline, ylabel: str, title: str) -> Mp
 def sentence_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str, list[Block]]:
     """Layer-sweep curves (r per layer, baseline, null) and the gain over sentence length."""
     layers = [str(v) for v in ds["layer"].values]
-    baseline = ", ".join(json.loads(ds.attrs.get("baseline", "[]")))
-    blocks: list[Block] = []
+    blocks: list[Block] = [Text(f"Baseline: {baseline_text(ds)}.")]
     headlines = []
     for target in ds["target"].values:
         t = ds.sel(target=target)
+        baseline = used_baseline(ds, "target", target)
         peak = str(t["peak_layer"].values)
         k = layers.index(peak)
         headlines.append(
             f"{target}: peak layer {peak} (depth {float(t['peak_depth']):.2f}), "
-            f"r = {float(t['r'][k]):.3f} vs length baseline r = {float(t['r_baseline']):.3f}; "
+            f"r = {float(t['r'][k]):.3f} vs baseline ({baseline}) r = "
+            f"{float(t['r_baseline']):.3f}; "
             f"R^2 gain {float(t['r2_gain'][k]):.3f}"
         )
         blocks.append(
             ctx.save_figure(
                 _sweep_figure(
                     layers,
-                    {"layer alone": t["r"].values, "length baseline + layer": t["r_full"].values},
+                    {"layer alone": t["r"].values, "baseline + layer": t["r_full"].values},
                     _pct(t["null_r"].values),
                     float(t["r_baseline"]),
                     "held-out r",
                     f"{target}: layer sweep",
                 ),
                 f"{slug}-{target}-sweep",
-                alt=f"Held-out r of each layer for {target}, with the length baseline and the "
+                alt=f"Held-out r of each layer for {target}, with the baseline and the "
                 "permutation null",
                 caption=f"Layer sweep for {target}: held-out Pearson r of each layer's features "
-                f"alone (blue) and of the length baseline ({baseline}) plus the layer (orange), "
+                f"alone (blue) and of the baseline ({baseline}) plus the layer (orange), "
                 "from nested cross-validation over sentences; the dotted line is the baseline "
                 "alone, the dashed line the 95th percentile of the refit permutation null.",
             )
@@ -93,14 +94,14 @@ def sentence_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str,
             ctx.save_figure(
                 _sweep_figure(
                     layers,
-                    {"R^2 gain over length": t["r2_gain"].values},
+                    {"R^2 gain over the baseline": t["r2_gain"].values},
                     _pct(t["null_gain"].values),
                     None,
                     "held-out R^2 gain",
-                    f"{target}: gain over sentence length",
+                    f"{target}: gain over the baseline",
                 ),
                 f"{slug}-{target}-gain",
-                alt=f"R^2 gain of each layer over the length baseline for {target}",
+                alt=f"R^2 gain of each layer over the baseline for {target}",
                 caption="Held-out R^2 of baseline + layer minus that of the baseline alone (only "
                 "the layer's features are penalized); the dashed line is the 95th percentile of "
                 "the Freedman-Lane permutation null.",
@@ -121,7 +122,7 @@ def sentence_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str,
             Table(
                 ["layer", "r", "p", "r (baseline + layer)", "R^2 gain", "p (gain)"],
                 rows,
-                caption=f"{target}: length baseline r = {float(t['r_baseline']):.3f} "
+                caption=f"{target}: baseline ({baseline}) r = {float(t['r_baseline']):.3f} "
                 f"(R^2 {float(t['r2_baseline']):.3f}); p of the peak against the maximum over "
                 f"layers {_p(float(t['p_peak']))}; {int(t['n_items'])} sentences.",
             )
@@ -130,14 +131,57 @@ def sentence_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str,
 
 
 def _baseline_names(ds: xr.Dataset) -> str:
+    return baseline_text(ds)
+
+
+def _candidates(ds: xr.Dataset):
     base = ds.attrs.get("baseline", "")
+    if not isinstance(base, str):
+        return base
     try:
-        base = json.loads(base)
-    except (TypeError, ValueError):
-        return str(base) or "not recorded"
+        return json.loads(base)
+    except ValueError:
+        return base
+
+
+def used_baseline(ds: xr.Dataset, dim: str, value) -> str:
+    """The baseline a target's gain is over: name, columns and share of folds choosing it."""
+    if "baseline_used" not in ds:
+        return _columns_text(_candidates(ds)) or "not recorded"
+    name = str(ds["baseline_used"].sel({dim: value}).values)
+    cands = _candidates(ds)
+    cols = cands.get(name) if isinstance(cands, dict) else None
+    text = f"{name}: {', '.join(map(str, cols))}" if cols else name
+    share = float(ds["baseline_share"].sel({dim: value})) if "baseline_share" in ds else 1.0
+    if len(cands) > 1 and share < 1:
+        text += f", in {share:.0%} of the outer folds"
+    return text
+
+
+def _columns_text(base) -> str:
     if isinstance(base, dict):
-        return ", ".join(f"{k}: {v}" for k, v in base.items())
-    return ", ".join(map(str, base))
+        return "; ".join(
+            f"{k} ({', '.join(map(str, v))})" if isinstance(v, list) else f"{k}: {v}"
+            for k, v in base.items()
+        )
+    if isinstance(base, str):
+        return base
+    return ", ".join(map(str, np.atleast_1d(base)))
+
+
+def baseline_text(ds: xr.Dataset) -> str:
+    """The baselines a result offered, which it used, and how it chose (as recorded)."""
+    base = _candidates(ds)
+    if not base:
+        return "not recorded in the result"
+    text = _columns_text(base)
+    if "baseline_used" in ds:
+        used = sorted({str(v) for v in np.atleast_1d(ds["baseline_used"].values)})
+        text = f"used {' / '.join(used)}; candidates {text}"
+    choice = ds.attrs.get("baseline_choice")
+    if choice:
+        text += f" (choice: {choice})"
+    return text
 
 
 def word_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str, list[Block]]:
@@ -213,7 +257,7 @@ def word_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> tuple[str, lis
             _gain_bars(ds, measures, has_corpus),
             f"{slug}-gains",
             alt="R^2 gain over the baseline per reading measure: model and corpus surprisal",
-            caption="Gain over the length + frequency + position baseline per measure: the "
+            caption=f"Gain over the baseline ({baseline_text(ds)}) per measure: the "
             "model's best layer and the corpus' best surprisal column (named above its bar); "
             "a star marks q < 0.05.",
         )
