@@ -385,14 +385,19 @@ def evaluate_synthesis(
     images = read_images([root / p for p in table["image"].astype(str)])
     names = list(encoders)
     loaded, sources = {}, {}
+    dataset = ""
     for name, enc in encoders.items():
         if isinstance(enc, str | Path):
             from neuroalign.diffusion.encoder import load_encoder
+            from neuroalign.results import load_netcdf
 
-            sources[name] = str(enc)
+            attrs = load_netcdf(enc, "encoder").attrs
+            sources[name] = f"{attrs.get('model', '')} ({enc})"
+            dataset = dataset or str(attrs.get("dataset", ""))
             loaded[name] = load_encoder(enc, device=device)
         else:
-            sources[name] = getattr(enc, "name", type(enc).__name__)
+            sources[name] = str(getattr(enc, "name", "") or type(enc).__name__)
+            dataset = dataset or str(getattr(enc, "dataset", "") or "")
             loaded[name] = enc
     roi_names = list(_roi_masks(loaded["guiding"]))
     if not roi_names:
@@ -485,6 +490,8 @@ def evaluate_synthesis(
             seed=settings.random_seed,
             encoders=", ".join(f"{k}: {v}" for k, v in sources.items()),
             images_root=str(root),
+            dataset=dataset,
+            simulated=str(dataset.startswith("sim_")).lower(),
             categories=reason or "computed",
         )
     )

@@ -30,6 +30,8 @@ STAGE_PAGES: dict[str, str] = {
     "vision_encode": "neuroalign.report.stages.vision_encode",
     "vision_decode": "neuroalign.report.stages.vision_decode",
     "vision_gallery": "neuroalign.report.stages.vision_gallery",
+    "diffusion": "neuroalign.report.stages.diffusion",
+    "captions": "neuroalign.report.stages.captions",
 }
 
 
