@@ -217,11 +217,23 @@ def _model_defaults(
 class _Replica:
     """A model copy on one device with its hooks' bookkeeping."""
 
-    def __init__(self, model: torch.nn.Module, entry_path: str, device: torch.device) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        entry_path: str,
+        device: torch.device,
+        images_only: bool = False,
+    ) -> None:
         self.model = model
         self.entry = model.get_submodule(entry_path)
-        if entry_path == "" and hasattr(model, "get_image_features") and _needs_text(model):
+        if (
+            images_only
+            and entry_path == ""
+            and hasattr(model, "get_image_features")
+            and _needs_text(model)
+        ):
             # A dual encoder (CLIPModel): its forward runs both towers; the image side alone.
+            # (A LLaVA-style model's prompts need its whole forward: images_only is False.)
             self.entry = model.get_image_features
         self.accepted = _accepted(self.entry)
         self.device = device
@@ -352,7 +364,13 @@ class Extractor:
 
     # -- inputs ----------------------------------------------------------------------------
     def mode(self, table: pd.DataFrame, images: Sequence[Any] | None) -> str:
-        """``text``, ``image`` (vision tower) or ``prompt`` (image+text)."""
+        """``text``, ``image`` (vision tower) or ``prompt`` (image+text).
+
+        A text tower reads an image table's ``image`` column only where the model takes images
+        and its processor has an image token (LLaVA-style); a text LM reads the table's
+        ``text`` alone (an image table's captions). Images given as an argument are always
+        prompts.
+        """
         has_images = images is not None or "image" in table.columns
         if self.arch.tower == "vision":
             if not has_images:
@@ -361,7 +379,20 @@ class Extractor:
                     "stimulus table"
                 )
             return "image"
+        if has_images and not self._reads_prompts():
+            if images is None:
+                return "text"
+            raise NeuroalignError(
+                f"{type(self.model).__name__} with {type(self.processor).__name__} takes no "
+                "images: image+text prompts need an image-text model and its processor "
+                "(LLaVA-style); give the table alone to read its text"
+            )
         return "prompt" if has_images else "text"
+
+    def _reads_prompts(self) -> bool:
+        """Whether the model takes images beside its tokens and the processor makes prompts."""
+        params = inspect.signature(self.model.forward).parameters
+        return "pixel_values" in params and getattr(self.processor, "image_token", None) is not None
 
     def inputs(self, table: pd.DataFrame, images: Sequence[Any] | None = None) -> list[Any]:
         """Cut the table into model inputs (before tokenization); one list entry per input."""
@@ -406,9 +437,11 @@ class Extractor:
         within = self.arch.projection if "embeds" in self.units else None
         entry = _entry_module(self.model, self.arch.stack, needs, within=within)
         entry_path = next(n for n, m in self.model.named_modules() if m is entry)
-        replicas = [_Replica(self.model, entry_path, self.devices[0])]
+        images_only = self.arch.tower == "vision"
+        replicas = [_Replica(self.model, entry_path, self.devices[0], images_only)]
         for device in self.devices[1:]:
-            replicas.append(_Replica(copy.deepcopy(self.model).to(device), entry_path, device))
+            model = copy.deepcopy(self.model).to(device)
+            replicas.append(_Replica(model, entry_path, device, images_only))
         for replica in replicas:
             replica.batch_size = BatchSize(self.batch_size)
             replica.maskless = longest_maskless(replica.model, self.arch)

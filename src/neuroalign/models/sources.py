@@ -196,7 +196,12 @@ _PROCESSOR_FILES = (
     "vocab.txt",
     "tokenizer.model",
     "preprocessor_config.json",
+    "processor_config.json",
 )
+
+#: Files of a saved processor beyond a tokenizer: an image processor's (older transformers
+#: save it alone), or a multimodal processor's, which holds its image processor (LLaVA-style).
+_IMAGE_PROCESSOR_FILES = ("preprocessor_config.json", "processor_config.json")
 
 
 def _base_class(config: Any) -> Any:
@@ -390,7 +395,7 @@ def _load_processor(source: ModelSource, kwargs: dict[str, Any], *, required: bo
             f"model source {source.spec}: {local} has no tokenizer or processor files (one of "
             f"{', '.join(_PROCESSOR_FILES)}); save the tokenizer next to the weights"
         )
-    has_image_processor = (local / "preprocessor_config.json").is_file()
+    has_image_processor = any((local / name).is_file() for name in _IMAGE_PROCESSOR_FILES)
     loaders = [transformers.AutoProcessor] if has_image_processor else []
     loaders.append(transformers.AutoTokenizer)
     last: Exception | None = None
