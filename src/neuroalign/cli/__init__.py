@@ -32,6 +32,8 @@ COMMANDS = (
     "init-unclip",
     "reconstruct",
     "image-metrics",
+    "evaluate-synthesis",
+    "caption-voxels",
     "report",
 )
 
