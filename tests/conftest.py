@@ -25,6 +25,18 @@ def mirror_root() -> Path | None:
     return None
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _checksum_cache(tmp_path_factory):
+    """Weight checksums cached in a session folder, never in the user's cache."""
+    old = os.environ.get("NEUROALIGN_CACHE")
+    os.environ["NEUROALIGN_CACHE"] = str(tmp_path_factory.mktemp("neuroalign-cache"))
+    yield
+    if old is None:
+        os.environ.pop("NEUROALIGN_CACHE", None)
+    else:
+        os.environ["NEUROALIGN_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     """The repository root (where pyproject.toml is)."""

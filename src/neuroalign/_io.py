@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -71,6 +72,60 @@ def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+#: The environment variable naming the folder of the checksum cache (default
+#: ``$XDG_CACHE_HOME/neuroalign``, else ``~/.cache/neuroalign``).
+CACHE_ENV = "NEUROALIGN_CACHE"
+
+
+def cache_dir() -> Path:
+    """The folder of neuroalign's caches (not created here)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "neuroalign"
+
+
+def sha256_cached(path: str | Path) -> str:
+    """The sha256 of a (large) file, hashed once and cached by path, size and mtime.
+
+    The cache is a JSON file in :func:`cache_dir`; an entry whose file changed size or
+    modification time is recomputed. A cache that cannot be read or written is ignored.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    cache = cache_dir() / "sha256.json"
+    try:
+        entries = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        entries = {}
+    if isinstance(entries, dict) and isinstance(entries.get(key), str):
+        return entries[key]
+    digest = sha256_file(path)
+    if not isinstance(entries, dict):
+        entries = {}
+    # keep one entry per path: the stale ones of a changed file go
+    entries = {k: v for k, v in entries.items() if not k.startswith(f"{path}|")}
+    entries[key] = digest
+    with contextlib.suppress(OSError):
+        write_json_atomic(cache, entries)
+    return digest
+
+
+#: The configuration (settings) file the running command read, recorded by :func:`provenance`.
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("neuroalign_config_file", default=None)
+
+
+@contextlib.contextmanager
+def recording_config_file(path: str | Path | None) -> Iterator[None]:
+    """Within the block, every :func:`provenance` records ``path`` and its sha256."""
+    token = _CONFIG_FILE.set(None if path is None else Path(path).absolute())
+    try:
+        yield
+    finally:
+        _CONFIG_FILE.reset(token)
+
+
 def config_hash(config: Mapping[str, Any]) -> str:
     """Return a short stable hash of a configuration mapping (key order does not matter)."""
     text = json.dumps(config, sort_keys=True, default=str)
@@ -122,7 +177,8 @@ def provenance(
     stage : str
         The stage that made the result (``"simulate"``, ``"stimuli"``, ...).
     config : mapping, optional
-        The settings the stage ran with; stored as JSON and as a short hash.
+        The settings the stage ran with; stored as JSON and as a short hash. The settings
+        file the command read (:func:`recording_config_file`) is stored with its sha256.
     inputs : mapping of str to path, optional
         Input files; their sha256 checksums are stored.
     seed : int, optional
@@ -147,6 +203,10 @@ def provenance(
     if config is not None:
         attrs["config"] = json.dumps(config, sort_keys=True, default=str)
         attrs["config_hash"] = config_hash(config)
+    config_file = _CONFIG_FILE.get()
+    if config_file is not None and config_file.is_file():
+        attrs["config_file"] = str(config_file)
+        attrs["config_file_sha256"] = sha256_file(config_file)
     if inputs:
         attrs["input_sha256"] = json.dumps(
             {name: sha256_file(p) for name, p in inputs.items() if Path(p).is_file()},

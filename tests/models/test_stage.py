@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import numpy as np
 import pytest
 from tiny_models import make_llama
 
 from neuroalign._check import NeuroalignError
+from neuroalign._io import sha256_file
 from neuroalign.cli import extract as cli_extract
 from neuroalign.data.stimuli import standardize, write_table
 from neuroalign.models.stage import ExtractSettings, ModelSettings, WordContext, extract
@@ -99,6 +101,12 @@ def test_cli_writes_a_store_with_provenance(tmp_path, saved, capsys):
     assert ds.attrs["context"] == "words:4:2" and ds.attrs["pooling"] == "mean"
     assert ds.attrs["dtype"] == "float32" and len(ds.attrs["stimulus_sha256"]) == 64
     assert np.isfinite(ds["mlp_out"].values).all()
+    # the model's source, revision and a sha256 of its weight files
+    folder = source.removeprefix("path:")
+    assert ds.attrs["model_source"] == source
+    assert ds.attrs["model_revision"].startswith("local ")
+    weights = json.loads(ds.attrs["weights_sha256"])
+    assert weights == {"model.safetensors": sha256_file(f"{folder}/model.safetensors")}
 
 
 def test_python_stage_equals_the_cli(tmp_path, saved):

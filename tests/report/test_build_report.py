@@ -181,6 +181,39 @@ def test_provenance_records_config_hash_versions_and_input_checksums(fake_run, t
         assert git_commit() in page
 
 
+def test_provenance_page_shows_each_results_model_config_file_and_inputs(fake_run, tmp_path):
+    from neuroalign._io import provenance, recording_config_file
+
+    settings = tmp_path / "job.json"
+    settings.write_text("{}")
+    stim = tmp_path / "stim.parquet"
+    stim.write_bytes(b"rows")
+    with recording_config_file(settings):
+        attrs = provenance(
+            stage="encode",
+            config={"a": 1},
+            inputs={"stimuli": stim},
+            model_source="hf:org/tiny",
+            model_revision="0123456789abcdef0123456789abcdef01234567",
+            weights_sha256={"model.safetensors": "ab" * 32},
+        )
+    result = tmp_path / "encode.nc"
+    write_netcdf(xr.Dataset({"r": ("voxel", [0.1, 0.2])}, attrs=attrs), result)
+    site = _build(fake_run, inputs=[result]).parent
+    page = (site / "provenance.html").read_text()
+    record = json.loads((site / "provenance.json").read_text())
+    row = next(r for r in record["results_provenance"] if r["file"] == str(result))
+    assert row["model_source"] == "hf:org/tiny" and row["stage"] == "encode"
+    for text in (
+        "hf:org/tiny (revision 0123456789abcdef0123456789abcdef01234567)",
+        "model.safetensors: " + "ab" * 32,
+        f"stimuli: {sha256_file(stim)}",
+        f"{settings.absolute()} (sha256 {sha256_file(settings)})",
+        f"config file sha256</td><td>{sha256_file(fake_run.config)}",
+    ):
+        assert text in page, text
+
+
 def test_failing_page_leaves_no_site_and_keeps_the_previous_one(fake_run):
     def broken(ctx):
         raise RuntimeError("stage page failed")

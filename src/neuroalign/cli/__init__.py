@@ -15,6 +15,7 @@ import sys
 
 from neuroalign import __version__
 from neuroalign._check import NeuroalignError
+from neuroalign._io import recording_config_file
 
 # Order is the order of the pipeline; it is the order ``neuroalign --help`` lists them in.
 COMMANDS = (
@@ -114,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.DEBUG if level > 1 else logging.INFO if level == 1 else logging.WARNING
     )
     try:
-        args.func(args)
+        with recording_config_file(getattr(args, "settings", None)):
+            args.func(args)
     except NeuroalignError as err:
         print(f"neuroalign {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2

@@ -220,6 +220,7 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
     from neuroalign._io import provenance, sha256_file
     from neuroalign.devices import resolve_devices, resolve_dtype
     from neuroalign.models.extract import Extractor
+    from neuroalign.models.provenance import model_provenance
     from neuroalign.models.sources import load_model
     from neuroalign.models.store import check_store_output, extract_to_zarr
 
@@ -270,6 +271,7 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
         model_class=type(model).__name__,
         revision=source.revision or "",
         commit=str(getattr(model.config, "_commit_hash", "") or ""),
+        **model_provenance(model_settings.source, model),
         dtype=dtype_name,
         pooling=extractor.pooling,
         context=str(extractor.context),

@@ -21,13 +21,18 @@ import yaml
 
 from neuroalign import __version__
 from neuroalign._check import NeuroalignError
-from neuroalign._io import atomic_path, config_hash, git_commit
+from neuroalign._io import atomic_path, config_hash, git_commit, sha256_file
 from neuroalign._yaml import load_yaml
 from neuroalign.report._format import as_text, human_size
 from neuroalign.report.blocks import Code, Link, Page, Section, Table, Text
 from neuroalign.report.context import ReportContext
 from neuroalign.report.pages import Collector, load_collectors
-from neuroalign.report.provenance import environment, input_checksums, package_versions
+from neuroalign.report.provenance import (
+    environment,
+    input_checksums,
+    package_versions,
+    result_provenance,
+)
 from neuroalign.settings import StageSettings
 
 logger = logging.getLogger(__name__)
@@ -210,10 +215,16 @@ def _provenance(
         "packages": package_versions(),
         "config_hash": config_hash(config),
         "config_source": str(config_path) if config_path is not None else "inline or none",
+        "config_sha256": (
+            sha256_file(config_path)
+            if config_path is not None and Path(config_path).is_file()
+            else None
+        ),
         "config": config,
         "results": None if ctx.results is None else str(ctx.results),
         "data_root": None if ctx.data_root is None else str(ctx.data_root),
         "inputs": input_checksums(ctx.inputs),
+        "results_provenance": result_provenance(ctx.inputs),
     }
 
 
@@ -224,6 +235,7 @@ def _provenance_page(provenance: Mapping[str, Any], config: Mapping[str, Any]) -
         ["git commit", provenance.get("git_commit") or "not run from a git checkout"],
         ["config hash", provenance["config_hash"]],
         ["config file", provenance["config_source"]],
+        ["config file sha256", provenance.get("config_sha256") or "no file"],
         *[[k, v] for k, v in env.items()],
         ["results folder", as_text(provenance["results"])],
         ["data folder", as_text(provenance["data_root"])],
@@ -233,6 +245,21 @@ def _provenance_page(provenance: Mapping[str, Any], config: Mapping[str, Any]) -
     config_text = (
         yaml.safe_dump(config, sort_keys=False, default_flow_style=False) if config else ""
     )
+    made = provenance.get("results_provenance", [])
+    made_rows = [
+        [
+            r["file"],
+            r["stage"],
+            r["git_commit"] or "not recorded",
+            f"{r['config_file']} (sha256 {r['config_file_sha256']})"
+            if r["config_file"]
+            else (f"settings hash {r['config_hash']}" if r["config_hash"] else "not recorded"),
+            f"{r['model_source']} (revision {r['model_revision']})" if r["model_source"] else "",
+            r["weights_sha256"],
+            r["input_sha256"],
+        ]
+        for r in made
+    ]
     return Page(
         slug="provenance",
         title="Provenance",
@@ -240,6 +267,30 @@ def _provenance_page(provenance: Mapping[str, Any], config: Mapping[str, Any]) -
         sections=[
             Section("Environment", [Table(["field", "value"], about)]),
             Section("Package versions", [Table(["package", "version"], packages)]),
+            Section(
+                "Results",
+                [
+                    Table(
+                        [
+                            "result",
+                            "stage",
+                            "git commit",
+                            "config file",
+                            "model",
+                            "weights sha256",
+                            "inputs sha256",
+                        ],
+                        made_rows,
+                        caption="What each result the report read records about how it was "
+                        "made: the git commit of the checkout, the settings file it ran with "
+                        "and its sha256, the model source with its revision (a hub snapshot's "
+                        "commit, or local and the folder) and the sha256 of its weight files, "
+                        "and the sha256 of its input files.",
+                    )
+                ]
+                if made_rows
+                else [Text("The report read no result file.")],
+            ),
             Section(
                 "Configuration",
                 [

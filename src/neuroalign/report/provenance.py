@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import sys
 from collections.abc import Iterable, Mapping
@@ -10,6 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from neuroalign._check import NeuroalignError
 from neuroalign._io import sha256_file
 
 #: Distributions whose versions the provenance page lists (when installed).
@@ -76,4 +78,76 @@ def input_checksums(inputs: Mapping[str, Path]) -> list[dict[str, Any]]:
             rows.append({"path": name, "size": None, "sha256": "folder"})
         else:
             rows.append({"path": name, "size": None, "sha256": "missing"})
+    return rows
+
+
+#: The provenance attributes of a result the provenance page shows, with their labels.
+RESULT_FIELDS = {
+    "stage": "stage",
+    "git_commit": "git commit",
+    "config_file": "config file",
+    "config_file_sha256": "config file sha256",
+    "config_hash": "settings hash",
+    "model_source": "model source",
+    "model_revision": "model revision",
+    "weights_sha256": "weights sha256",
+    "input_sha256": "inputs sha256",
+}
+
+
+def _read_attrs(path: Path) -> dict[str, Any] | None:
+    """The attrs of a netCDF result or an activation store; None for other files."""
+    from neuroalign.results import is_activation_store, load_netcdf, open_activations
+
+    try:
+        if path.is_file() and path.suffix == ".nc":
+            return dict(load_netcdf(path).attrs)
+        if path.is_dir() and is_activation_store(path):
+            ds = open_activations(path)
+            try:
+                return dict(ds.attrs)
+            finally:
+                ds.close()
+    except (OSError, ValueError, KeyError, NeuroalignError):  # shown as such, never fatal
+        return {"stage": "unreadable"}
+    return None
+
+
+def _json_map(value: Any) -> str:
+    """``name: value`` pairs of a JSON object attribute (its text otherwise)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, Mapping):
+        return "; ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+    return str(value)
+
+
+def result_provenance(inputs: Mapping[str, Path]) -> list[dict[str, str]]:
+    """What each result file the report read records about how it was made.
+
+    Parameters
+    ----------
+    inputs : mapping of str to Path
+        Display name -> path (the report's inputs); only netCDF results and activation
+        stores are read.
+
+    Returns
+    -------
+    rows : list of dict
+        ``file`` and every key of :data:`RESULT_FIELDS` (``""`` where not recorded), sorted
+        by file.
+    """
+    rows = []
+    for name in sorted(inputs):
+        attrs = _read_attrs(inputs[name])
+        if attrs is None:
+            continue
+        row = {"file": name}
+        for key in RESULT_FIELDS:
+            value = attrs.get(key, "")
+            row[key] = _json_map(value) if key in ("weights_sha256", "input_sha256") else str(value)
+        rows.append(row)
     return rows
