@@ -21,6 +21,26 @@ from neuroalign import __version__
 
 
 @contextlib.contextmanager
+def naming(path: str | Path, temporary: str | Path | None = None) -> Iterator[None]:
+    """Give an ``OSError`` raised inside the block the path it was writing, if it has none.
+
+    ``write()`` and ``copyfile`` report a full disk without a file name; the command line
+    names the path in its one-line message, so the writer says which one it was. A name
+    inside ``temporary`` (the hidden folder a file is built in) becomes the same name under
+    ``path``, the one the user knows.
+    """
+    try:
+        yield
+    except OSError as err:
+        if err.filename is None:
+            err.filename = str(path)
+        elif temporary is not None:
+            with contextlib.suppress(ValueError):
+                err.filename = str(Path(path) / Path(err.filename).relative_to(temporary))
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` on success.
 
@@ -41,7 +61,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     target = tmp / path.name
     try:
-        yield target
+        with naming(path, temporary=target):
+            yield target
         if not target.exists():
             raise FileNotFoundError(f"nothing was written to {path}")
         if path.is_dir() and not path.is_symlink():

@@ -8,6 +8,7 @@ registers the subcommand and sets ``func`` (called with the parsed arguments).
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
@@ -127,13 +128,62 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("neuroalign.cli").debug("traceback", exc_info=True)
         print(f"neuroalign {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except Exception as err:
+        # Disk full, read-only or permission faults, however deep a library raised them.
+        machine = machine_error(err)
+        if machine is None:
+            raise
+        logging.getLogger("neuroalign.cli").debug("traceback", exc_info=True)
+        print(f"neuroalign {args.command}: error: {machine}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
-        print(
-            f"neuroalign {args.command}: interrupted; partial outputs were removed.",
-            file=sys.stderr,
-        )
+        print(f"neuroalign {args.command}: {INTERRUPTED}", file=sys.stderr)
         return 130
     return 0
+
+
+#: What an interrupted command leaves, which is what the atomic writes guarantee: temporary
+#: files are removed, resumable work (downloads, activation stores) stays for the next run.
+INTERRUPTED = (
+    "interrupted; nothing half-written was put in place (temporary files were removed), "
+    "finished files are kept, and resumable partial files (downloads' .part, activation "
+    "stores' .partial) are kept so the same command resumes."
+)
+
+#: Faults of the machine that are the user's to fix, and the fix.
+_MACHINE_FIXES = {
+    errno.ENOSPC: "the disk is full: free space there (or point data.root / results at a "
+    "larger disk) and rerun",
+    errno.EDQUOT: "your disk quota is used up: free space or raise the quota, then rerun",
+    errno.EROFS: "the file system is read-only: point the output (data.root, results, "
+    "--output) at a writable folder, or remount it writable",
+    errno.EACCES: "permission denied: make the folder writable for you (chmod/chown) or "
+    "choose a folder you own",
+    errno.EPERM: "operation not permitted: make the folder writable for you (chmod/chown) or "
+    "choose a folder you own",
+}
+
+
+def machine_error(err: BaseException) -> str | None:
+    """One line for a disk-full, read-only or permission fault (in ``err`` or its causes).
+
+    Returns None for other errors (those are bugs, and keep their traceback).
+    """
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _MACHINE_FIXES:
+            where = current.filename or "(path not reported)"
+            if current.filename2:
+                where = f"{where} -> {current.filename2}"
+            return (
+                f"{where}: {current.strerror or os.strerror(current.errno)}; "
+                f"{_MACHINE_FIXES[current.errno]}. Finished files and resumable partial files "
+                "were kept."
+            )
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _one_line(err: BaseException) -> str:

@@ -57,6 +57,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--retries", type=int, default=4, help="retries on server errors (default: %(default)s)"
     )
     parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help="overall deadline of the fetch in seconds, so a server that trickles bytes cannot "
+        "hang it; the partial download is kept and resumed on the next run (default: the "
+        "settings' fetch_timeout, config data.fetch_timeout)",
+    )
+    parser.add_argument(
         "--no-progress", action="store_true", help="do not show download progress bars"
     )
     parser.set_defaults(func=run)
@@ -80,5 +89,17 @@ def run(args: argparse.Namespace) -> None:
         allow_unverified=args.allow_unverified,
         retries=args.retries,
         progressbar=not args.no_progress,
+        deadline=-1 if args.timeout is None else args.timeout,
     )
     print(stamp)
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return value

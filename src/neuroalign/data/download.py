@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from neuroalign import __version__
 from neuroalign._check import NeuroalignError
+from neuroalign._io import naming
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +59,12 @@ class RangeDownloader:
         Show a tqdm progress bar on stderr.
     session : requests.Session, optional
         Session to use (connection pooling, custom adapters).
+    deadline : float, optional
+        ``time.monotonic()`` value after which the download stops (the partial file is kept):
+        the overall deadline of a fetch, which per-read timeouts cannot give against a server
+        that trickles bytes. None: no deadline.
+    deadline_s : float, optional
+        The deadline as a duration in seconds, named in the error message.
     """
 
     def __init__(
@@ -70,8 +77,12 @@ class RangeDownloader:
         timeout: float = 60.0,
         progressbar: bool = True,
         session: requests.Session | None = None,
+        deadline: float | None = None,
+        deadline_s: float | None = None,
     ):
         self.part_path = Path(part_path)
+        self.deadline = deadline
+        self.deadline_s = deadline_s
         self.size = size
         self.retries = retries
         self.backoff = backoff
@@ -87,6 +98,7 @@ class RangeDownloader:
         self.part_path.parent.mkdir(parents=True, exist_ok=True)
         attempt = 0
         while True:
+            self._check_deadline(url)
             try:
                 self._attempt(url)
                 break
@@ -97,7 +109,7 @@ class RangeDownloader:
                         f"partial file {self.part_path} is kept and resumed on the next run. "
                         "Check your connection, or use a mirror (--mirror)."
                     ) from None
-                wait = self.backoff * 2**attempt
+                wait = min(self.backoff * 2**attempt, self._remaining())
                 logger.warning("%s: %s; retrying in %.1f s", url, err, wait)
                 time.sleep(wait)
                 attempt += 1
@@ -112,6 +124,25 @@ class RangeDownloader:
         os.replace(self.part_path, output_file)
         return None
 
+    def _remaining(self) -> float:
+        """Seconds left before the deadline (infinite without one)."""
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
+
+    def _check_deadline(self, url: str) -> None:
+        if self._remaining() > 0:
+            return
+        got = self.part_path.stat().st_size if self.part_path.exists() else 0
+        limit = f" of {self.deadline_s:g} s" if self.deadline_s is not None else ""
+        raise NeuroalignError(
+            f"download of {url} passed the fetch's deadline{limit}; the partial file "
+            f"{self.part_path} ({got} bytes) is kept and resumed on the next run. Raise "
+            "--timeout (config data.fetch_timeout), or use a mirror (--mirror)."
+        )
+
+    def _timeout(self) -> float:
+        """The per-request timeout, cut to what is left of the deadline."""
+        return max(0.05, min(self.timeout, self._remaining()))
+
     def _attempt(self, url: str) -> None:
         offset = self.part_path.stat().st_size if self.part_path.exists() else 0
         if self.size is not None and offset > self.size:
@@ -122,7 +153,7 @@ class RangeDownloader:
         if offset:
             headers["Range"] = f"bytes={offset}-"
         try:
-            response = self.session.get(url, headers=headers, stream=True, timeout=self.timeout)
+            response = self.session.get(url, headers=headers, stream=True, timeout=self._timeout())
         except (requests.ConnectionError, requests.Timeout) as err:
             raise _RetryableError(f"connection failed: {type(err).__name__}") from None
         with response:
@@ -147,9 +178,9 @@ class RangeDownloader:
                 mode = "ab"
             else:
                 offset, total, mode = 0, _int_or_none(response.headers.get("Content-Length")), "wb"
-            self._stream(response, mode, offset, total or self.size)
+            self._stream(response, mode, offset, total or self.size, url)
 
-    def _stream(self, response, mode: str, offset: int, total: int | None) -> None:
+    def _stream(self, response, mode: str, offset: int, total: int | None, url: str) -> None:
         bar = tqdm(
             total=total,
             initial=offset,
@@ -163,12 +194,15 @@ class RangeDownloader:
         )
         written = offset
         try:
-            with open(self.part_path, mode) as out:
+            with naming(self.part_path), open(self.part_path, mode) as out:
                 # read1 hands over whatever arrived, so a cut connection loses no bytes
                 while chunk := response.raw.read1(_CHUNK):
                     out.write(chunk)
                     written += len(chunk)
                     bar.update(len(chunk))
+                    if self.deadline is not None and self._remaining() <= 0:
+                        out.flush()
+                        self._check_deadline(url)
         except (requests.RequestException, urllib3.exceptions.HTTPError, ConnectionError) as err:
             raise _RetryableError(f"connection dropped: {type(err).__name__}") from None
         finally:
@@ -205,7 +239,8 @@ class LocalCopier:
                 f"{source}: the mirror's file has {got} bytes but the manifest says {self.size}; "
                 "the mirror is out of date or the manifest is wrong."
             )
-        shutil.copyfile(source, output_file)
+        with naming(output_file):
+            shutil.copyfile(source, output_file)
         return None
 
 

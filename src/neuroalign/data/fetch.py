@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -159,6 +160,7 @@ def fetch_dataset(
     backoff: float = 1.0,
     timeout: float = 60.0,
     progressbar: bool = True,
+    deadline: float | None = None,
 ) -> Path:
     """Fetch a named subset of a dataset into ``<dest_root>/raw/<id>/``.
 
@@ -186,9 +188,12 @@ def fetch_dataset(
         Fetch files whose sha256 the manifest does not give.
     retries, backoff, timeout : int, float, float
         Download retries on 5xx and connection errors, the first wait in seconds (doubled
-        each retry) and the network timeout in seconds.
+        each retry) and the network timeout in seconds (per connection and per read).
     progressbar : bool
         Show download progress on stderr.
+    deadline : float, optional
+        Overall deadline of the whole fetch in seconds: a download still running then stops
+        with an error, its partial file kept for the next run. None: no deadline.
 
     Returns
     -------
@@ -236,7 +241,10 @@ def fetch_dataset(
         "backoff": backoff,
         "timeout": timeout,
         "progressbar": progressbar,
+        "deadline": None if deadline is None else time.monotonic() + deadline,
+        "deadline_s": deadline,
     }
+    _remove_stale_staging(dataset_dir)
     records = []
     for entry in files:
         target = dataset_dir / entry.path
@@ -297,6 +305,8 @@ class FetchSettings(StageSettings):
         The configuration's mirror (the lowest level of `resolve_mirror`'s precedence).
     accept_terms : tuple of str
         Datasets whose registration terms the user accepted.
+    fetch_timeout : float or None
+        Overall deadline of one fetch in seconds (None: none).
     """
 
     SECTION: ClassVar[str] = "#/properties/data"
@@ -305,6 +315,7 @@ class FetchSettings(StageSettings):
     manifests: str = "data_manifests"
     mirror: str | None = None
     accept_terms: tuple[str, ...] = ()
+    fetch_timeout: float | None = 21600
 
 
 def fetch(
@@ -319,6 +330,7 @@ def fetch(
     allow_unverified: bool = False,
     retries: int = 4,
     progressbar: bool = True,
+    deadline: float | None = -1,
 ) -> Path:
     """Fetch a subset of a dataset as the configuration says; return the stamp's path.
 
@@ -337,6 +349,9 @@ def fetch(
         ``""`` turns the mirror off.
     accept_terms, allow_unverified, retries, progressbar
         As in `fetch_dataset`.
+    deadline : float or None, optional
+        Overall deadline in seconds (``--timeout``); default ``settings.fetch_timeout``;
+        None: no deadline.
 
     Returns
     -------
@@ -359,6 +374,7 @@ def fetch(
         allow_unverified=allow_unverified,
         retries=retries,
         progressbar=progressbar,
+        deadline=settings.fetch_timeout if deadline == -1 else deadline,
     )
 
 
@@ -501,24 +517,53 @@ def _quiet_pooch() -> Iterator[None]:
         pooch_logger.setLevel(level)
 
 
+#: Suffix of the hidden folder a file is received in before it is moved into place.
+STAGING_SUFFIX = ".fetching"
+
+
+def _staging(target: Path) -> Path:
+    """The hidden folder beside ``target`` where it is received (``.<name>.fetching``)."""
+    return target.with_name(f".{target.name}{STAGING_SUFFIX}")
+
+
+def _remove_stale_staging(dataset_dir: Path) -> None:
+    """Remove what a killed earlier run left in staging folders (never data: hidden names)."""
+    if not dataset_dir.is_dir():
+        return
+    for stale in dataset_dir.rglob(f".*{STAGING_SUFFIX}"):
+        logger.info("removing %s, left by an interrupted fetch", stale)
+        shutil.rmtree(stale, ignore_errors=True)
+
+
 def _retrieve(location: str, target: Path, sha256: str | None, downloader) -> None:
-    """Download or copy ``location`` to ``target`` through pooch, checking sha256."""
+    """Download or copy ``location`` to ``target`` through pooch, checking sha256.
+
+    pooch receives the file under a temporary name in a hidden staging folder beside
+    ``target`` (``.<name>.fetching``), so a process killed mid-copy leaves no file that looks
+    like data; the next fetch removes such folders.
+    """
     known_hash = f"sha256:{sha256}" if sha256 else None
     target.parent.mkdir(parents=True, exist_ok=True)
+    staging = _staging(target)
+    staging.mkdir(exist_ok=True)
     try:
         with _quiet_pooch():
             pooch.retrieve(
                 location,
                 known_hash=known_hash,
                 fname=target.name,
-                path=target.parent,
+                path=staging,
                 downloader=downloader,
             )
+        received = staging / target.name
+        received.chmod(0o666 & ~_umask())  # pooch's temporary file is private (0600)
+        os.replace(received, target)
     except ValueError as err:
         match = re.search(r"but got ([0-9a-f]{64})", str(err))
         got = match.group(1) if match else "a different hash"
         raise _checksum_error(target.name, location, sha256 or "", got) from None
-    target.chmod(0o666 & ~_umask())  # pooch's temporary file is private (0600)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:

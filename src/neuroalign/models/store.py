@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from neuroalign._io import write_json_atomic
+from neuroalign._io import naming, write_json_atomic
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.extract import BackgroundWriter, Chunk, Extractor
 from neuroalign.results import COMPLETE, check_replaceable, is_activation_store, mark_complete
@@ -214,7 +214,10 @@ def extract_to_zarr(
             shutil.rmtree(partial)
         _create(partial, extractor, table, attrs)
         write_json_atomic(progress, {"fingerprint": fingerprint, "inputs_done": 0})
-    with BackgroundWriter(lambda chunk: _write_chunk(partial, fingerprint, chunk)) as writer:
+    with (
+        naming(partial),
+        BackgroundWriter(lambda chunk: _write_chunk(partial, fingerprint, chunk)) as writer,
+    ):
         for chunk in extractor.iter_chunks(
             table, images=images, start_input=start, base_dir=base_dir
         ):
