@@ -50,7 +50,7 @@ def test_planted_direction_recovered(bank):
     assert np.allclose(proj.top_weight, np.sort(p, axis=1)[:, ::-1][:, :3], rtol=1e-10)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 17, 300, 10_000])
+@pytest.mark.parametrize("chunk_size", [3, 17, 300, 10_000])
 def test_chunks_equal_one_pass(bank, chunk_size):
     rng = np.random.default_rng(1)
     w = rng.standard_normal((5, 32))
@@ -216,3 +216,54 @@ def test_caption_voxels_stage(tmp_path, bank):
         caption_voxels(
             settings.replace(rois=("green",)), encoder=enc, bank=store, output=tmp_path / "x"
         )
+
+
+def test_image_captioner_captions_the_nearest_bank_images(tokenizer, tmp_path):
+    """An image-only captioning model (a tiny ViT + GPT-2 encoder-decoder) on the nearest images."""
+    from PIL import Image
+    from transformers import (
+        GPT2Config,
+        VisionEncoderDecoderConfig,
+        VisionEncoderDecoderModel,
+        ViTConfig,
+        ViTImageProcessor,
+    )
+
+    from neuroalign.diffusion.brainscuba import image_caption_fn
+
+    torch.manual_seed(0)
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
+        ViTConfig(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            intermediate_size=48,
+            image_size=32,
+            patch_size=8,
+        ),
+        GPT2Config(n_layer=2, n_embd=32, n_head=4, vocab_size=30522, n_positions=64),
+    )
+    config.decoder_start_token_id = 101
+    config.pad_token_id = 0
+    config.eos_token_id = 102
+    model = VisionEncoderDecoderModel(config=config).eval()
+
+    class Processor(ViTImageProcessor):
+        def batch_decode(self, ids, **kwargs):
+            return tokenizer.batch_decode(ids, **kwargs)
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(4):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+    fn = image_caption_fn(
+        model, Processor(size={"height": 32, "width": 32}), paths, num_beams=2, max_new_tokens=5
+    )
+    bank = rng.standard_normal((4, 8))
+    captioner = NearestCaptioner(bank, fn)
+    out = caption_embeddings(bank[[2, 0]], captioner)
+    assert out == caption_embeddings(bank[[2, 0]], captioner)  # deterministic
+    assert out[0] == fn([2])[0] and out[1] == fn([0])[0]  # the nearest image's own caption
+    assert all(isinstance(c, str) for c in out)
