@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from neuroalign.diffusion.brainscuba import BrainscubaSettings, caption_voxels, read_captions
 from neuroalign.diffusion.encoder import fit_encoder
 from neuroalign.diffusion.evaluate import EvaluateSettings, evaluate_synthesis
 from neuroalign.diffusion.settings import DiffusionEncoderSettings
@@ -57,6 +58,7 @@ def test_guide_and_held_out_encoder_files(tmp_path, monkeypatch):
         {
             "image": [f"img/im{i:03d}.png" for i in range(N)],
             "image_id": [f"im{i:03d}" for i in range(N)],
+            "caption": [f"red {r:.3f}" for r in red],
         }
     ).to_parquet(tmp_path / "stim.parquet")
     # Planted voxels: 'red' follows the images' redness, 'other' is noise.
@@ -124,3 +126,17 @@ def test_guide_and_held_out_encoder_files(tmp_path, monkeypatch):
         assert float(diff.sel(encoder=enc, stat="mean")) > 0
         assert float(diff.sel(encoder=enc, stat="frac_positive")) >= 7 / 8
     assert float(diff.sel(encoder="guiding", stat="p")) < 0.05
+    # BrainSCUBA on the same files: the planted red ROI is described by the reddest images.
+    for name in ("clip", "dino"):
+        table, _ = read_captions(
+            caption_voxels(
+                BrainscubaSettings.from_config({"device": "cpu", "top_k": 3, "rois": ["red"]}),
+                encoder=files["guiding" if name == "clip" else "held_out"],
+                bank=tmp_path / f"{name}.zarr",
+                stimuli=tmp_path / "stim.parquet",
+                output=tmp_path / f"captions_{name}.parquet",
+            )
+        )
+        top = [int(i[2:]) for i in table["top_image_ids"][0]]
+        assert red[top[0]] >= np.quantile(red, 0.9)
+        assert table["caption"][0] == f"red {red[top[0]]:.3f}"
