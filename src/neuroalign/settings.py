@@ -240,9 +240,15 @@ def read_settings(cls: type[T], path: str | Path) -> T:
     if not path.is_file():
         raise NeuroalignError(f"settings file not found: {path}; pass the file the rule wrote.")
     try:
-        values = json.loads(path.read_text())
+        values = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise NeuroalignError(
+            f"{path}: not UTF-8 text (byte {err.start}); save the settings as UTF-8 JSON."
+        ) from None
     except json.JSONDecodeError as err:
         raise NeuroalignError(f"{path}: not valid JSON ({err.msg} at char {err.pos}).") from err
+    except RecursionError:
+        raise NeuroalignError(f"{path}: nested too deeply to read; flatten it.") from None
     if not isinstance(values, dict):
         raise NeuroalignError(f"{path}: must hold a JSON object of settings.")
     return cls.from_config(values, source=str(path))

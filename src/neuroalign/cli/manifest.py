@@ -68,6 +68,10 @@ def run_validate(args: argparse.Namespace) -> None:
         except NeuroalignError as err:
             errors.append(str(err))
             print(f"invalid  {err}", file=sys.stderr)
+        except Exception as err:  # one broken file must not stop the check of the others
+            errors.append(str(err))
+            message = " ".join(str(err).split()) or type(err).__name__
+            print(f"invalid  {path}: could not be read ({message})", file=sys.stderr)
         else:
             print(f"ok       {path} ({manifest.id}, {len(manifest.files)} files)")
     if errors:

@@ -26,10 +26,12 @@ condition     str       experimental condition, "" when none
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import json
-from collections.abc import Callable, Mapping, Sequence
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -43,6 +45,8 @@ from neuroalign import __version__
 from neuroalign._check import NeuroalignError, suggest
 from neuroalign._io import atomic_path, provenance, sha256_file
 from neuroalign.settings import StageSettings
+
+logger = logging.getLogger(__name__)
 
 METADATA_KEY = b"neuroalign"
 
@@ -165,12 +169,24 @@ def validate_table(df: pd.DataFrame, source: str) -> None:
             f"{source}: column 'stimset' holds several names {sorted(df['stimset'].unique())}; "
             "write one table per stimulus set."
         )
+    if len(df) == 0:
+        raise NeuroalignError(
+            f"{source}: the stimulus table has no rows; check that the input holds data rows "
+            "(not just a header) and that the reader's options select some."
+        )
     bad_text = df["text"].isna()
     if bad_text.any():
         row = int(np.flatnonzero(bad_text.to_numpy())[0])
         raise NeuroalignError(
             f"{source}: column 'text' is missing at row {row} ({int(bad_text.sum())} rows in "
             "all); drop those rows or fill them in the source file."
+        )
+    blank = df["text"].astype(str).str.strip() == ""
+    if blank.any():
+        row = int(np.flatnonzero(blank.to_numpy())[0])
+        raise NeuroalignError(
+            f"{source}: column 'text' is empty at row {row} ({int(blank.sum())} rows in all); "
+            "every stimulus needs its text: drop those rows or fill them in the source file."
         )
     for name in _INT_COLUMNS:
         values = pd.to_numeric(df[name], errors="coerce")
@@ -460,8 +476,41 @@ def run_reader(
         )
     if stimset is not None:
         kwargs["stimset"] = stimset
-    if not reader.bind:
-        return reader.func(paths, **kwargs)
+    with _reader_errors(name, reader, paths):
+        if not reader.bind:
+            return reader.func(paths, **kwargs)
+        return _run_bound(name, reader, paths, kwargs)
+
+
+@contextlib.contextmanager
+def _reader_errors(name: str, reader: Reader, paths: Sequence[Path]) -> Iterator[None]:
+    """Turn a reader's crash on a malformed file into one line naming the file.
+
+    Readers check the fields they know; a file cut short, holding only its header or text
+    where numbers belong can still fail deep inside pandas. The user's fix is the file.
+    """
+    where = ", ".join(map(str, paths[:3])) + (" ..." if len(paths) > 3 else "")
+    try:
+        yield
+    except NeuroalignError as err:
+        # The table checks name the reader; say which input it read.
+        if str(err).startswith(f"{name} reader: "):
+            raise NeuroalignError(f"{where}: {err}") from None
+        raise
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
+        logger.debug("reader %s failed", name, exc_info=True)
+        detail = " ".join(str(err).split())[:200] or type(err).__name__
+        raise NeuroalignError(
+            f"{where}: reader {name!r} cannot read this input ({type(err).__name__}: {detail}); "
+            f"it takes {reader.inputs}: check the file is complete (not cut short or "
+            "header-only) and its numeric fields hold numbers."
+        ) from None
+
+
+def _run_bound(
+    name: str, reader: Reader, paths: Sequence[Path], kwargs: dict[str, Any]
+) -> pd.DataFrame:
+    """Run a reader whose inputs bind to arguments by file suffix."""
     grouped: dict[str, list[Path]] = {arg: [] for arg in reader.bind.values()}
     for path in paths:
         arg = reader.bind.get(path.suffix.lower())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -10,18 +11,73 @@ import pandas as pd
 
 from neuroalign._check import NeuroalignError, check_file
 
+#: pandas' default missing-value markers (``read_csv``'s ``na_values`` documentation).
+DEFAULT_NA = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)  # fmt: skip
 
-def read_delimited(path: str | Path, what: str, **kwargs: Any) -> pd.DataFrame:
+
+def read_delimited(
+    path: str | Path, what: str, *, words: Iterable[str] = (), **kwargs: Any
+) -> pd.DataFrame:
     """Read a CSV/TSV file (tab-separated when the name ends in .tsv).
 
-    Errors (missing file, unparsable content) become NeuroalignError naming the file.
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    what : str
+        What the file is, named in errors.
+    words : iterable of str
+        Columns of words or sentences: read as text, so that real words such as "NA",
+        "null" and "None" stay words (pandas would read them as missing); other columns keep
+        pandas' missing-value markers. Only an empty field is missing in these columns.
+    **kwargs
+        More options of ``pandas.read_csv``.
+
+    Errors (missing file, unparsable content, a file cut short) become NeuroalignError
+    naming the file.
     """
     path = check_file(path, what)
     kwargs.setdefault("sep", "\t" if path.suffix.lower() == ".tsv" else ",")
+    words = list(words)
     try:
-        return pd.read_csv(path, **kwargs)
+        if words:
+            header = pd.read_csv(path, nrows=0, **kwargs).columns
+            kwargs["keep_default_na"] = False
+            kwargs["na_values"] = {c: [""] if c in words else list(DEFAULT_NA) for c in header}
+            kwargs["dtype"] = {**kwargs.get("dtype", {}), **{c: str for c in words if c in header}}
+        df = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise NeuroalignError(f"{path}: cannot read this {what} ({err}).") from err
+    _check_not_truncated(path, df, what)
+    return df
+
+
+def _check_not_truncated(path: Path, df: pd.DataFrame, what: str) -> None:
+    """Refuse a file cut short: no final newline and a last row with fewer fields.
+
+    pandas fills the missing fields of a cut last line with NaN and reads on; a download or
+    copy that stopped mid-line would then pass as data.
+    """
+    size = path.stat().st_size
+    if size == 0 or df.empty:
+        return
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 65536))
+        tail = f.read()
+    if tail.endswith((b"\n", b"\r")):
+        return
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
+    n_fields = len(
+        next(csv.reader([last], delimiter="\t" if path.suffix.lower() == ".tsv" else ","))
+    )
+    if n_fields < df.shape[1]:
+        raise NeuroalignError(
+            f"{path}: this {what} looks cut short (its last line has {n_fields} of "
+            f"{df.shape[1]} fields and no line end); fetch or copy the file again."
+        )
 
 
 def require_columns(df: pd.DataFrame, columns: Iterable[str], path: str | Path, what: str) -> None:

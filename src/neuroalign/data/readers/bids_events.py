@@ -118,6 +118,16 @@ def _select(
             "the option trial_type to the value that marks stimuli."
         )
     rows = rows.sort_values("onset", kind="stable")
+    for name in ("onset", "duration"):
+        if name not in rows:
+            continue
+        # n/a (read as missing) is allowed; anything else must be a number of seconds.
+        bad = pd.to_numeric(rows[name], errors="coerce").isna() & rows[name].notna()
+        if bad.any():
+            raise NeuroalignError(
+                f"{path}: column {name!r} must hold seconds (or n/a); found "
+                f"{rows[name][bad].iloc[0]!r}."
+            )
     out = pd.DataFrame(
         {
             "text": rows[text_column].to_numpy(),

@@ -47,7 +47,7 @@ _PARAGRAPH_COLUMNS = (
 
 
 def _read_ia(path: str | Path) -> tuple[pd.DataFrame, str]:
-    df = read_delimited(path, "EyeLink interest-area report", low_memory=False)
+    df = read_delimited(path, "EyeLink interest-area report", words=("IA_LABEL",), low_memory=False)
     require_columns(df, _IA_REQUIRED, path, "interest-area report")
     story_column = next((c for c in ("unique_paragraph_id", "paragraph_id") if c in df), None)
     if story_column is None:

@@ -83,7 +83,7 @@ def read_ucl_frank2013(
         ``sentence_text`` (those names belong to the stimulus-table contract).
     """
     path = _one(path, "ucl_frank2013")
-    df = read_delimited(path, "UCL all_measures file")
+    df = read_delimited(path, "UCL all_measures file", words=("item", "word", "sentence"))
     require_columns(df, ("word", "sentence", "context_length", "sent_id"), path, "UCL table")
     df = df.rename(columns={"item": "prefix", "sentence": "sentence_text"})
     df["measured"] = True

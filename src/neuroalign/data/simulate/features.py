@@ -81,7 +81,9 @@ def read_feature_table(
         return _from_xarray(open_activations(path), path, variable, layer)
     check_file(path, "feature table")
     if suffix in (".csv", ".tsv"):
-        return _from_frame(pd.read_csv(path, sep="\t" if suffix == ".tsv" else ","), path)
+        from neuroalign.data.readers._tables import read_delimited
+
+        return _from_frame(read_delimited(path, "feature table", words=("text",)), path)
     if suffix == ".parquet":
         return _from_frame(pd.read_parquet(path), path)
     if suffix == ".nc":
