@@ -131,6 +131,24 @@ def test_bad_manifest(tmp_path):
             encoders={"guiding": ColourEncoder()},
             output=tmp_path / "x.nc",
         )
+    manifest = _run(tmp_path, [0.5, 0.6], [0.4, 0.4])
+    table = pd.read_parquet(manifest)
+    pd.concat([table, table.iloc[:1]]).to_parquet(tmp_path / "twice.parquet")
+    with pytest.raises(NeuroalignError, match=r"1 repeated \(roi, condition, seed\) rows"):
+        evaluate_synthesis(
+            SETTINGS,
+            manifest=tmp_path / "twice.parquet",
+            encoders={"guiding": ColourEncoder()},
+            output=tmp_path / "x.nc",
+        )
+    (tmp_path / "red" / "guided" / "1.png").unlink()
+    with pytest.raises(NeuroalignError, match=r"1 image.* missing"):
+        evaluate_synthesis(
+            SETTINGS,
+            manifest=manifest,
+            encoders={"guiding": ColourEncoder()},
+            output=tmp_path / "x",
+        )
 
 
 def _tiny_clip():

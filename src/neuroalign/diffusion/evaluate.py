@@ -247,7 +247,13 @@ def read_images(paths: Sequence[str | Path]) -> np.ndarray:
     return np.stack(out).transpose(0, 3, 1, 2) if out else np.zeros((0, 3, 1, 1), np.float32)
 
 
-def _predict(encoder: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
+def _batches(paths: Sequence[Path], batch_size: int):
+    """The images of ``paths`` read ``batch_size`` at a time (memory bounded by one batch)."""
+    for start in range(0, len(paths), batch_size):
+        yield read_images(paths[start : start + batch_size])
+
+
+def _predict(encoder: Any, paths: Sequence[Path], batch_size: int) -> np.ndarray:
     import torch
 
     param = next(iter(encoder.parameters()), None)
@@ -255,8 +261,8 @@ def _predict(encoder: Any, images: np.ndarray, batch_size: int) -> np.ndarray:
     dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     out = []
     with torch.no_grad():
-        for start in range(0, images.shape[0], batch_size):
-            x = torch.as_tensor(images[start : start + batch_size], device=device, dtype=dtype)
+        for images in _batches(paths, batch_size):
+            x = torch.as_tensor(images, device=device, dtype=dtype)
             out.append(encoder(x).float().cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
@@ -342,8 +348,14 @@ def _read_manifest(path: Path) -> pd.DataFrame:
     table["roi"] = table["roi"].astype(str)
     table["condition"] = table["condition"].astype(str)
     table["seed"] = table["seed"].astype(int)
-    if "score" not in table.columns:
-        table["score"] = np.nan
+    table["score"] = pd.to_numeric(table.get("score", np.nan), errors="coerce")
+    twice = table.duplicated(["roi", "condition", "seed"])
+    if twice.any():
+        first = table[twice].iloc[0]
+        raise NeuroalignError(
+            f"{path}: {int(twice.sum())} repeated (roi, condition, seed) rows (first: "
+            f"{first['roi']}, {first['condition']}, {first['seed']}); one image each is expected."
+        )
     return table
 
 
@@ -382,7 +394,13 @@ def evaluate_synthesis(
     device = resolve_device(settings.device)
     table = _read_manifest(manifest)
     root = manifest.parent
-    images = read_images([root / p for p in table["image"].astype(str)])
+    paths = [root / p for p in table["image"].astype(str)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise NeuroalignError(
+            f"{manifest}: {len(missing)} image(s) of the manifest are missing (first: "
+            f"{missing[0]}); run the synthesis again."
+        )
     names = list(encoders)
     loaded, sources = {}, {}
     dataset = ""
@@ -405,7 +423,7 @@ def evaluate_synthesis(
     # per image, per encoder, per ROI: the ROI's mean predicted response
     per_image = np.full((len(names), len(table), len(roi_names)), np.nan)
     for e, name in enumerate(names):
-        pred = _predict(loaded[name], images, settings.batch_size)
+        pred = _predict(loaded[name], paths, settings.batch_size)
         masks = _roi_masks(loaded[name])
         for r, roi in enumerate(roi_names):
             if roi in masks and masks[roi].shape == (pred.shape[1],) and masks[roi].any():
@@ -478,7 +496,7 @@ def evaluate_synthesis(
     ds["diff"].attrs["description"] = "guided - unguided target-ROI mean prediction, per seed"
     ds["selectivity_diff"].attrs["description"] = "paired differences of target - mean(others)"
     ds["agreement"].attrs["description"] = "Spearman r, guiding vs held-out target scores"
-    reason = _add_categories(ds, settings, images, row_of, top, categories, device)
+    reason = _add_categories(ds, settings, paths, row_of, top, categories, device)
     inputs = {"manifest": manifest} | {
         f"encoder_{k}": v for k, v in encoders.items() if isinstance(v, str | Path)
     }
@@ -512,7 +530,7 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 def _add_categories(
     ds: xr.Dataset,
     settings: EvaluateSettings,
-    images: np.ndarray,
+    paths: Sequence[Path],
     row_of: np.ndarray,
     top: np.ndarray,
     categories: tuple[Callable, Callable] | None,
@@ -531,7 +549,8 @@ def _add_categories(
         categories = loaded
     image_fn, text_fn = categories
     text = text_fn([cat.prompt.format(label) for label in cat.labels])
-    label = category_labels(image_fn(images), text)
+    embeds = np.concatenate([image_fn(x) for x in _batches(paths, settings.batch_size)])
+    label = category_labels(embeds, text)
     n_t, n_c, n_s = row_of.shape
     assigned = np.full((n_t, n_c, n_s), -1)
     assigned[row_of >= 0] = label[row_of[row_of >= 0]]
