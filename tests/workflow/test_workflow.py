@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 import yaml
+from _vision_demo import check_vision_demo
 
 
 def test_bad_config_key_is_one_clear_line(snakemake, workdir):
@@ -109,6 +110,9 @@ def test_demo_runs_end_to_end_offline(snakemake, workdir, browser, check_pages):
     pages = [index, *sorted(p for p in index.parent.glob("*.html") if p != index)]
     assert len(pages) >= 8
     assert check_pages(browser, pages, workdir / "demo-index.png") >= 8
+    demo = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    n_gallery = demo["vision"]["reconstruct"]["demo"]["n_images"]
+    check_vision_demo(results, index.parent, n_gallery)
     for kind in ("fmri", "localizer", "meg", "eyetracking"):
         rec = xr.open_dataset(results / "simulate" / f"sim_{kind}_recovery.nc")
         assert json.loads(rec.attrs["summary"]), kind
