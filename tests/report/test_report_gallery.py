@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from neuroalign.report import build_report
@@ -60,3 +61,14 @@ def test_gallery_has_one_img_per_image_in_order(tmp_path):
     assert "Simulated data" in html
     for seed in table["seed"]:
         assert str(int(seed)) in html
+
+
+@pytest.mark.browser
+def test_gallery_renders_its_images_in_a_browser(tmp_path, browser, check_pages):
+    results = tmp_path / "results"
+    run = results / "vision" / "decode" / "sim_vision" / "sub-01" / "tiny_clip"
+    _run(run / "reconstruct" / "demo")
+    index = build_report(output=results / "report" / "index.html", config={}, results=results)
+    gallery = index.parent / "vision-gallery.html"
+    # ground truth and three samples for each of the three images, every one decoded
+    assert check_pages(browser, [gallery], tmp_path / "gallery.png") == 12
