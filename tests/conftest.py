@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -126,3 +127,99 @@ def _check_pages_in_browser(driver, pages, screenshot: Path) -> int:
 def check_pages():
     """``check_pages(driver, pages, screenshot)``: see `_check_pages_in_browser`."""
     return _check_pages_in_browser
+
+
+#: What a page says about itself, read in the browser (one script for every page).
+_PAGE_FACTS = """
+const text = (el) => (el ? el.innerText.trim() : "");
+const rows = Array.from(document.querySelectorAll("tr")).map(
+  (tr) => Array.from(tr.querySelectorAll("td")).map((td) => td.innerText.trim()));
+return {
+  title: text(document.querySelector("h1")),
+  badge: document.querySelectorAll(".banner-simulated").length > 0,
+  headline: text(document.querySelector("p.headline")),
+  figures: Array.from(document.querySelectorAll("figure[data-axes]")).map(
+    (f) => [f.querySelector("img") ? f.querySelector("img").getAttribute("src") : "",
+            Number(f.dataset.axes), Number(f.dataset.emptyAxes)]),
+  dataset: rows.filter((r) => r.length >= 2 && r[0] === "dataset").map((r) => r[1]),
+  body: document.body.innerText,
+};
+"""
+#: A number shown with an interval (``0.123 (95% CI [0.1, 0.2])``) or saying it has none.
+_NUMBER = re.compile(r"= -?\d+\.\d+ \((.+ \[-?\d+\.\d+, -?\d+\.\d+\]|no interval: .+)\)")
+#: The fields the provenance page must show.
+PROVENANCE_FIELDS = (
+    "git commit",
+    "config hash",
+    "config file",
+    "config file sha256",
+    "sha256",
+    "Results",
+    "model",
+    "weights sha256",
+    "inputs sha256",
+)
+
+
+def _simulated_page(name: str, facts: dict) -> bool:
+    """A page of simulated data: its slug or title names a ``sim_`` dataset, or its attrs do."""
+    named = any(s in f"{name} {facts['title']}" for s in ("sim_", "sim-"))
+    return named or any(d.startswith("sim_") for d in facts["dataset"])
+
+
+def _check_site_in_browser(driver, site: Path, *, expect_headlines=()) -> dict:
+    """Generic checks of every page of a built report, in the browser.
+
+    - no empty axes: every plotted figure's axes all hold data (`empty_axes` at save time,
+      carried as ``data-empty-axes``), so a panel without input says so in words instead;
+    - every page of simulated data carries the simulated badge;
+    - every stage with a headline shows it on the index, a number with its interval (or the
+      words saying it has none), the same as under the stage page's title; the stages in
+      ``expect_headlines`` that are on the index have one;
+    - the provenance page shows its fields.
+
+    Returns what was seen: ``{"pages", "figures", "simulated", "headlines"}``.
+    """
+    from selenium.webdriver.common.by import By
+
+    index = site / "index.html"
+    pages = [index, *sorted(p for p in site.glob("*.html") if p != index)]
+    seen = {"pages": len(pages), "figures": 0, "simulated": [], "headlines": {}}
+    facts_of = {}
+    for page in pages:
+        driver.get(page.as_uri())
+        facts = driver.execute_script(_PAGE_FACTS)
+        facts_of[page.name] = facts
+        for src, n_axes, n_empty in facts["figures"]:
+            assert n_empty == 0, f"{page.name}: {src} has {n_empty} of {n_axes} axes empty"
+        seen["figures"] += len(facts["figures"])
+        if page.name not in ("index.html", "provenance.html") and _simulated_page(page.stem, facts):
+            assert facts["badge"], f"{page.name}: simulated data without the simulated badge"
+            seen["simulated"].append(page.name)
+        if facts["headline"]:
+            assert _NUMBER.search(facts["headline"]), f"{page.name}: {facts['headline']}"
+    driver.get(index.as_uri())
+    for li in driver.find_elements(By.CSS_SELECTOR, "ul.pages > li"):
+        names = li.find_elements(By.CSS_SELECTOR, ".stage-name")
+        if not names:
+            continue
+        stage = names[0].text.strip()
+        href = li.find_element(By.TAG_NAME, "a").get_attribute("href").rsplit("/", 1)[-1]
+        found = li.find_elements(By.CSS_SELECTOR, ".headline")
+        if stage in expect_headlines:
+            assert found, f"index: stage {stage} shows no headline number"
+        if found:
+            text = found[0].text.strip()
+            assert _NUMBER.search(text), f"index: stage {stage}: {text!r}"
+            assert facts_of[href]["headline"] == f"Headline: {text}", stage
+            seen["headlines"][stage] = text
+    body = facts_of["provenance.html"]["body"]
+    for field in PROVENANCE_FIELDS:
+        assert field in body, f"provenance page: no {field!r}"
+    return seen
+
+
+@pytest.fixture(scope="session")
+def check_site():
+    """``check_site(driver, site, expect_headlines=())``: see `_check_site_in_browser`."""
+    return _check_site_in_browser

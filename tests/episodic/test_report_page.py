@@ -55,6 +55,8 @@ def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tm
     page = collect(ctx)
     assert page is not None
     assert [p.slug for p in page.subpages] == ["episodic-hand", "episodic-training-run"]
+    assert page.headline is page.subpages[0].headline  # the index shows the model's top head
+    assert page.headline.text().startswith("hand: top induction score (head L")
     figures = sorted(p.name for p in (site / "figures").glob("*.png"))
     assert len(figures) == 6
     assert "episodic-hand-cmr-params.png" in figures

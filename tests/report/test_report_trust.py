@@ -92,3 +92,44 @@ def test_the_page_names_the_baseline_used_and_its_candidates():
     )
     old = xr.Dataset(attrs={"baseline": json.dumps(["n_chars", "n_words"])})
     assert baseline_text(old) == "n_chars, n_words"
+
+
+def test_empty_axes_counts_panels_without_data_and_accepts_words():
+    from matplotlib.figure import Figure as MplFigure
+
+    from neuroalign.report.figures import empty_axes
+
+    fig = MplFigure()
+    a, b, c, d = fig.subplots(1, 4)
+    a.plot([0, 1], [1, 2])
+    b.bar([0], [np.nan])  # only a NaN bar: nothing to see
+    c.axis("off")
+    c.text(0.5, 0.5, "no localizer configured")  # said in words
+    d.plot([np.nan], [np.nan])
+    assert empty_axes(fig) == (4, 2)
+    image = fig.colorbar(a.imshow(np.eye(3)), ax=a)
+    assert image is not None and empty_axes(fig) == (4, 2)  # the colorbar is not a panel
+
+
+def test_saved_figures_carry_their_axes_counts(tmp_path):
+    from matplotlib.figure import Figure as MplFigure
+
+    ctx = ReportContext(config={}, results=None, data_root=None, site=tmp_path)
+    fig = MplFigure()
+    ax1, _ = fig.subplots(1, 2)
+    ax1.scatter([1, 2], [3, 4])
+    block = ctx.save_figure(fig, "half", alt="a", caption="b")
+    assert (block.n_axes, block.n_empty) == (2, 1)
+
+
+def test_headline_text_and_choice():
+    from neuroalign.report.headline import Headline, first_headline
+
+    single = Headline("top induction score", 0.91234, where="gpt2")
+    assert single.text() == (
+        "gpt2: top induction score = 0.912 (no interval: the result holds a single estimate)"
+    )
+    ci = Headline("median r", 0.2, 0.1, 0.3, interval="BCa 95% CI", note="of 10 voxels")
+    assert ci.text() == "median r = 0.200 (BCa 95% CI [0.100, 0.300]), of 10 voxels"
+    assert first_headline([None, single, ci]) is ci
+    assert first_headline([None, single]) is single and first_headline([]) is None

@@ -41,7 +41,9 @@ def _encoding_results(results, rng):
     ).to_netcdf(folder / "reading.nc")
 
 
-def test_badges_headlines_provenance_and_no_empty_panels(browser, check_pages, fake_run, tmp_path):
+def test_badges_headlines_provenance_and_no_empty_panels(
+    browser, check_pages, check_site, fake_run, tmp_path
+):
     from selenium.webdriver.common.by import By
 
     _encoding_results(fake_run.results, np.random.default_rng(0))
@@ -54,6 +56,9 @@ def test_badges_headlines_provenance_and_no_empty_panels(browser, check_pages, f
     site = index.parent
     pages = [index, *sorted(p for p in site.glob("*.html") if p != index)]
     check_pages(browser, pages, tmp_path / "shot.png")
+    seen = check_site(browser, site, expect_headlines=("encode",))
+    assert seen["headlines"]["encode"].startswith("sim_fmri/silent: median r over all 200")
+    assert {"simulate-sim_meg.html"} <= set(seen["simulated"]) and seen["figures"] >= 5
 
     browser.get(index.as_uri())
     stages = browser.find_element(By.CSS_SELECTOR, "ul.pages").text

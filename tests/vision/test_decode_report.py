@@ -1,6 +1,7 @@
 """The decoding page: score table, figure, retrieval examples and the image-metric table."""
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from neuroalign.report.context import ReportContext
@@ -47,6 +48,11 @@ def test_decode_page(tmp_path):
     metric_table = tables[-1].rows
     assert metric_table[0][:2] == ["PixCorr", "0.400"] and metric_table[1][3] == "0.500"
     assert (tmp_path / "site" / "figures").is_dir()
+    # the index headline: 2-way identification with its interval and chance
+    head = page.headline
+    assert head.label == "2-way identification" and head.has_interval
+    assert head.value == pytest.approx(fit.scores["two_way"]["value"])
+    assert "95% bootstrap interval" in head.text() and "chance 0.500" in head.text()
 
 
 def test_no_results_no_page(tmp_path):

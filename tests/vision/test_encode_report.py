@@ -63,3 +63,9 @@ def test_page_renders(tmp_path):
         "vision-encode-sim_vision_sub-01-map.png",
     ]
     assert "Vision encoding" in index.read_text()
+    # the headline: the best ROI's normalized score with its bootstrap interval, on the index
+    j = int(np.nanargmax(ds["best_score"].values))
+    low, high = (f"{float(ds[k].values[j]):.3f}" for k in ("best_low", "best_high"))
+    expected = f"{float(ds['best_score'].values[j]):.3f} (bootstrap 95% interval over test images"
+    assert f"{expected} [{low}, {high}])" in index.read_text()
+    assert "Headline: sim_vision/sub-01: " in html

@@ -102,7 +102,7 @@ def test_starter_run_fetches_and_builds_tables(snakemake, workdir, shared_data):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_demo_runs_end_to_end_offline(snakemake, workdir, browser, check_pages):
+def test_demo_runs_end_to_end_offline(snakemake, workdir, browser, check_pages, check_site):
     env = {"NEUROALIGN_MIRROR": "", "HF_HUB_OFFLINE": "1"}
     snakemake("--cores", "2", cwd=workdir, env=env)
     results = workdir / "results"
@@ -113,6 +113,11 @@ def test_demo_runs_end_to_end_offline(snakemake, workdir, browser, check_pages):
     demo = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
     n_gallery = demo["vision"]["reconstruct"]["demo"]["n_images"]
     check_vision_demo(results, index.parent, n_gallery)
+    # every page: no empty axes, the badge on simulated data, the index headlines, provenance
+    stages = ("encode", "localize", "episodic", "vision_encode", "vision_decode")
+    seen = check_site(browser, index.parent, expect_headlines=stages)
+    assert {"encode", "localize"} <= set(seen["headlines"]), seen["headlines"]
+    assert seen["figures"] >= 8 and len(seen["simulated"]) >= 4, seen
     for kind in ("fmri", "localizer", "meg", "eyetracking"):
         rec = xr.open_dataset(results / "simulate" / f"sim_{kind}_recovery.nc")
         assert json.loads(rec.attrs["summary"]), kind

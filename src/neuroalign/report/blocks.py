@@ -20,11 +20,17 @@ class Link:
 
 @dataclass(frozen=True)
 class Figure:
-    """A saved figure; ``src`` is relative to the site root, ``alt`` and ``caption`` required."""
+    """A saved figure; ``src`` is relative to the site root, ``alt`` and ``caption`` required.
+
+    ``n_axes`` and ``n_empty`` count the figure's axes and those drawn without data
+    (`neuroalign.report.figures.empty_axes`), recorded when it was saved.
+    """
 
     src: str
     alt: str
     caption: str
+    n_axes: int = 0
+    n_empty: int = 0
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,9 @@ class Page:
         own template (extending ``base.html.j2``) and pass extra values in ``extra``.
     extra : dict
         Additional values handed to the template.
+    headline : Headline, optional
+        The page's headline number with its interval (`neuroalign.report.headline`), shown
+        next to its link on the index and under its title.
     """
 
     slug: str
@@ -128,6 +137,7 @@ class Page:
     datasets: list[DatasetEntry] = field(default_factory=list)
     template: str = "page.html.j2"
     extra: dict[str, Any] = field(default_factory=dict)
+    headline: Any = None
 
     @property
     def href(self) -> str:

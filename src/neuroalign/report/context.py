@@ -13,6 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 
 from neuroalign.report.blocks import Figure
+from neuroalign.report.figures import empty_axes
 
 logger = logging.getLogger(__name__)
 
@@ -88,5 +89,8 @@ class ReportContext:
         out.parent.mkdir(parents=True, exist_ok=True)
         FigureCanvasAgg(fig)  # draw off-screen, whatever backend the session uses
         fig.savefig(out, format="png", dpi=100)
+        n_axes, n_empty = empty_axes(fig)
+        if n_empty:
+            logger.warning("figure %s: %d of %d axes drawn without data", name, n_empty, n_axes)
         logger.debug("saved figure %s", rel)
-        return Figure(src=rel, alt=alt, caption=caption)
+        return Figure(src=rel, alt=alt, caption=caption, n_axes=n_axes, n_empty=n_empty)

@@ -190,3 +190,48 @@ def histogram_figure(values: np.ndarray, *, xlabel: str, title: str, bins: int =
     ax.set_ylabel("count")
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def _has_data(ax) -> bool:
+    """Whether an axes draws data: a line, collection, image or patch with finite points."""
+    for line in ax.get_lines():
+        xy = np.asarray(line.get_xydata(), dtype=float)  # categories already as positions
+        if xy.size and np.isfinite(xy).all(axis=-1).any():
+            return True
+    for coll in ax.collections:
+        offsets = np.asarray(coll.get_offsets(), dtype=float)
+        if (offsets.size and np.isfinite(offsets).any()) or any(
+            len(p.vertices) for p in coll.get_paths()
+        ):
+            return True
+    if ax.images:
+        return True
+    for patch in ax.patches:
+        box = patch.get_extents()
+        if box.width > 0 and box.height > 0 and np.isfinite([box.width, box.height]).all():
+            return True
+    return False
+
+
+def empty_axes(fig: Figure) -> tuple[int, int]:
+    """Count a figure's axes and those that would be drawn empty.
+
+    An axes with its axis on (a frame, ticks and labels) must plot data (:func:`_has_data`):
+    a panel with nothing to plot turns its axis off and says why in words (``ax.text``).
+    Colorbars, hidden axes and axis-off axes that draw nothing (layout frames) are not
+    counted.
+
+    Returns
+    -------
+    n_axes, n_empty : int
+    """
+    n_axes = n_empty = 0
+    for ax in fig.get_axes():
+        if ax.get_label() == "<colorbar>" or not ax.get_visible():
+            continue
+        said = any(t.get_text().strip() for t in ax.texts)
+        if not ax.axison and not (said or _has_data(ax)):
+            continue  # draws nothing at all: a layout frame (nilearn's displays have one)
+        n_axes += 1
+        n_empty += bool(ax.axison and not _has_data(ax))
+    return n_axes, n_empty

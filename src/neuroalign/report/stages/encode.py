@@ -18,7 +18,7 @@ from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table, Text
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
-from neuroalign.report.headline import estimate_text, median_ci
+from neuroalign.report.headline import Headline, first_headline, median_ci
 from neuroalign.report.stages import encode_tables
 from neuroalign.report.stages._encode_maps import map_blocks
 from neuroalign.results import load_netcdf
@@ -76,6 +76,7 @@ def collect(ctx: ReportContext) -> Page | None:
         sections=[Section("Fits", [Table(["fit", "kind", "headline"], rows)])],
         subpages=subpages,
         simulated=all(sub.simulated for sub in subpages),
+        headline=first_headline(sub.headline for sub in subpages),
     )
 
 
@@ -108,6 +109,7 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         title=f"Encoding: {name}",
         summary=headline,
         sections=sections,
+        headline=target_headline(ds, kind, where=name) if kind in ("fmri", "meg") else None,
         simulated=simulated,
         extra={"name": name, "kind": kind, "headline": headline},
     )
@@ -213,10 +215,10 @@ def _layer_figure(labels, curves: dict[str, np.ndarray], ylabel: str, title: str
     return fig
 
 
-def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
+def target_headline(ds: xr.Dataset, kind: str, where: str = "") -> Headline:
+    """Median r over the voxels (sensors) with q < 0.05, else all, with its BCa interval."""
     dim = "voxel" if kind == "fmri" else "sensor"
     r = ds["r"].values
-    blocks: list[Block] = []
     passing = ds["q"].values < 0.05 if "q" in ds else np.zeros(r.shape, bool)
     over, subset = (
         (r[passing], f"the {int(passing.sum())} {dim}s with q < 0.05")
@@ -224,7 +226,17 @@ def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
         else (r, f"all {r.size} {dim}s")
     )
     med, lo, hi = median_ci(over)
-    headline = f"median r over {subset} = {estimate_text(med, lo, hi)} (of {r.size} {dim}s)"
+    return Headline(
+        f"median r over {subset}", med, lo, hi, interval="95% CI", where=where,
+        note=f"of {r.size} {dim}s",
+    )  # fmt: skip
+
+
+def _target_blocks(ctx, slug, ds, kind) -> tuple[str, list[Block]]:
+    dim = "voxel" if kind == "fmri" else "sensor"
+    r = ds["r"].values
+    blocks: list[Block] = []
+    headline = target_headline(ds, kind).text()
     rows = [["median r", np.nanmedian(r)], ["max r", np.nanmax(r)]]
     if "q" in ds:
         rows.append([f"{dim}s with q < 0.05", int(np.sum(ds["q"].values < 0.05))])

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure as MplFigure
 from neuroalign.report._format import slugify
 from neuroalign.report.blocks import Block, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
+from neuroalign.report.headline import Headline, first_headline
 from neuroalign.results import load_netcdf
 
 N_TOP = 4
@@ -46,6 +47,7 @@ def collect(ctx: ReportContext) -> Page | None:
     return Page(
         slug="episodic",
         title="Induction heads and human episodic memory",
+        headline=first_headline(sub.headline for sub in subpages),
         summary=f"{len(head_files)} model(s), {len(traj_files)} training run(s)",
         sections=sections,
         subpages=subpages,
@@ -246,7 +248,14 @@ def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
         )
     )
     summary = f"top induction head L{top[0][0]}H{top[0][1]} ({float(score[top[0]]):.2f})"
-    return Page(slug=slug, title=f"Heads of {name}", summary=summary, sections=sections)
+    number = Headline(
+        f"top induction score (head L{top[0][0]}H{top[0][1]}, mean over the probe's sequences)",
+        float(score[top[0]]),
+        where=name,
+    )
+    return Page(
+        slug=slug, title=f"Heads of {name}", summary=summary, sections=sections, headline=number
+    )
 
 
 def _parameter_scatter(ctx: ReportContext, slug: str, name: str, rep: xr.Dataset, human) -> Block:

@@ -18,6 +18,7 @@ from neuroalign.report._format import as_text, slugify
 from neuroalign.report.blocks import Block, Link, Page, Section, Table, Text
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR
+from neuroalign.report.headline import Headline, first_headline
 from neuroalign.results import load_netcdf
 
 RELIABILITY = ("dice", "jaccard", "spearman_t", "cv_effect")
@@ -35,7 +36,7 @@ def collect(ctx: ReportContext) -> Page | None:
     models = sorted(p for p in folder.iterdir() if p.is_dir() and list(p.glob("*.nc")))
     if not models:
         return None
-    subpages, rows, headlines = [], [], []
+    subpages, rows, headlines, numbers = [], [], [], []
     for model_dir in models:
         results = {p.stem: _read(ctx.read(p)) for p in sorted(model_dir.glob("*.nc"))}
         page = _model_page(ctx, model_dir.name, results)
@@ -43,11 +44,13 @@ def collect(ctx: ReportContext) -> Page | None:
         for name, ds in results.items():
             rows.append([Link(model_dir.name, page.href), name, *_summary_row(ds)])
             headlines.append(f"{model_dir.name}/{name}: {_headline(ds)}")
+            numbers.append(headline(ds, where=f"{model_dir.name}/{name}"))
     columns = ["model", "localizer", "units selected", "statistic", "run-split Dice (chance)"]
     columns += ["ablation deficit z at max dose", "alignment: localized - random"]
     return Page(
         slug="localize",
         title="Functional localizers in models",
+        headline=first_headline(numbers),
         summary=f"{len(rows)} localizer run(s) over {len(subpages)} model(s); "
         + "; ".join(headlines[:3])
         + ("; ..." if len(headlines) > 3 else ""),
@@ -75,6 +78,20 @@ def _read(path: Path) -> xr.Dataset:
         if name in ds:
             ds[name] = ds[name].astype(bool)
     return ds
+
+
+def headline(ds: xr.Dataset, where: str = "") -> Headline:
+    """Run-split Dice with its re-split range and chance."""
+    var = ds["reliability_dice"]
+    low = high = float("nan")
+    kind = "re-split range"
+    if "dist_low" in var.attrs:
+        low, high = float(var.attrs["dist_low"]), float(var.attrs["dist_high"])
+        kind = f"re-split central {round(100 * float(var.attrs['dist_level']))}%"
+    return Headline(
+        "run-split Dice", float(var), low, high, interval=kind, where=where,
+        note=f"chance {float(ds['reliability_chance_dice']):.3f}",
+    )  # fmt: skip
 
 
 def _headline(ds: xr.Dataset) -> str:

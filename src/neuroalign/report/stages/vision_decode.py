@@ -16,6 +16,7 @@ from matplotlib.figure import Figure as MplFigure
 from neuroalign.report._format import slugify
 from neuroalign.report.blocks import Block, Notice, Page, Section, Table
 from neuroalign.report.context import ReportContext
+from neuroalign.report.headline import Headline, first_headline
 from neuroalign.results import load_netcdf
 
 SIMULATED_NOTICE = (
@@ -60,17 +61,36 @@ def collect(ctx: ReportContext) -> Page | None:
     files = sorted(folder.rglob("decode.nc")) if folder is not None and folder.is_dir() else []
     if not files:
         return None
-    sections, simulated = [], []
+    sections, simulated, headlines = [], [], []
     for path in files:
         name = path.parent.relative_to(folder).as_posix()
         simulated.append(name.startswith("sim_"))
         sections.append(_run_section(ctx, path, name, simulated[-1]))
+        headlines.append(_headline(load_netcdf(path, "decoding result"), name))
     return Page(
         slug="vision-decode",
         title="Vision decoding",
+        headline=first_headline(headlines),
         summary=f"{len(files)} decoding run(s): identification, retrieval and image metrics",
         sections=sections,
         simulated=all(simulated),
+    )
+
+
+def _headline(ds: xr.Dataset, where: str) -> Headline | None:
+    """2-way identification accuracy with its bootstrap interval and chance."""
+    metrics = [str(m) for m in ds["metric"].values] if "metric" in ds.coords else []
+    if "two_way" not in metrics:
+        return None
+    pick = ds.sel(metric="two_way")
+    return Headline(
+        LABELS["two_way"],
+        float(pick["score"]),
+        float(pick["low"]),
+        float(pick["high"]),
+        interval="95% bootstrap interval over test images",
+        where=where,
+        note=f"chance {float(pick['chance']):.3f}",
     )
 
 

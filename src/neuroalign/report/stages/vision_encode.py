@@ -18,6 +18,7 @@ from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table
 from neuroalign.report.brain_maps import stat_map_figure
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR
+from neuroalign.report.headline import Headline, first_headline
 from neuroalign.results import load_netcdf
 
 SIMULATED_NOTICE = (
@@ -74,6 +75,25 @@ def collect(ctx: ReportContext) -> Page | None:
         sections=[Section("Fits", [Table(["fit", "best model per ROI"], rows)])],
         subpages=subpages,
         simulated=all(sub.simulated for sub in subpages),
+        headline=first_headline(sub.headline for sub in subpages),
+    )
+
+
+def _headline(ds: xr.Dataset, where: str = "") -> Headline | None:
+    """The best model's normalized score in the ROI where it is highest, with its interval."""
+    scores = np.asarray(ds["best_score"].values, float) if "best_score" in ds else np.array([])
+    if not np.isfinite(scores).any():
+        return None
+    j = int(np.nanargmax(scores))
+    roi = str(ds["roi"].values[j])
+    level = float(ds.attrs.get("ci_level", 0.95))
+    return Headline(
+        f"{roi}: median normalized score of {_label(ds, int(ds['best_fit'].values[j]))}",
+        float(scores[j]),
+        float(ds["best_low"].values[j]),
+        float(ds["best_high"].values[j]),
+        interval=f"bootstrap {round(100 * level)}% interval over test images",
+        where=where,
     )
 
 
@@ -92,7 +112,7 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
     ).startswith("sim_")
     rois = [str(r) for r in ds["roi"].values]
     best = ds["best_fit"].values.astype(int)
-    headline = "; ".join(
+    summary = "; ".join(
         f"{roi}: {_label(ds, int(b))} ({_fmt(ds['best_score'].values[j])})"
         for j, (roi, b) in enumerate(zip(rois, best, strict=True))
     )
@@ -119,13 +139,14 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
     return Page(
         slug=slug,
         title=f"Vision encoding: {name}",
-        summary=headline,
+        headline=_headline(ds, where=name),
+        summary=summary,
         sections=[
             Section("Results", blocks),
             Section("Provenance", [Table(["attribute", "value"], attrs)]),
         ],
         simulated=simulated,
-        extra={"name": name, "headline": headline},
+        extra={"name": name, "headline": summary},
     )
 
 
