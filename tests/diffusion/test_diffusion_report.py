@@ -39,6 +39,12 @@ def test_diffusion_page(results):
     page = diffusion.collect(ctx)
     assert page is not None and page.simulated
     ds = load_netcdf(results / "diffusion" / "eval" / "demo" / "sub-01.nc")
+    d = ds["diff"].sel(encoder="guiding", target="red")
+    assert page.headline.text() == (
+        f"demo/sub-01: red: mean guided - unguided prediction = {float(d.sel(stat='mean')):.3f} "
+        f"(95% bootstrap interval over seeds [{float(d.sel(stat='low')):.3f}, "
+        f"{float(d.sel(stat='high')):.3f}]), Wilcoxon p = 0.002, 10 seeds"
+    )
     tables = [b for b in page.sections[0].blocks if hasattr(b, "rows") and hasattr(b, "columns")]
     stats = tables[0].rows
     assert [r[1] for r in stats] == ["guiding", "held_out"]
@@ -95,3 +101,37 @@ def test_captions_page(tmp_path):
 def test_no_results_no_pages(tmp_path):
     ctx = ReportContext(config={}, results=tmp_path, data_root=None, site=tmp_path / "site")
     assert diffusion.collect(ctx) is None and captions.collect(ctx) is None
+
+
+@pytest.mark.browser
+def test_pages_in_a_browser(results, browser, check_pages, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    rng = np.random.default_rng(0)
+    bank = rng.standard_normal((300, 32)) * rng.uniform(0.5, 3.0, (300, 1))
+    enc, store, stimuli = _encoder_and_bank(tmp_path, bank)
+    caption_voxels(
+        BrainscubaSettings.from_config({"device": "cpu", "top_k": 3}),
+        encoder=enc,
+        bank=store,
+        stimuli=stimuli,
+        output=results / "diffusion" / "captions" / "demo" / "sub-01.parquet",
+    )
+    index = build_report(output=results / "report" / "index.html", config={}, results=results)
+    site = index.parent
+    pages = [site / "diffusion.html", site / "captions.html"]
+    n_images = check_pages(browser, pages, tmp_path / "shot.png")
+    assert n_images >= 2 * diffusion.N_SHOWN + 1  # the twins and the difference figure
+    for page in pages:
+        browser.get(page.as_uri())
+        assert browser.find_elements(By.CSS_SELECTOR, ".banner-simulated"), page.name
+        for figure in browser.find_elements(By.CSS_SELECTOR, "figure[data-axes]"):
+            assert figure.get_attribute("data-empty-axes") == "0"
+    browser.get((site / "diffusion.html").as_uri())
+    headline = browser.find_element(By.CSS_SELECTOR, "p.headline").text
+    assert (
+        "red: mean guided - unguided prediction = " in headline
+        and "interval over seeds [" in headline
+    )
+    browser.get(index.as_uri())
+    assert "mean guided - unguided prediction" in browser.find_element(By.TAG_NAME, "body").text

@@ -21,6 +21,7 @@ from neuroalign._check import NeuroalignError
 from neuroalign.report._format import slugify
 from neuroalign.report.blocks import Block, Figure, Gallery, Notice, Page, Section, Table
 from neuroalign.report.context import FIGURE_DIR, ReportContext
+from neuroalign.report.headline import Headline, first_headline
 from neuroalign.results import load_netcdf
 
 SIMULATED_NOTICE = (
@@ -48,6 +49,11 @@ def _p(value) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def _p_text(value) -> str:
+    text = _p(value)
+    return text if text.startswith("<") else f"= {text}"
+
+
 def _interval(low, high) -> str:
     low, high = float(low), float(high)
     if not (np.isfinite(low) and np.isfinite(high)):
@@ -61,7 +67,7 @@ def collect(ctx: ReportContext) -> Page | None:
     files = sorted(folder.glob("*/sub-*.nc")) if folder is not None and folder.is_dir() else []
     if not files:
         return None
-    sections, simulated = [], []
+    sections, simulated, headlines = [], [], []
     for path in files:
         name = f"{path.parent.name}/{path.stem}"
         try:
@@ -71,6 +77,7 @@ def collect(ctx: ReportContext) -> Page | None:
             simulated.append(False)
             continue
         simulated.append(ds.attrs.get("simulated") == "true")
+        headlines.append(headline(ds, name))
         synth = ctx.results_path("diffusion", "synth", path.parent.name, path.stem)
         sections.append(_run_section(ctx, ds, name, synth, simulated[-1]))
     return Page(
@@ -79,7 +86,35 @@ def collect(ctx: ReportContext) -> Page | None:
         summary=f"{len(files)} evaluated synthesis run(s): guided vs unguided images per ROI",
         sections=sections,
         simulated=all(simulated),
+        headline=first_headline(headlines),
     )
+
+
+def headline(ds: xr.Dataset, where: str) -> Headline | None:
+    """The first ROI target's guided - unguided mean difference under the guiding encoder."""
+    for target in ds["target"].values:
+        d = ds["diff"].sel(encoder=ds["encoder"].values[0], target=target)
+        if np.isfinite(float(d.sel(stat="mean"))):
+            return Headline(
+                f"{target}: mean guided - unguided prediction",
+                float(d.sel(stat="mean")),
+                float(d.sel(stat="low")),
+                float(d.sel(stat="high")),
+                interval=f"{_level(ds)} bootstrap interval over seeds",
+                where=where,
+                note=f"Wilcoxon p {_p_text(d.sel(stat='p'))}, {int(d.sel(stat='n'))} seeds",
+            )
+    return None
+
+
+def _level(ds: xr.Dataset) -> str:
+    import json
+
+    try:
+        level = float(json.loads(ds.attrs.get("config", "{}")).get("ci_level", 0.95))
+    except (ValueError, TypeError):
+        level = 0.95
+    return f"{100 * level:g}%"
 
 
 def stats_rows(ds: xr.Dataset) -> list[list[str]]:
