@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import errno
 import hashlib
 import os
@@ -109,3 +110,7 @@ def os_error(code: int, filename: str | None = None) -> OSError:
 
 FAULTS = {"disk full": errno.ENOSPC, "read-only": errno.EROFS, "permission denied": errno.EACCES}
 FIXES = {errno.ENOSPC: "free space", errno.EROFS: "writable", errno.EACCES: "chmod"}
+
+#: Fuzz cases tried, by target (configs, manifests, ...): the fuzz tests add to it and the
+#: suite's summary prints it.
+FUZZ_COUNTS: collections.Counter[str] = collections.Counter()

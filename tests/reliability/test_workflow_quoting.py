@@ -103,7 +103,12 @@ def quotes_its_values(definition: str) -> bool:
     return any("shlex.quote" in FUNCTIONS.get(name, "") for name in names)
 
 
-ALL_RULES = [(path.name, name, rule) for path in RULES for name, rule in rules_of(path).items()]
+ALL_RULES = [
+    (path.name, name, rule)
+    for path in RULES
+    for name, rule in rules_of(path).items()
+    if shell_text(rule) is not None
+]
 
 
 def test_rules_are_found():
@@ -116,8 +121,6 @@ def test_rules_are_found():
 )
 def test_shell_quotes_every_path(file, name, rule):
     text = shell_text(rule)
-    if text is None:
-        pytest.skip(f"rule {name} has no shell command")
     params = param_definitions(rule)
     bad = []
     for placeholder in PLACEHOLDER.findall(text):
