@@ -4,6 +4,7 @@ import argparse
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 
@@ -176,3 +177,56 @@ def test_report_pages_show_sweeps_and_gains(sentences, words, settings_file, tmp
     assert any(f.endswith("-gains.png") for f in figures) and len(figures) == 4
     tables = [b for s in kinds["words"].sections for b in s.blocks if hasattr(b, "rows")]
     assert tables[0].rows[0][0] == "rt" and tables[0].rows[0][7] == "surp"
+
+
+def test_words_default_baseline_is_the_strongest_and_explains_a_frequency_effect(
+    tmp_path, settings_file
+):
+    """A measure driven by log frequency, a layer that encodes frequency: over the corpus'
+    strongest standard baseline (chosen on training words) the layer adds about nothing;
+    over length alone it looks like a large gain."""
+    from neuroalign.data.stimuli import standardize, write_table
+
+    rng = np.random.default_rng(4)
+    n_sent, size = 50, 8
+    n = n_sent * size
+    freq = rng.normal(4.0, 1.0, n)
+    length = np.round(12 - 1.5 * freq + rng.normal(0, 2, n))
+    acts = rng.standard_normal((n, 1, 6))
+    acts[:, 0, :3] += 2.0 * (freq - freq.mean())[:, None]
+    table = pd.DataFrame(
+        {
+            "text": [f"w{i}" for i in range(n)],
+            "story": np.repeat(np.arange(n_sent), size).astype(str),
+            "position": np.tile(np.arange(size), n_sent),
+            "sentence": 0,
+            "length": length,
+            "Subtlex_log10": freq,
+            "N400": -1.5 * freq + 0.5 * rng.standard_normal(n),
+        }
+    )
+    write_table(
+        standardize(table, stimset="planted", reader="ucl_frank2013"), tmp_path / "t.parquet"
+    )
+    xr.Dataset(
+        {"resid": (("item", "layer", "unit"), acts), "n_tokens": ("item", np.ones(n))},
+        coords={"text": ("item", table["text"].to_numpy(object)), "layer": [0]},
+        attrs={"model": "planted", "context": "sentence", "pooling": "mean", "complete": "true"},
+    ).to_netcdf(tmp_path / "acts.nc")
+    results = {}
+    for name, baseline in (("default", None), ("length", ["length"])):
+        options = {"measures": ["N400"], "surprisal": [], "baseline": baseline, "n_perm": 0}
+        out = tmp_path / f"{name}.nc"
+        run_words(
+            tmp_path, settings_file("words", device="cpu", alphas=ALPHAS, options=options), out
+        )
+        with xr.open_dataset(out) as ds:
+            results[name] = ds.load()
+    default = results["default"]
+    named = json.loads(default.attrs["baseline"])
+    assert set(named) == {"length", "frequency", "all"}
+    assert named["all"] == ["length", "Subtlex_log10", "position", "n_tokens"]
+    assert str(default["baseline_used"].values[0]) in {"frequency", "all"}
+    assert abs(float(default["r2_gain"].values[0, 0])) < 0.02
+    assert float(results["length"]["r2_gain"].values[0, 0]) > 0.3
+    assert json.loads(results["length"].attrs["baseline"]) == {"configured": ["length"]}
