@@ -145,8 +145,9 @@ return {
   body: document.body.innerText,
 };
 """
-#: A number shown with an interval (``0.123 (95% CI [0.1, 0.2])``) or saying it has none.
-_NUMBER = re.compile(r"= -?\d+\.\d+ \((.+ \[-?\d+\.\d+, -?\d+\.\d+\]|no interval: .+)\)")
+#: A number shown with an interval (``0.123 (95% CI [0.1, 0.2])``), or saying it has none, or
+#: ``n/a`` (a result without a finite estimate).
+_NUMBER = re.compile(r"= (-?\d+\.\d+ \((.+ \[-?\d+\.\d+, -?\d+\.\d+\]|no interval: .+)\)|n/a)")
 #: The fields the provenance page must show.
 PROVENANCE_FIELDS = (
     "git commit",

@@ -133,3 +133,4 @@ def test_headline_text_and_choice():
     assert ci.text() == "median r = 0.200 (BCa 95% CI [0.100, 0.300]), of 10 voxels"
     assert first_headline([None, single, ci]) is ci
     assert first_headline([None, single]) is single and first_headline([]) is None
+    assert first_headline([Headline("r", float("nan"), 0.0, 1.0), single]) is single

@@ -76,8 +76,8 @@ class Headline:
 
 
 def first_headline(headlines: Iterable[Headline | None]) -> Headline | None:
-    """The first headline with an interval, else the first one, else None."""
-    found = [h for h in headlines if h is not None]
+    """The first headline with an interval, else the first one, else None (NaN values skipped)."""
+    found = [h for h in headlines if h is not None and np.isfinite(h.value)]
     return next((h for h in found if h.has_interval), found[0] if found else None)
 
 
