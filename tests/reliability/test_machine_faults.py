@@ -286,3 +286,22 @@ def test_bad_timeouts_are_refused_by_the_parser(value, capsys):
 
 def test_shutil_is_the_module_the_copier_uses():
     assert download_module.shutil is shutil
+
+
+def test_two_fetches_of_one_dataset_wait_for_each_other(tmp_path):
+    data_bytes = PAYLOAD[:1500]
+    with TricklingServer(data_bytes, interval=0.005) as server:  # ~7 s: B starts meanwhile
+        manifest = write_manifest(tmp_path / "manifests", server.url, data_bytes)
+        data = tmp_path / "data"
+        part = data / "raw" / "toy" / "sub" / "a.bin.part"
+        first = _run_fetch(_fetch_argv(manifest, data, "-v"))
+        assert _wait_for(part.is_file)
+        second = _run_fetch(_fetch_argv(manifest, data, "-v"))
+        _, err_first = first.communicate(timeout=60)
+        _, err_second = second.communicate(timeout=60)
+    assert first.returncode == 0, err_first
+    assert second.returncode == 0, err_second
+    assert "another fetch of toy is running" in err_second
+    assert "already present" not in err_first
+    assert (data / DATASET).read_bytes() == data_bytes
+    assert not part.exists()

@@ -244,49 +244,52 @@ def fetch_dataset(
         "deadline": None if deadline is None else time.monotonic() + deadline,
         "deadline_s": deadline,
     }
-    _remove_stale_staging(dataset_dir)
-    records = []
-    for entry in files:
-        target = dataset_dir / entry.path
-        if _is_complete(target, entry):
-            logger.debug("%s: already present and verified", target)
-            origin, downloaded = _origin(entry, source), False
-        else:
-            origin = _fetch_file(entry, target, dataset_dir, source, retrieve_opts)
-            downloaded = True
-        if entry.archive:
-            extract_to = dataset_dir / entry.archive["extract_to"]
-            if downloaded or not extract_to.is_dir():
-                extract_archive(target, entry.archive["format"], extract_to)
-        records.append(
+    # One fetch of a dataset at a time: a second one waits here (then skips what the first
+    # verified), so two never write, or sweep the staging folders of, the same files.
+    with _dataset_lock(dataset_dir, manifest.id, retrieve_opts["deadline"]):
+        _remove_stale_staging(dataset_dir)
+        records = []
+        for entry in files:
+            target = dataset_dir / entry.path
+            if _is_complete(target, entry):
+                logger.debug("%s: already present and verified", target)
+                origin, downloaded = _origin(entry, source), False
+            else:
+                origin = _fetch_file(entry, target, dataset_dir, source, retrieve_opts)
+                downloaded = True
+            if entry.archive:
+                extract_to = dataset_dir / entry.archive["extract_to"]
+                if downloaded or not extract_to.is_dir():
+                    extract_archive(target, entry.archive["format"], extract_to)
+            records.append(
+                {
+                    "path": entry.path,
+                    "size": target.stat().st_size,
+                    "sha256": entry.sha256 or sha256_file(target),
+                    "verified": entry.verified,
+                    "url": origin,
+                    "downloaded": downloaded,
+                }
+            )
+        shutil.rmtree(dataset_dir / _ARCHIVE_CACHE, ignore_errors=True)
+        stamp = stamp_path(dest_root, manifest.id, subset)
+        write_json_atomic(
+            stamp,
             {
-                "path": entry.path,
-                "size": target.stat().st_size,
-                "sha256": entry.sha256 or sha256_file(target),
-                "verified": entry.verified,
-                "url": origin,
-                "downloaded": downloaded,
-            }
+                "id": manifest.id,
+                "title": manifest.title,
+                "subset": subset,
+                "manifest": str(manifest.path) if manifest.path else None,
+                "mirror": source.root if source else None,
+                "license": _license_text(manifest),
+                "citation": _citation_text(manifest),
+                "files": records,
+                "n_files": len(records),
+                "total_bytes": sum(r["size"] for r in records),
+                "date": datetime.now(UTC).isoformat(timespec="seconds"),
+                "neuroalign_version": __version__,
+            },
         )
-    shutil.rmtree(dataset_dir / _ARCHIVE_CACHE, ignore_errors=True)
-    stamp = stamp_path(dest_root, manifest.id, subset)
-    write_json_atomic(
-        stamp,
-        {
-            "id": manifest.id,
-            "title": manifest.title,
-            "subset": subset,
-            "manifest": str(manifest.path) if manifest.path else None,
-            "mirror": source.root if source else None,
-            "license": _license_text(manifest),
-            "citation": _citation_text(manifest),
-            "files": records,
-            "n_files": len(records),
-            "total_bytes": sum(r["size"] for r in records),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "neuroalign_version": __version__,
-        },
-    )
     logger.info("%s (%s): %d file(s) in %s", manifest.id, subset, len(records), dataset_dir)
     return stamp
 
@@ -515,6 +518,48 @@ def _quiet_pooch() -> Iterator[None]:
         yield
     finally:
         pooch_logger.setLevel(level)
+
+
+#: Lock file that keeps two fetches of one dataset from running at once.
+LOCK_NAME = ".neuroalign-fetch.lock"
+
+
+@contextlib.contextmanager
+def _dataset_lock(dataset_dir: Path, dataset: str, deadline: float | None) -> Iterator[None]:
+    """Hold an exclusive lock on the dataset folder; wait (up to ``deadline``) if another has it.
+
+    An ``flock`` on ``<dataset>/.neuroalign-fetch.lock``: released by the kernel when its holder
+    exits, even by kill -9, so a stale lock never blocks a later run.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no locking
+        yield
+        return
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    path = dataset_dir / LOCK_NAME
+    with open(path, "a+") as handle:
+        waited = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waited:
+                    logger.warning(
+                        "another fetch of %s is running (lock %s); waiting for it", dataset, path
+                    )
+                    waited = True
+                if deadline is not None and time.monotonic() > deadline:
+                    raise NeuroalignError(
+                        f"{path}: another fetch of {dataset!r} held this lock until the fetch's "
+                        "deadline; let it finish, then rerun (verified files are skipped)."
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 #: Suffix of the hidden folder a file is received in before it is moved into place.
