@@ -128,6 +128,7 @@ def build_tiny_sd(*, image_size: int = 32, seed: int = 0, workdir: str | Path | 
         beta_schedule="scaled_linear",
         clip_sample=False,
         set_alpha_to_one=False,
+        steps_offset=1,
     )
     with tempfile.TemporaryDirectory() as tmp:
         tokenizer = _tiny_tokenizer(Path(workdir or tmp) / "tokenizer")
