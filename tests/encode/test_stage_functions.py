@@ -22,10 +22,12 @@ WORD_COLUMNS = {"measures": ["rt"], "baseline": ["length", "freq"], "group": "st
 
 
 def same_result(a, b, *, config=True):
-    """Two results are the same: every array and coordinate, and the provenance but its time."""
+    """Two results are the same: every array and coordinate, and the provenance but its time
+    and the settings file (which only the command line reads)."""
     with xr.open_dataset(a) as x, xr.open_dataset(b) as y:
         xr.testing.assert_identical(x.drop_attrs(), y.drop_attrs())
-        skip = {"created"} | (set() if config else {"config", "config_hash"})
+        skip = {"created", "config_file", "config_file_sha256"}
+        skip |= set() if config else {"config", "config_hash"}
         assert {k: v for k, v in x.attrs.items() if k not in skip} == {
             k: v for k, v in y.attrs.items() if k not in skip
         }
@@ -33,6 +35,9 @@ def same_result(a, b, *, config=True):
 
 def cli(kind, settings, *paths):
     assert main(["encode", kind, "--settings", str(settings), *map(str, paths)]) == 0
+    out = paths[list(paths).index("--output") + 1]
+    with xr.open_dataset(out) as ds:  # the command line records its settings file
+        assert ds.attrs["config_file"] == str(settings.absolute())
 
 
 @pytest.fixture(scope="module")
