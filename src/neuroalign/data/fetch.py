@@ -521,14 +521,14 @@ def _quiet_pooch() -> Iterator[None]:
 
 
 #: Lock file that keeps two fetches of one dataset from running at once.
-LOCK_NAME = ".neuroalign-fetch.lock"
+LOCK_NAME = ".neuroalign-fetch.lock"  # after the dataset id: raw/.<id>.neuroalign-fetch.lock
 
 
 @contextlib.contextmanager
 def _dataset_lock(dataset_dir: Path, dataset: str, deadline: float | None) -> Iterator[None]:
     """Hold an exclusive lock on the dataset folder; wait (up to ``deadline``) if another has it.
 
-    An ``flock`` on ``<dataset>/.neuroalign-fetch.lock``: released by the kernel when its holder
+    An ``flock`` on ``raw/.<dataset>.neuroalign-fetch.lock``: released by the kernel when its holder
     exits, even by kill -9, so a stale lock never blocks a later run.
     """
     try:
@@ -536,8 +536,9 @@ def _dataset_lock(dataset_dir: Path, dataset: str, deadline: float | None) -> It
     except ImportError:  # pragma: no cover - not POSIX: no locking
         yield
         return
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    path = dataset_dir / LOCK_NAME
+    # Beside the dataset folder, not in it: the folder holds only the dataset's files.
+    dataset_dir.parent.mkdir(parents=True, exist_ok=True)
+    path = dataset_dir.parent / f".{dataset_dir.name}{LOCK_NAME}"
     with open(path, "a+") as handle:
         waited = False
         while True:
