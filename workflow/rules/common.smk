@@ -15,6 +15,7 @@ from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
 from neuroalign.vision import decode_workflow as vision_decode_workflow
 from neuroalign.diffusion import eval_workflow as diffusion_eval_workflow
+from neuroalign.diffusion import synth_workflow
 
 # Rule logs carry the stages' progress (info level) unless the user asks for another level.
 os.environ.setdefault("NEUROALIGN_VERBOSE", "1")
@@ -166,6 +167,8 @@ def report_inputs(wildcards):
         "reconstruct": reconstruct_workflow.targets(config),
         "vision_decode": vision_decode_workflow.decode_targets(config),
         "image_metrics": vision_decode_workflow.metrics_targets(config),
+        "diffusion_encoders": synth_workflow.encoder_targets(config),
+        "synthesize": synth_workflow.synth_targets(config),
         "diffusion_eval": diffusion_eval_workflow.eval_targets(config),
         "captions": diffusion_eval_workflow.caption_targets(config),
     }
