@@ -143,7 +143,7 @@ def test_images_at_the_processor_size_are_only_normalized(name):
     got = extract_dataset(ex, _table(3), images=images)["resid"].values[:, 0]
     pixels = processor(images=images, return_tensors="pt")["pixel_values"]
     norm = pixel_norm(processor, images)
-    uint8 = torch.from_numpy(np.stack(images).transpose(0, 3, 1, 2).copy())
+    uint8 = torch.from_numpy(np.stack(images))
     np.testing.assert_allclose(norm(uint8, torch.float32), pixels, atol=1e-5)
     prefix = TOWERS[name]
     want = _hidden(model, pixels)[-1][:, prefix:].mean(1)

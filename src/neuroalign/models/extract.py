@@ -448,9 +448,12 @@ class Extractor:
             replica.configs = model_configs(replica.model)
         return replicas
 
-    def _collate(self, work: Any, index: np.ndarray) -> tuple[dict[str, torch.Tensor], PoolPlan]:
+    def _collate(
+        self, work: Any, index: np.ndarray, pin: bool = False
+    ) -> tuple[dict[str, torch.Tensor], PoolPlan]:
         if self._mode == "image":
-            return collate_images([work[i] for i in index], self._seq_len, self._n_prefix)
+            images = [work[i] for i in index]
+            return collate_images(images, self._seq_len, self._n_prefix, pin=pin)
         pad_id = self.tokenizer.pad_token_id
         if pad_id is None:
             pad_id = self.tokenizer.eos_token_id or 0
@@ -570,7 +573,7 @@ class Extractor:
             lengths = _lengths(job.work)
 
             def step(batch: np.ndarray, job: _Job = job) -> tuple[dict, PoolPlan]:
-                inputs, plan = self._collate(job.work, batch)
+                inputs, plan = self._collate(job.work, batch, pin)
                 return self._forward(replica, inputs, plan), plan
 
             def too_large(batch: np.ndarray, lengths: np.ndarray = lengths) -> str:
@@ -739,7 +742,7 @@ class Extractor:
                 pass
         seq_len = int(seen["n"])
         config = getattr(self.model.config, "vision_config", self.model.config)
-        patches = n_patches(config, tuple(work[0].pixel_values.shape[-2:]))
+        patches = n_patches(config, tuple(feed["pixel_values"].shape[-2:]))
         prefix = seq_len - patches if patches and patches <= seq_len else 0
         return seq_len, prefix
 

@@ -27,7 +27,8 @@ class ImageInput:
     Attributes
     ----------
     pixel_values : tensor of shape (channels, height, width)
-        The processed image.
+        The processed image; for images that only need the processor's normalization
+        (:func:`pixel_norm`), the uint8 image as it is, of shape (height, width, channels).
     rows : ndarray of shape (1,)
         Row of the item in the stimulus table.
     input_ids : ndarray of shape (n_tokens,), optional
@@ -68,18 +69,22 @@ def _image_processor(processor: Any) -> Any:
 @dataclass(frozen=True)
 class PixelNorm:
     """What an image processor does to an image already at its output size: scale and
-    normalize each channel, ``(x * scale - mean) / std`` (done on the device, on uint8)."""
+    normalize each channel, ``(x * scale - mean) / std`` (done on the device, on uint8).
+
+    The uint8 pixels stay channels-last on the host (no transpose there): the device moves the
+    channels first in the same pass that normalizes them."""
 
     scale: float
     mean: tuple[float, ...]
     std: tuple[float, ...]
 
     def __call__(self, pixels: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        """Normalize uint8 pixels of shape (batch, channels, height, width) into ``dtype``."""
-        shape = (1, -1, 1, 1)
-        mean = torch.tensor(self.mean, device=pixels.device).view(shape)
-        std = torch.tensor(self.std, device=pixels.device).view(shape)
-        return ((pixels.float() * self.scale - mean) / std).to(dtype)
+        """Normalize uint8 pixels of shape (batch, height, width, channels) into ``dtype``, of
+        shape (batch, channels, height, width)."""
+        mean = torch.tensor(self.mean, device=pixels.device)
+        std = torch.tensor(self.std, device=pixels.device)
+        out = ((pixels.float() * self.scale - mean) / std).to(dtype)
+        return out.permute(0, 3, 1, 2).contiguous()
 
 
 def _output_size(proc: Any) -> tuple[int, int] | None:
@@ -137,11 +142,12 @@ def prepare_images(
     """Process images for a vision tower; one :class:`ImageInput` per item.
 
     With ``norm`` (:func:`pixel_norm`: the images are uint8 arrays at the processor's output
-    size), the pixels stay uint8 (channels first) and ``norm`` is applied on the device.
+    size), the pixels stay uint8 and channels-last, uncopied, and ``norm`` is applied on the
+    device.
     """
     if norm is not None:
         return [
-            ImageInput(torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))), np.array([r]))
+            ImageInput(torch.from_numpy(np.ascontiguousarray(im)), np.array([r]))
             for im, r in zip(images, rows, strict=True)
         ]
     pixels = _image_processor(processor)(images=list(images), return_tensors="pt")["pixel_values"]
@@ -173,9 +179,12 @@ def prepare_prompts(
 
 
 def collate_images(
-    inputs: list[ImageInput], seq_len: int, n_prefix: int
+    inputs: list[ImageInput], seq_len: int, n_prefix: int, *, pin: bool = False
 ) -> tuple[dict[str, torch.Tensor], PoolPlan]:
-    """Stack images into a batch; items pool over the patch tokens (after ``n_prefix``)."""
+    """Stack images into a batch; items pool over the patch tokens (after ``n_prefix``).
+
+    With ``pin``, the batch is stacked straight into page-locked memory (one host copy; the
+    copy to the device then overlaps the device's work)."""
     positions = [np.arange(n_prefix, seq_len)] * len(inputs)
     plan = PoolPlan.from_positions(
         np.concatenate([x.rows for x in inputs]),
@@ -184,7 +193,10 @@ def collate_images(
         seq_len,
         first=np.zeros(len(inputs), dtype=np.int64),
     )
-    return {"pixel_values": torch.stack([x.pixel_values for x in inputs])}, plan
+    first = inputs[0].pixel_values
+    pixels = torch.empty((len(inputs), *first.shape), dtype=first.dtype, pin_memory=pin)
+    torch.stack([x.pixel_values for x in inputs], out=pixels)
+    return {"pixel_values": pixels}, plan
 
 
 def collate_prompts(
