@@ -157,3 +157,40 @@ def test_objective_errors_name_the_problem(colour_encoder):
         build_objective("x", {"voxels": [1, 25]}, rois, 20)
     w = build_objective("x", {"voxels": [1, 1, 4], "weights": [1, 2, 3]}, rois, 20).weights
     assert w[1] == 3 and w[4] == 3 and np.isclose(w.sum(), 6)
+
+
+def test_cfg_and_tiny_guidance_decoder(tiny_sd, colour_encoder):
+    from diffusers import AutoencoderTiny
+
+    _, parts = tiny_sd
+    obj = _objectives(colour_encoder)["red"]
+    torch.manual_seed(0)
+    tiny = AutoencoderTiny(
+        encoder_block_out_channels=(16, 16),
+        decoder_block_out_channels=(16, 16),
+        num_encoder_blocks=(1, 1),
+        num_decoder_blocks=(1, 1),
+    ).eval()
+    states = prompt_states(parts)
+    sampler = GuidedSampler(
+        parts.unet,
+        parts.vae,
+        parts.scheduler_config,
+        scheduler="ddim",
+        steps=3,
+        prompt_embeds=states,
+        negative_embeds=torch.zeros_like(states),
+        cfg=3.0,
+        guidance_decoder=tiny,
+    )
+
+    def score(im):
+        return obj(colour_encoder(im))
+
+    seeds = [1, 2]
+    batch = sampler.sample(seeds, score=score, scale=SCALE).images
+    assert batch.shape == (2, 3, 32, 32) and torch.isfinite(batch).all()
+    singles = torch.cat([sampler.sample([s], score=score, scale=SCALE).images for s in seeds])
+    torch.testing.assert_close(batch, singles, atol=1e-5, rtol=0)
+    # CFG changes the images; the unguided CFG images differ from the guided ones.
+    assert not torch.equal(batch, sampler.sample(seeds).images)
