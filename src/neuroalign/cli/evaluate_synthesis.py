@@ -10,11 +10,11 @@ import argparse
 from pathlib import Path
 
 EPILOG = """Example:
-  neuroalign evaluate-synthesis --settings results/settings/diffusion_eval/demo.json \\
-      --manifest results/diffusion/synth/demo/sub-01/manifest.parquet \\
+  neuroalign evaluate-synthesis --settings results/settings/diffusion_eval/sim_vision.json \\
+      --manifest results/diffusion/synth/sim_vision/sub-01/manifest.parquet \\
       --encoder results/diffusion/encoders/sim_vision/sub-01/tiny_clip.nc \\
-      --held-out results/diffusion/encoders/sim_vision/sub-01/tiny_vit.nc \\
-      --output results/diffusion/eval/demo/sub-01.nc
+      --held-out results/diffusion/encoders/sim_vision/sub-01/tiny_dino.nc \\
+      --output results/diffusion/eval/sim_vision/sub-01.nc
 
 A settings file is a JSON object with the keys of a `diffusion.evaluate` entry
 (config/README.md), e.g. {"top_fraction": 0.2}; the schema's defaults fill the rest."""
