@@ -120,12 +120,13 @@ class GuidedSampler:
         self.fused = fused
         self.prediction_type = str(self.scheduler_config.get("prediction_type", "epsilon"))
         self._unet_call = unet
+        # Compiled decoder stacks by decoder (the models themselves are left as they are).
         self._decoders: dict[int, Callable] = {}
         if compile:
             self._unet_call = torch.compile(unet)
-            for dec in {id(vae): vae, id(guidance_decoder): guidance_decoder}.values():
-                if dec is not None:
-                    dec.decoder = torch.compile(dec.decoder)
+            for dec in (vae, guidance_decoder):
+                if dec is not None and id(dec) not in self._decoders:
+                    self._decoders[id(dec)] = torch.compile(dec.decoder)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -160,7 +161,14 @@ class GuidedSampler:
         """Images (batch, 3, H, W) in [0, 1] of variance-preserving latents."""
         decoder = self.vae if decoder is None else decoder
         factor = float(getattr(decoder.config, "scaling_factor", 1.0) or 1.0)
-        image = decoder.decode((latents / factor).to(next(decoder.parameters()).dtype)).sample
+        z = (latents / factor).to(next(decoder.parameters()).dtype)
+        compiled = self._decoders.get(id(decoder))
+        if compiled is None:
+            image = decoder.decode(z).sample
+        else:  # what AutoencoderKL.decode and AutoencoderTiny.decode run, untiled
+            if getattr(decoder, "post_quant_conv", None) is not None:
+                z = decoder.post_quant_conv(z)
+            image = compiled(z)
         return (image.float() / 2 + 0.5).clamp(0, 1)
 
     def _main_output(self, z_in: torch.Tensor, t: Any) -> torch.Tensor:
