@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 
 import numpy as np
@@ -196,6 +197,11 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(spearmanr(a, b).statistic)
 
 
+def progress(message: str) -> None:
+    """One line on stderr as each part finishes."""
+    print(message, file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny shapes on the CPU")
@@ -223,6 +229,7 @@ def main() -> None:
     dtype = getattr(torch, args.dtype or ("float32" if smoke else "float16"))
     compile_ = not (args.no_compile or smoke)
     unet, vae, sched_config, tiny, score, states = build(args, device, dtype)
+    progress("models built")
     n_params = sum(p.numel() for p in unet.parameters())
 
     # naive: batch 1, eager, two UNet passes per step.
@@ -234,6 +241,7 @@ def main() -> None:
                     for s in seeds]  # fmt: skip
     sync()
     naive_s = (time.perf_counter() - start) / len(seeds)
+    progress(f"naive: {naive_s:.2f} s per image")
 
     def sampler(decoder=None, compile=False):
         return GuidedSampler(
@@ -267,6 +275,7 @@ def main() -> None:
         ]  # fmt: skip
         sync()
         results[name] = (time.perf_counter() - start) / len(run_seeds)
+        progress(f"{name}: {results[name]:.2f} s per image")
         ours_batches[name] = batches
     # Agreement with naive on the same seeds (eager, same math).
     eager = sampler(None, False).sample(seeds, score=score, scale=args.scale,
@@ -300,6 +309,9 @@ def main() -> None:
         "s_per_image": {"naive": naive_s, "ours": results["ours"], "tiny": results["tiny"]},
         "speedup": {"ours": naive_s / results["ours"], "tiny": naive_s / results["tiny"]},
         "max_abs_diff_naive_vs_ours": diff,
+        "finite": bool(
+            all(torch.isfinite(b.images).all() for bs in ours_batches.values() for b in bs)
+        ),
         "spearman_full_vs_tiny": rho,
         "n_rank": len(latents),
         "random_weights": args.pipeline is None,
