@@ -215,6 +215,9 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=None)
     parser.add_argument("--dtype", default=None, help="float16, bfloat16 or float32")
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument(
+        "--channels-last", action="store_true", help="also time ours with channels-last models"
+    )
     parser.add_argument("--pipeline", default=None, help="real weights: path:<dir> or hf:<id>")
     parser.add_argument("--tiny-decoder", default=None, help="real AutoencoderTiny: hf:<id>")
     parser.add_argument("--out", default=None, help="JSON file to write")
@@ -257,7 +260,13 @@ def main() -> None:
 
     results = {}
     ours_batches = {}
-    for name, decoder in (("ours", None), ("tiny", tiny)):
+    variants = [("ours", None, False), ("tiny", tiny, False)]
+    if args.channels_last:
+        variants += [("ours_channels_last", None, True), ("tiny_channels_last", tiny, True)]
+    for name, decoder, channels_last in variants:
+        if channels_last:  # same math, convolutions in the layout tensor cores prefer
+            for model in (unet, vae, tiny):
+                model.to(memory_format=torch.channels_last)
         s = sampler(decoder, compile_)
         run_seeds = list(range(args.n_ours))
         s.sample(
@@ -306,8 +315,8 @@ def main() -> None:
         "compiled": compile_,
         "resolution": args.resolution
         or unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1),
-        "s_per_image": {"naive": naive_s, "ours": results["ours"], "tiny": results["tiny"]},
-        "speedup": {"ours": naive_s / results["ours"], "tiny": naive_s / results["tiny"]},
+        "s_per_image": {"naive": naive_s, **results},
+        "speedup": {name: naive_s / t for name, t in results.items()},
         "max_abs_diff_naive_vs_ours": diff,
         "finite": bool(
             all(torch.isfinite(b.images).all() for bs in ours_batches.values() for b in bs)
