@@ -267,6 +267,7 @@ def main() -> None:
         if channels_last:  # same math, convolutions in the layout tensor cores prefer
             for model in (unet, vae, tiny):
                 model.to(memory_format=torch.channels_last)
+            torch._dynamo.reset()  # graphs compiled for the other weight layout
         s = sampler(decoder, compile_)
         run_seeds = list(range(args.n_ours))
         s.sample(
