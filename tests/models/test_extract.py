@@ -159,6 +159,37 @@ def test_out_of_memory_halves_the_batch(tokenizer, story_table, monkeypatch):
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("maker", [make_gpt2, make_llama], ids=["gpt2", "llama"])
+def test_injected_out_of_memory_run_is_identical_to_the_run_at_the_size_that_fits(
+    maker, tokenizer, story_table, monkeypatch, caplog
+):
+    """An allocation failure above 2 inputs halves a batch of 8 down to 2: the store is
+    identical (bit for bit, coordinates too) to a run asked for batches of 2 from the start,
+    and equal to the unconstrained batches of 8 up to float32 rounding of other batch shapes."""
+    model = maker()
+    kwargs = {"units": "resid,attn_out", "context": "words:2"}
+    unconstrained = extract_dataset(
+        Extractor(model, tokenizer, batch_size=8, **kwargs), story_table
+    )
+    fits = extract_dataset(Extractor(model, tokenizer, batch_size=2, **kwargs), story_table)
+    real = Extractor._forward
+    tried = []
+
+    def small_memory(self, replica, inputs, plan):
+        tried.append(int(inputs["input_ids"].shape[0]))
+        if tried[-1] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, replica, inputs, plan)
+
+    monkeypatch.setattr(Extractor, "_forward", small_memory)
+    with caplog.at_level("WARNING", logger="neuroalign.models.batches"):
+        got = extract_dataset(Extractor(model, tokenizer, batch_size=8, **kwargs), story_table)
+    assert max(tried) > 2 and "batch size now 2" in caplog.text
+    assert got.identical(fits)
+    for name in ("resid", "attn_out"):
+        np.testing.assert_allclose(got[name], unconstrained[name], rtol=0, atol=1e-6)
+
+
 def test_sharding_over_devices_gives_the_same_arrays(tokenizer, story_table):
     model = make_llama()
     one = extract_dataset(Extractor(model, tokenizer, context="words:2", batch_size=2), story_table)
