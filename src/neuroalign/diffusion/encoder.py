@@ -46,8 +46,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: How torch resizes the processor's PIL resample codes (PIL: 2 bilinear, 3 bicubic).
-_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+#: How torch resizes the processor's PIL resample codes (PIL: 0 nearest, 2 bilinear, 3
+#: bicubic). PIL's nearest samples the source pixel under each output pixel's centre, which is
+#: torch's ``nearest-exact`` (torch's ``nearest`` floors the corner and shifts by a pixel).
+_RESAMPLE = {0: "nearest-exact", 2: "bilinear", 3: "bicubic"}
 
 
 def encoder_path(results: str | Path, dataset: str, subject: str, model: str) -> Path:

@@ -273,11 +273,13 @@ def _roi_masks(encoder: Any) -> dict[str, np.ndarray]:
 
 
 def clip_embedders(
-    model: Any, tokenizer: Any, *, mean=CLIP_MEAN, std=CLIP_STD
+    model: Any, tokenizer: Any, *, mean=CLIP_MEAN, std=CLIP_STD, prep: Any = None
 ) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[list[str]], np.ndarray]]:
     """Image and text embedding functions of a CLIP-style model (``get_image_features`` and
-    ``get_text_features``); images (n, 3, H, W) in [0, 1] are resized to the vision tower's
-    size and normalized in torch."""
+    ``get_text_features``); images (n, 3, H, W) in [0, 1] are prepared in torch: by ``prep``
+    (an :class:`~neuroalign.diffusion.encoder.ImagePrep` of the model's processor: its resize,
+    center crop and normalization), else resized (bicubic, antialiased) to the vision tower's
+    size and normalized with ``mean`` and ``std``."""
     import torch
     import torch.nn.functional as F
 
@@ -287,12 +289,18 @@ def clip_embedders(
     def _tensor(out: Any) -> Any:
         return out if isinstance(out, torch.Tensor) else out.pooler_output
 
-    def images(x: np.ndarray) -> np.ndarray:
-        t = torch.as_tensor(x, dtype=torch.float32)
-        t = F.interpolate(t, size=(size, size), mode="bicubic", align_corners=False).clamp(0, 1)
+    def _pixels(t: Any) -> Any:
+        if prep is not None:
+            return prep(t)
+        t = F.interpolate(
+            t, size=(size, size), mode="bicubic", align_corners=False, antialias=True
+        ).clamp(0, 1)
         m = torch.tensor(mean).view(1, 3, 1, 1)
         s = torch.tensor(std).view(1, 3, 1, 1)
-        t = ((t - m) / s).to(param.device, param.dtype)
+        return (t - m) / s
+
+    def images(x: np.ndarray) -> np.ndarray:
+        t = _pixels(torch.as_tensor(x, dtype=torch.float32)).to(param.device, param.dtype)
         with torch.no_grad():
             return _tensor(model.get_image_features(pixel_values=t)).float().cpu().numpy()
 
@@ -319,13 +327,15 @@ def _load_clip(source: str, device: str) -> tuple[Any, Any] | str:
     if not hasattr(model, "get_text_features"):
         return f"{source} has no text tower (get_text_features); no zero-shot categories."
     tokenizer = transformers.AutoTokenizer.from_pretrained(location)
-    mean, std = CLIP_MEAN, CLIP_STD
+    from neuroalign.diffusion.encoder import ImagePrep
+
+    prep = None
     try:
         proc = transformers.AutoImageProcessor.from_pretrained(location)
-        mean, std = tuple(proc.image_mean), tuple(proc.image_std)
-    except (OSError, ValueError, AttributeError):
+        prep = ImagePrep.from_processor(proc)
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
         pass
-    return clip_embedders(model, tokenizer, mean=mean, std=std)
+    return clip_embedders(model, tokenizer, prep=prep)
 
 
 # ---------------------------------------------------------------------------- stage
@@ -401,7 +411,9 @@ def evaluate_synthesis(
             f"{manifest}: {len(missing)} image(s) of the manifest are missing (first: "
             f"{missing[0]}); run the synthesis again."
         )
-    names = list(encoders)
+    # the guiding encoder first: it ranks the top fraction and is encoder 0 of the agreement
+    names = ["guiding", *(k for k in encoders if k != "guiding")]
+    encoders = {k: encoders[k] for k in names}
     loaded, sources = {}, {}
     dataset = ""
     for name, enc in encoders.items():
