@@ -106,3 +106,20 @@ def resolve_dtype(spec: str, device: str, field: str = "dtype") -> Any:
     if spec == "auto" and str(device).startswith("cuda"):
         supported = torch.cuda.is_bf16_supported()
     return getattr(torch, dtype_name(spec, device, supported, field))
+
+
+def is_oom(err: BaseException) -> bool:
+    """Whether an error is a device running out of memory (CUDA or another backend)."""
+    import torch
+
+    if isinstance(err, torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
+def free_cache(device: Any) -> None:
+    """Give a CUDA device's cached blocks back after an out-of-memory error (no-op elsewhere)."""
+    import torch
+
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.empty_cache()

@@ -10,18 +10,24 @@ the training set has at least as many samples as features, the *primal* route, e
 ``A diag(1 / (s + alpha)) (P Y_train)``, so scoring an alpha costs one reweighting and one product.
 The final refit forms weights only for the alpha each target chose:
 ``W = Q ((P Y) / (s + alpha_t))``.
+
+Targets are scored and refit in blocks of ``n_targets_batch``. When a block runs out of device
+memory it is split in halves and tried again (the smaller blocks are kept for the rest of the
+loop); each target depends on its own column only, so the alphas, scores and weights equal
+those of the unconstrained fit.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from neuroalign._check import check_option, check_range
+from neuroalign._check import NeuroalignError, check_option, check_range
+from neuroalign.devices import free_cache, is_oom
 from neuroalign.encoding._docs import fill_doc
 from neuroalign.encoding.backend import (
     as_tensor,
@@ -182,9 +188,40 @@ def _check_folds(folds: Sequence[Fold], n_samples: int) -> list[tuple[np.ndarray
     return out
 
 
-def _batches(n: int, size: int | None) -> list[slice]:
+def _target_blocks(
+    n: int, size: int | None, run: Callable[[slice], None], device: torch.device
+) -> None:
+    """Call ``run(block)`` on consecutive blocks of targets, halving one that runs out of memory.
+
+    Each target's numbers depend on its own column only, so smaller blocks give the same
+    result. The smaller size is kept for the rest of the loop; ``run`` must write its block's
+    results only once the whole block is done. A single target that does not fit is one error.
+    """
     size = n if size is None else max(1, int(size))
-    return [slice(i, min(i + size, n)) for i in range(0, n, size)]
+    start = 0
+    while start < n:
+        block = slice(start, min(start + size, n))
+        try:
+            run(block)
+        except RuntimeError as err:  # torch.OutOfMemoryError is a RuntimeError
+            if not is_oom(err):
+                raise
+            width = block.stop - block.start
+            if width == 1:
+                raise NeuroalignError(
+                    f"one target does not fit in {device} memory; use fewer features (PCA), "
+                    "float32, or the dual route when samples are fewer than features"
+                ) from None
+            size = width // 2
+            logger.warning("out of memory at %d targets; target blocks now %d", width, size)
+            failed = True
+        else:
+            failed = False
+        if failed:
+            # Outside the except block, so the failed block's tensors are already released.
+            free_cache(device)
+            continue
+        start = block.stop
 
 
 @fill_doc
@@ -254,7 +291,8 @@ def cv_scores(
     folds_t = [
         (torch.as_tensor(tr, device=device), torch.as_tensor(te, device=device)) for tr, te in folds
     ]
-    for chunk in _batches(n_targets, n_targets_batch):
+
+    def score_block(chunk: slice) -> None:
         Yc = as_tensor(Y[:, chunk], device, dtype)
         total = torch.zeros(len(alphas_t), Yc.shape[1], dtype=dtype, device=device)
         base = torch.zeros(Yc.shape[1], dtype=dtype, device=device)
@@ -265,6 +303,8 @@ def cv_scores(
                 base += b
         scores[:, chunk] = to_numpy(total / len(folds))
         baseline[chunk] = to_numpy(base / len(folds))
+
+    _target_blocks(n_targets, n_targets_batch, score_block, device)
     return scores, baseline
 
 
@@ -336,14 +376,25 @@ def refit(
         coef = np.empty((Xt.shape[1], n_targets), dtype=out_dtype)
         intercept = np.empty(n_targets, dtype=out_dtype)
         put = to_numpy
-    for chunk in _batches(n_targets, n_targets_batch):
+
+    def fit_block(chunk: slice) -> None:
         Yc = as_tensor(Y[:, chunk], device, dtype)
-        y_mean = Yc.mean(0) if fit_intercept else torch.zeros_like(Yc[0])
         a = torch.as_tensor(np.array(alpha[chunk]), dtype=dtype, device=device)
-        W = spec.Q @ ((spec.P @ (Yc - y_mean)) / (spec.s[:, None] + a[None, :]))
+        W, b = _refit_block(spec, Yc, a, fit_intercept)
         coef[:, chunk] = put(W)
-        intercept[chunk] = put(y_mean - spec.x_mean @ W)
+        intercept[chunk] = put(b)
+
+    _target_blocks(n_targets, n_targets_batch, fit_block, device)
     return coef, intercept, pick_route(*Xt.shape, route)
+
+
+def _refit_block(
+    spec: _Spectral, Yc: torch.Tensor, a: torch.Tensor, fit_intercept: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weights and intercepts of one block of targets, each with its own alpha."""
+    y_mean = Yc.mean(0) if fit_intercept else torch.zeros_like(Yc[0])
+    W = spec.Q @ ((spec.P @ (Yc - y_mean)) / (spec.s[:, None] + a[None, :]))
+    return W, y_mean - spec.x_mean @ W
 
 
 def edge_counts(scores: np.ndarray, baseline: np.ndarray, best: np.ndarray) -> tuple[int, int]:

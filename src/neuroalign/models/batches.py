@@ -27,18 +27,12 @@ import numpy as np
 import torch
 
 from neuroalign._check import NeuroalignError, check_option, check_range
+from neuroalign.devices import is_oom
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PADDING_SIDES = ("right", "left")
-
-
-def is_oom(err: BaseException) -> bool:
-    """Whether an error is a device running out of memory (CUDA or another backend)."""
-    if isinstance(err, torch.OutOfMemoryError):
-        return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
 
 
 class BatchSize:
