@@ -102,3 +102,90 @@ def test_category_images_are_prepared_as_the_processor_does():
     ref = proc(images=[img], return_tensors="pt")["pixel_values"]
     assert seen[0].shape == ref.shape
     torch.testing.assert_close(seen[0], ref, atol=0.05, rtol=0)
+
+
+def _reference_guided(parts, name, prediction_type, seeds, scale, score, steps):
+    """The guided loop written out from the definitions, step by step, for comparison:
+    x0 from the model output at the variance-preserving latent, the blend
+    ``sqrt(1-a) x0 + (1-sqrt(1-a)) z``, decode ``/ scaling_factor``, ``/2 + 0.5``, clamp;
+    ``g = s dS/dz``; ``eps^ = eps - n g`` (n = sqrt(1-a), or sigma on Euler's latent); the
+    scheduler steps the output of the model's type implied by ``eps^``."""
+    import diffusers
+    from conftest import prompt_states
+
+    classes = {
+        "ddim": diffusers.DDIMScheduler,
+        "dpmpp": diffusers.DPMSolverMultistepScheduler,
+        "euler": diffusers.EulerDiscreteScheduler,
+    }
+    config = {**parts.scheduler_config, "prediction_type": prediction_type}
+    if name == "dpmpp":
+        config["algorithm_type"] = "dpmsolver++"
+    sch = classes[name].from_config(config)
+    sch.set_timesteps(steps)
+    states = prompt_states(parts).expand(len(seeds), -1, -1)
+    z = torch.cat(
+        [torch.randn((1, 4, 16, 16), generator=torch.Generator().manual_seed(s)) for s in seeds]
+    )
+    z = z * sch.init_noise_sigma
+    factor = parts.vae.config.scaling_factor
+    for t in sch.timesteps:
+        sch.scale_model_input(z, t)  # sets Euler's step index
+        if name == "euler":
+            sigma = float(sch.sigmas[sch.step_index])
+            a, noise = 1 / (sigma**2 + 1), sigma
+        else:
+            a = float(sch.alphas_cumprod[int(t)])
+            noise = (1 - a) ** 0.5
+        sa, sb = a**0.5, (1 - a) ** 0.5
+        with torch.enable_grad():
+            zz = z.detach().requires_grad_(True)
+            zvp = sch.scale_model_input(zz, t)
+            out = parts.unet(zvp, t, encoder_hidden_states=states).sample
+            if prediction_type == "epsilon":
+                x0, eps = (zvp - sb * out) / sa, out
+            elif prediction_type == "v_prediction":
+                x0, eps = sa * zvp - sb * out, sa * out + sb * zvp
+            else:
+                x0, eps = out, (zvp - sa * out) / sb
+            mixed = sb * x0 + (1 - sb) * zvp
+            image = (parts.vae.decode(mixed / factor).sample / 2 + 0.5).clamp(0, 1)
+            (g,) = torch.autograd.grad(scale * score(image).sum(), zz)
+        zvp, eps = zvp.detach(), eps.detach() - noise * g
+        if prediction_type == "epsilon":
+            step_out = eps
+        elif prediction_type == "v_prediction":
+            step_out = (eps - sb * zvp) / sa
+        else:
+            step_out = (zvp - sb * eps) / sa
+        z = sch.step(step_out, t, z).prev_sample
+    return (parts.vae.decode(z / factor).sample / 2 + 0.5).clamp(0, 1)
+
+
+def test_guided_loop_equals_the_definitions(tiny_sd, colour_encoder):
+    from conftest import prompt_states
+
+    from neuroalign.diffusion.sampler import GuidedSampler
+
+    _, parts = tiny_sd
+
+    def score(images):
+        return colour_encoder(images)[:, :10].mean(1)
+
+    for name in ("ddim", "dpmpp", "euler"):
+        for prediction_type in ("epsilon", "v_prediction", "sample"):
+            config = {**parts.scheduler_config, "prediction_type": prediction_type}
+            sampler = GuidedSampler(
+                parts.unet,
+                parts.vae,
+                config,
+                scheduler=name,
+                steps=3,
+                prompt_embeds=prompt_states(parts),
+            )
+            with torch.no_grad():
+                ours = sampler.sample([0, 1], score=score, scale=2e4).images
+                ref = _reference_guided(parts, name, prediction_type, [0, 1], 2e4, score, 3)
+                plain = sampler.sample([0, 1]).images
+            assert (ours - plain).abs().max() > 0.05, (name, prediction_type)
+            torch.testing.assert_close(ours, ref, atol=2e-4, rtol=0, msg=(name, prediction_type))
