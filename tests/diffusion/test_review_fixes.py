@@ -189,3 +189,30 @@ def test_guided_loop_equals_the_definitions(tiny_sd, colour_encoder):
                 plain = sampler.sample([0, 1]).images
             assert (ours - plain).abs().max() > 0.05, (name, prediction_type)
             torch.testing.assert_close(ours, ref, atol=2e-4, rtol=0, msg=(name, prediction_type))
+
+
+def test_negative_scale_lowers_the_objective(tiny_sd, colour_encoder):
+    # g = s dS/dz holds for any sign of s: a negative scale suppresses, it is not unguided
+    from conftest import prompt_states
+
+    from neuroalign.diffusion.sampler import GuidedSampler
+
+    _, parts = tiny_sd
+
+    def score(images):
+        return colour_encoder(images)[:, :10].mean(1)
+
+    sampler = GuidedSampler(
+        parts.unet,
+        parts.vae,
+        parts.scheduler_config,
+        scheduler="ddim",
+        steps=3,
+        prompt_embeds=prompt_states(parts),
+    )
+    seeds = [0, 1, 2, 3]
+    with torch.no_grad():
+        plain = score(sampler.sample(seeds).images)
+        up = score(sampler.sample(seeds, score=score, scale=2e4).images)
+        down = score(sampler.sample(seeds, score=score, scale=-2e4).images)
+    assert bool((up > plain).all()) and bool((down < plain).all())

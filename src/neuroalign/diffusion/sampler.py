@@ -7,7 +7,7 @@ unguided images bit for bit (the gradient pass is skipped, and it would draw not
 and the unguided twin of a guided image comes from the same seed.
 
 Per step: the main pass (with classifier-free guidance when ``cfg > 1``: unconditional and
-conditional halves in one batch) gives the model output; with ``scale > 0`` the guidance pass
+conditional halves in one batch) gives the model output; with ``scale != 0`` the guidance pass
 runs the UNet again on the latent with gradients on (BrainDiVE's ``cond_fn``; without CFG the
 two passes are the same computation, so the guidance pass's output serves as the main one:
 ``fused``), takes the x0 estimate, blends, decodes (with ``guidance_decoder``, a cheaper decoder,
@@ -223,9 +223,10 @@ class GuidedSampler:
             One image per seed (its initial latent from its own generator).
         score : callable, optional
             Images (batch, 3, H, W) in [0, 1] -> objective values (batch,); needed when
-            ``scale > 0``.
+            ``scale != 0``.
         scale : float
-            Guidance scale s; 0 skips the gradient pass (the unguided sampler).
+            Guidance scale s; 0 skips the gradient pass (the unguided sampler); a negative
+            scale lowers the objective.
         resolution : int, optional
             Image side; default the UNet's sample size times the VAE's scale.
         latents : tensor, optional
@@ -235,8 +236,8 @@ class GuidedSampler:
         -------
         batch : Batch
         """
-        if scale > 0 and score is None:
-            raise NeuroalignError("guided sampling (scale > 0) needs a score function.")
+        if scale != 0 and score is None:
+            raise NeuroalignError("guided sampling (scale != 0) needs a score function.")
         scheduler = make_scheduler(self.scheduler_config, self.scheduler_name)
         scheduler.set_timesteps(self.steps, device=self.device)
         if latents is None:
@@ -246,7 +247,7 @@ class GuidedSampler:
         with torch.no_grad():
             for t in scheduler.timesteps:
                 z_in = scheduler.scale_model_input(latents, t)
-                if scale > 0:
+                if scale != 0:
                     grad, guided_out = self.guidance(scheduler, latents, t, score, scale)
                     out = guided_out if fuse else self._main_output(z_in, t)
                     out = guide_output(out, grad, noise_level(scheduler, t), self.prediction_type)

@@ -80,7 +80,7 @@ def synthesize_images(
 ) -> torch.Tensor:
     """Images (n_seeds, 3, H, W) in [0, 1], in batches; ``objective`` None or scale 0: unguided."""
     out = []
-    guided = objective is not None and scale > 0
+    guided = objective is not None and scale != 0
 
     def score(images: torch.Tensor) -> torch.Tensor:
         return objective(encoder(images))
