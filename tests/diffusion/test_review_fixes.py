@@ -216,3 +216,20 @@ def test_negative_scale_lowers_the_objective(tiny_sd, colour_encoder):
         up = score(sampler.sample(seeds, score=score, scale=2e4).images)
         down = score(sampler.sample(seeds, score=score, scale=-2e4).images)
     assert bool((up > plain).all()) and bool((down < plain).all())
+
+
+def test_bicubic_resize_stays_in_the_pixel_range_as_the_processor():
+    # the processor resizes 0..255 pixels and clamps (PIL and torchvision alike): a sharp
+    # edge upsampled bicubic overshoots in float, never in the processor's output
+    from transformers import ViTImageProcessor
+
+    proc = ViTImageProcessor(size={"height": 40, "width": 40}, resample=3)
+    board = (np.indices((10, 10)).sum(0) % 2 * 255).astype(np.uint8)
+    img = np.repeat(board[..., None], 3, axis=2)
+    ref = proc(images=[img], return_tensors="pt")["pixel_values"]
+    ours = ImagePrep.from_processor(proc)(
+        torch.from_numpy(img.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    )
+    assert float(ref.min()) >= -1 and float(ref.max()) <= 1
+    assert float(ours.min()) >= -1 - 1e-6 and float(ours.max()) <= 1 + 1e-6
+    assert float((ours - ref).abs().mean()) < 0.02

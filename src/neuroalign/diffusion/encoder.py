@@ -353,6 +353,8 @@ class ImagePrep:
             x = torch.nn.functional.interpolate(
                 x, size=(h, w), mode=self.mode, align_corners=False if kwargs else None, **kwargs
             )
+            if self.mode == "bicubic":  # processors resize 0..255 pixels and clamp them
+                x = x.clamp(0, 1)
         if self.crop is not None:
             ch, cw = self.crop
             top, left = max(0, (h - ch) // 2), max(0, (w - cw) // 2)
