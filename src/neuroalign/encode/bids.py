@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 from mne_bids import BIDSPath
 
 from neuroalign._check import NeuroalignError
+from neuroalign.data.readers._tables import read_delimited
 
-__all__ = ["Recording", "bold_runs", "meg_recording"]
+__all__ = ["Recording", "bold_runs", "meg_recording", "read_events"]
 
 
 @dataclass(frozen=True)
@@ -74,3 +76,12 @@ def meg_recording(dataset: str | Path, subject: str, task: str | None = None) ->
             "options.task."
         )
     return _recording(found[0])
+
+
+def read_events(path: str | Path) -> pd.DataFrame:
+    """Read a recording's BIDS events file: ``n/a`` (and the like) is missing, except in ``word``.
+
+    The ``word`` column is read as text, so that real words such as "NA", "null" and "None"
+    stay words (only an empty field is missing there). A broken file is one error naming it.
+    """
+    return read_delimited(path, "BIDS events file", words=("word",), sep="\t")

@@ -23,7 +23,7 @@ from nilearn.maskers import NiftiMasker
 from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance
 from neuroalign.encode.activations import align_items, read_activations
-from neuroalign.encode.bids import Recording, bold_runs
+from neuroalign.encode.bids import Recording, bold_runs, read_events
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config, score_variables
 from neuroalign.encode.planted import TRUTH, fmri_recovery, read_truth
 from neuroalign.encode.settings import EncodeSettings
@@ -77,7 +77,7 @@ def _read_runs(runs: list[Recording], masker: NiftiMasker) -> tuple[list[_Run], 
             raise NeuroalignError(f"{run.data}: TR {run_tr} differs from {tr} of other runs.")
         tr = run_tr
         Y = np.asarray(masker.transform(img), dtype=np.float32)
-        out.append(_Run(run, Y, pd.read_csv(run.events, sep="\t", na_values="n/a")))
+        out.append(_Run(run, Y, read_events(run.events)))
     return out, tr
 
 

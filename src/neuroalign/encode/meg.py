@@ -13,13 +13,12 @@ from pathlib import Path
 
 import mne
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance
 from neuroalign.encode.activations import align_items, read_activations
-from neuroalign.encode.bids import meg_recording
+from neuroalign.encode.bids import meg_recording, read_events
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config, score_variables
 from neuroalign.encode.planted import meg_recovery, read_truth
 from neuroalign.encode.settings import EncodeSettings
@@ -92,7 +91,7 @@ def encode_meg(
             raw.resample(opts.sfreq)
     Y = raw.get_data().T
     Y = (Y - Y.mean(0)) / Y.std(0)
-    words = pd.read_csv(recording.events, sep="\t", na_values="n/a")
+    words = read_events(recording.events)
     words = words[words["trial_type"] == "word"] if "trial_type" in words else words
     lags = np.arange(round(opts.tmin * opts.sfreq), round(opts.tmax * opts.sfreq) + 1)
     segments = block_labels(Y.shape[0], settings.folds)

@@ -21,6 +21,7 @@ import xarray as xr
 
 from neuroalign._check import NeuroalignError, check_file
 from neuroalign._io import provenance
+from neuroalign.data.readers._tables import read_delimited
 from neuroalign.encode.activations import align_items, read_activations, store_info
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config
 from neuroalign.encode.settings import EncodeSettings
@@ -75,7 +76,10 @@ def read_reading_report(path: str | Path) -> pd.DataFrame:
         If the file is missing or lacks a column of the OneStop IA report format.
     """
     path = check_file(Path(path), "interest-area report")
-    report = pd.read_csv(path, na_values=["."])
+    # IA_LABEL holds words ("NA", "null" and "None" stay words); "." marks a missing measure.
+    report = read_delimited(
+        path, "interest-area report", words=("IA_LABEL",), na_values=["."], low_memory=False
+    )
     need = {"unique_paragraph_id", "IA_LABEL", *READING_MEASURES.values(), *READING_COLUMNS}
     missing = sorted(need - set(report.columns))
     if missing:

@@ -33,6 +33,7 @@ def read_delimited(
         Columns of words or sentences: read as text, so that real words such as "NA",
         "null" and "None" stay words (pandas would read them as missing); other columns keep
         pandas' missing-value markers. Only an empty field is missing in these columns.
+        With ``words``, ``na_values`` (a list) adds markers for the other columns only.
     **kwargs
         More options of ``pandas.read_csv``.
 
@@ -45,8 +46,11 @@ def read_delimited(
     try:
         if words:
             header = pd.read_csv(path, nrows=0, **kwargs).columns
+            extra = kwargs.pop("na_values", None) or []
+            extra = [extra] if isinstance(extra, str) else list(extra)
+            other = [*DEFAULT_NA, *extra]
             kwargs["keep_default_na"] = False
-            kwargs["na_values"] = {c: [""] if c in words else list(DEFAULT_NA) for c in header}
+            kwargs["na_values"] = {c: [""] if c in words else other for c in header}
             kwargs["dtype"] = {**kwargs.get("dtype", {}), **{c: str for c in words if c in header}}
         df = pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:

@@ -1,6 +1,7 @@
 """Image stimulus tables: one row per image of a vision dataset, its caption as the text.
 
-The table's ``text`` is the image's caption (else its category label, else its id), each
+The table's ``text`` is the image's caption (else its category label, else its id); an image
+whose text is missing or empty is an error naming it (never the text "nan"). Each
 image is its own story, and extra columns carry ``image_id``, ``image`` (the path relative to
 the dataset folder) and the dataset's label columns. The provenance records ``image_root``,
 the dataset folder the ``image`` paths are relative to.
@@ -72,8 +73,17 @@ def read_images(
             f"{root}: the image table has no field {text_column!r} (columns: "
             f"{list(table.columns)}); set text_column to one of them."
         )
+    text = table[text_column]
+    missing = text.isna().to_numpy() | (text.astype(str).str.strip() == "").to_numpy()
+    if missing.any():
+        first = table["image_id"].astype(str).to_numpy()[missing][0]
+        raise NeuroalignError(
+            f"{root}: image {first!r} has no {text_column} ({int(missing.sum())} images in all); "
+            f"fill it in the image table, or set text_column to another field (columns: "
+            f"{list(table.columns)})."
+        )
     out = table.copy()
-    out.insert(0, "text", table[text_column].astype(str).to_numpy())
+    out.insert(0, "text", text.astype(str).to_numpy())
     out["story"] = out["image_id"].astype(str)
     out["position"] = 0
     out["condition"] = table["split"].astype(str).to_numpy() if "split" in table else ""
