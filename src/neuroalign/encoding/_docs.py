@@ -106,7 +106,8 @@ PARAMS: dict[str, str] = {
     "n_targets_batch": (
         "n_targets_batch : int or None\n"
         "    Targets per chunk (bounds memory; Y moves to the device chunk by chunk); None is\n"
-        "    one chunk."
+        "    one chunk. A chunk that runs out of device memory is split in halves and tried\n"
+        "    again (same result)."
     ),
     "device": (
         "device : str or torch.device\n"
