@@ -73,3 +73,28 @@ def test_no_results_no_page(tmp_path):
     site = tmp_path / "site"
     ctx = ReportContext(config={}, results=tmp_path, data_root=None, site=site)
     assert collect(ctx) is None
+
+
+def test_model_page_without_human_results_draws_no_empty_panel(induction_model, vocab, tmp_path):
+    """Without human free recall, the lag figure's human panel says so instead of empty axes."""
+    from neuroalign.report.blocks import Figure
+
+    model, arch = induction_model
+    config = HeadSettings(half_len=20, n_seq=4, max_lag=8, n_copy_seq=1)
+    rng = np.random.default_rng(0)
+    probes = {
+        kind: make_probe(kind, n_seq=4, half_len=20, vocab=vocab, rng=rng, bos_id=0)
+        for kind in ("repeat", "permuted")
+    }
+    heads = analyze_heads(model, arch, probes, config)
+    root = tmp_path / "results" / "episodic"
+    write_netcdf(heads, root / "heads" / "hand.nc")
+    site = tmp_path / "site"
+    (site / "figures").mkdir(parents=True)
+    ctx = ReportContext(config={}, results=tmp_path / "results", data_root=None, site=site)
+    page = collect(ctx)
+    figures = [b for sec in page.subpages[0].sections for b in sec.blocks if isinstance(b, Figure)]
+    lags = next(f for f in figures if f.src.endswith("episodic-hand-lags.png"))
+    assert lags.n_axes == 2
+    assert lags.n_empty == 0
+    assert all(f.n_empty == 0 for f in figures)

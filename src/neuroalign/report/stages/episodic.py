@@ -207,8 +207,19 @@ def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
             crp = human["crp"].sel(dataset=dataset).mean("subject", skipna=True).values[hk]
             ax_p.plot(hl[hk], crp / crp.sum(), "o-", label=str(dataset))
         ax_p.legend(fontsize=8)
+        ax_p.set_xlabel("lag")
+    else:
+        ax_p.set_axis_off()
+        ax_p.text(
+            0.5,
+            0.5,
+            "no human free-recall results in this run\n(episodic.human in the config)",
+            ha="center",
+            va="center",
+            fontsize=9,
+            transform=ax_p.transAxes,
+        )
     ax_p.set_title("human lag-CRP (normalized)", fontsize=10)
-    ax_p.set_xlabel("lag")
     blocks.append(
         ctx.save_figure(
             fig,
