@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from neuroalign.episodic.analysis import analyze_heads, run_ablation, trajectory
 from neuroalign.episodic.cmr import cmr_grid
@@ -57,6 +58,15 @@ def test_page_shows_heads_ablation_human_and_training(induction_model, vocab, tm
     assert [p.slug for p in page.subpages] == ["episodic-hand", "episodic-training-run"]
     assert page.headline is page.subpages[0].headline  # the index shows the model's top head
     assert page.headline.text().startswith("hand: top induction score (head L")
+    # its interval: the top head's mean over sequences +- 1.96 standard errors of that mean
+    rep = heads.sel(probe="repeat")
+    values = rep.induction_score.values
+    layer, head = np.unravel_index(int(np.nanargmax(values)), values.shape)
+    top = rep.isel(layer=layer, head=head)
+    assert page.headline.has_interval
+    assert page.headline.value == pytest.approx(float(top.induction_score))
+    half = page.headline.high - page.headline.value
+    assert half == pytest.approx(1.96 * float(top.induction_score_sem))
     figures = sorted(p.name for p in (site / "figures").glob("*.png"))
     assert len(figures) == 6
     assert "episodic-hand-cmr-params.png" in figures

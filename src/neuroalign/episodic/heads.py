@@ -223,8 +223,8 @@ def summarize(stats: ProbeStats, *, max_lag: int = 8) -> xr.Dataset:
     -------
     heads : xarray.Dataset
         (layer, head, lag): ``attn_prob_lag``, ``attn_prob_lag_sem``, ``attn_logprob_lag``,
-        ``attn_logprob_lag_sem``; (layer, head): the scores, ``copying_score`` and
-        ``asym_index``.
+        ``attn_logprob_lag_sem``; (layer, head): the scores with their standard errors over
+        sequences (``<score>_sem``), ``copying_score`` and ``asym_index``.
     """
     lags = lag_values(max_lag)
     dims3 = ("layer", "head", "lag")
@@ -241,6 +241,7 @@ def summarize(stats: ProbeStats, *, max_lag: int = 8) -> xr.Dataset:
     }
     for name, values in stats.scores.items():
         data[name] = (dims2, values.mean(axis=0))
+        data[f"{name}_sem"] = (dims2, _sem(values))
     if stats.copying is not None:
         data["copying_score"] = (dims2, stats.copying.mean(axis=0))
     n_layer, n_head = prob.shape[:2]

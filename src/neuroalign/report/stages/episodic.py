@@ -259,9 +259,18 @@ def _model_page(ctx: ReportContext, root: Path, path: Path, human) -> Page:
         )
     )
     summary = f"top induction head L{top[0][0]}H{top[0][1]} ({float(score[top[0]]):.2f})"
+    value = float(score[top[0]])
+    sem = (
+        float(rep["induction_score_sem"].values[top[0]])
+        if "induction_score_sem" in rep
+        else float("nan")
+    )
     number = Headline(
         f"top induction score (head L{top[0][0]}H{top[0][1]}, mean over the probe's sequences)",
-        float(score[top[0]]),
+        value,
+        value - 1.96 * sem,
+        value + 1.96 * sem,
+        interval="normal 95% CI over sequences",
         where=name,
     )
     return Page(
