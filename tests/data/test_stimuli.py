@@ -283,3 +283,4 @@ def test_stage_function_reads_with_typed_options(tmp_path):
     out = build_stimuli(settings, inputs=[csv], stimset="p", output=tmp_path / "p.parquet")
     df, attrs = read_table(out)
     assert len(df) == 1 and attrs["reader"] == "pereira2018" and attrs["options"] == {}
+    assert attrs["dataset"] == "p"  # the table records the dataset it was read from

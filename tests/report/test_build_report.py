@@ -152,6 +152,19 @@ def test_stimulus_page_shows_rows_and_provenance(fake_run):
     assert "<td>door</td>" in page and "reader" in page and "fake" in page
 
 
+def test_stimulus_page_of_a_simulated_dataset_carries_the_badge(fake_run):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(fake_run.stimuli)
+    table = table.set_column(0, "stimset", pc.replace_substring(table["stimset"], "story", "sim"))
+    meta = {b"neuroalign": json.dumps({"reader": "bids_events", "dataset": "sim_meg"}).encode()}
+    pq.write_table(table.replace_schema_metadata(meta), fake_run.results / "stimuli" / "s.parquet")
+    site = _build(fake_run).parent
+    assert "banner-simulated" in (site / "stimuli-sim_words.html").read_text()
+    assert "banner-simulated" not in (site / "stimuli-story_words.html").read_text()
+
+
 def test_provenance_records_config_hash_versions_and_input_checksums(fake_run, tmp_path):
     extra = tmp_path / "extra.txt"
     extra.write_text("x")

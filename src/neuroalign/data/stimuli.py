@@ -246,7 +246,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     """Validate ``df`` and write it atomically to ``path`` as parquet with provenance.
 
     The schema metadata key ``b"neuroalign"`` holds JSON with the reader, its options, the
-    sha256 of each source file, the package version and the reader's info (``df.attrs``).
+    sha256 of each source file, the package version, the reader's info and the dataset the
+    table was read from (``df.attrs``).
 
     Parameters
     ----------
@@ -273,6 +274,8 @@ def write_table(df: pd.DataFrame, path: str | Path) -> Path:
     meta["sources"] = {str(p): sha256_file(p) for p in sources if p.is_file()}
     meta["options"] = attrs.get("options", {})
     meta["info"] = attrs.get("info", {})
+    if attrs.get("dataset"):  # the dataset the table was read from (sim_<kind> if simulated)
+        meta["dataset"] = str(attrs["dataset"])
     if "image_root" in meta["info"]:  # where the image paths of an image table are relative to
         meta["image_root"] = meta["info"]["image_root"]
     meta["neuroalign_version"] = __version__
@@ -586,4 +589,5 @@ def build_stimuli(
     ...               output="results/stimuli/meg_story.parquet")  # doctest: +SKIP
     """
     table = run_reader(settings.reader, inputs, stimset=stimset, options=settings.options)
+    table.attrs["dataset"] = settings.dataset
     return write_table(table, output)

@@ -24,6 +24,10 @@ from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import bar_figure, histogram_figure
 
 N_PREVIEW = 20
+SIMULATED_NOTICE = (
+    "Simulated data: this stimulus set belongs to a dataset generated with a planted ground "
+    "truth, not to a recording."
+)
 # Every column of a stimulus table but the set's name (the page's title).
 PREVIEW_COLUMNS = tuple(c for c in COLUMNS if c != "stimset")
 
@@ -119,11 +123,15 @@ def _set_page(ctx: ReportContext, path: Path) -> Page:
     if provenance:
         rows = [[k, as_text(v)] for k, v in sorted(flatten(provenance).items())]
         sections.append(Section("Provenance", [Table(["field", "value"], rows)]))
+    simulated = str(provenance.get("dataset", "")).startswith("sim_")
+    if simulated:
+        sections[0].blocks.insert(0, Notice(SIMULATED_NOTICE, "simulated"))
     return Page(
         slug=slug,
         title=f"Stimulus set {stimset}",
         summary=f"{len(frame)} rows",
         sections=sections,
+        simulated=simulated,
         extra={
             "stimset": stimset,
             "rows": len(frame),
