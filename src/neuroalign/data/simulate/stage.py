@@ -134,4 +134,5 @@ def write_story_stimuli(output: str | Path) -> Path:
 
     output = Path(output)
     table = standardize(story_table(), stimset=output.stem, reader="simulate story")
+    table.attrs["dataset"] = "sim_story"  # the simulated datasets' own stimulus set
     return write_table(table, output)
