@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from _prompts import prompt_states
 
 
 class ColourEncoder(torch.nn.Module):
@@ -33,13 +34,6 @@ def tiny_sd(tmp_path_factory):
 @pytest.fixture(scope="session")
 def colour_encoder():
     return ColourEncoder()
-
-
-def prompt_states(parts) -> torch.Tensor:
-    tok = parts.tokenizer
-    ids = tok([""], padding="max_length", max_length=tok.model_max_length, return_tensors="pt")
-    with torch.no_grad():
-        return parts.text_encoder(ids.input_ids).last_hidden_state
 
 
 def rois_np(encoder) -> dict:

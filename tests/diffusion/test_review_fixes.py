@@ -5,6 +5,7 @@ prepared as the category model's processor prepares them."""
 import numpy as np
 import pandas as pd
 import torch
+from _prompts import prompt_states
 from PIL import Image
 
 from neuroalign.diffusion.encoder import ImagePrep
@@ -111,7 +112,6 @@ def _reference_guided(parts, name, prediction_type, seeds, scale, score, steps):
     ``g = s dS/dz``; ``eps^ = eps - n g`` (n = sqrt(1-a), or sigma on Euler's latent); the
     scheduler steps the output of the model's type implied by ``eps^``."""
     import diffusers
-    from conftest import prompt_states
 
     classes = {
         "ddim": diffusers.DDIMScheduler,
@@ -163,7 +163,6 @@ def _reference_guided(parts, name, prediction_type, seeds, scale, score, steps):
 
 
 def test_guided_loop_equals_the_definitions(tiny_sd, colour_encoder):
-    from conftest import prompt_states
 
     from neuroalign.diffusion.sampler import GuidedSampler
 
@@ -193,7 +192,6 @@ def test_guided_loop_equals_the_definitions(tiny_sd, colour_encoder):
 
 def test_negative_scale_lowers_the_objective(tiny_sd, colour_encoder):
     # g = s dS/dz holds for any sign of s: a negative scale suppresses, it is not unguided
-    from conftest import prompt_states
 
     from neuroalign.diffusion.sampler import GuidedSampler
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
-from conftest import prompt_states, rois_np
+from _prompts import prompt_states, rois_np
 
 from neuroalign.diffusion.guidance import NoiseLevel, guide_output, predict_x0
 from neuroalign.diffusion.objectives import build_objective, objectives_for
