@@ -75,6 +75,8 @@ class _Meg(StageSettings):
     lead_in: float = 3.0
     speech_rate: float = 2.5
     line_freq: float = 50
+    divergent_category: str | None = None
+    divergent_amplitude: float = 250.0
 
 
 def test_from_config_and_round_trip(tmp_path):

@@ -176,7 +176,8 @@ def simulate_meg(
         "simulating %s: %d subjects, %.0f s at %g Hz, %d sensors",
         DATASET_ID, len(subjects), n_times / sfreq, sfreq, len(positions),
     )  # fmt: skip
-    trfs, noise_sds = [], []
+    divergent = divergent_series(words, n_times, sfreq, cfg.divergent_category)
+    trfs, noise_sds, divergent_trfs = [], [], []
     with atomic_path(output) as tmp:
         tmp.mkdir()
         for k, subject in enumerate(subjects):
@@ -185,6 +186,15 @@ def simulate_meg(
             evoked = lagged_design(predictors, n_lags, first_lag) @ trf.transpose(2, 1, 0).reshape(
                 -1, len(positions)
             )
+            if divergent is not None:
+                extra = planted_divergence(
+                    np.random.default_rng([seed, 3, k]),
+                    positions,
+                    lags,
+                    cfg.divergent_amplitude * FT,
+                )
+                evoked += lagged_design(divergent[:, None], n_lags, first_lag) @ extra.T
+                divergent_trfs.append(extra)
             noise = sensor_noise(np.random.default_rng([seed, 2, k]), positions, n_times, sfreq)
             data = (evoked + cfg.noise_sd * FT * noise).T
             trfs.append(trf)
@@ -228,6 +238,14 @@ def simulate_meg(
             },
         )
         truth["trf"].attrs["units"] = "T per unit of predictor"
+        if divergent is not None:
+            truth["divergent_trf"] = (("subject", "sensor", "lag"), np.stack(divergent_trfs))
+            truth["divergent_word"] = ("word", _divergent_words(words, cfg.divergent_category))
+            truth["divergent_trf"].attrs["description"] = (
+                f"extra response of the {cfg.divergent_category!r} lexicon words, carried by "
+                "no word feature (a planted divergence)"
+            )
+            truth.attrs["divergent_category"] = cfg.divergent_category
         truth["lag"].attrs["units"] = "s"
         truth["predictor_values"].attrs["description"] = (
             "impulse height of each word in each predictor (surprisal z-scored)"
@@ -274,6 +292,41 @@ def _recording_words(cfg: SimMegSettings, seed: int, table: FeatureTable | None)
     out["onset"] = np.round(out["onset"] * sfreq) / sfreq
     out["duration"] = out["duration"].round(3)
     return out
+
+
+def _divergent_words(words: pd.DataFrame, category: str) -> np.ndarray:
+    from neuroalign.data.lexicons import category_masks, lexicon
+
+    return category_masks(words["text"], {category: lexicon(category)})[category]
+
+
+def divergent_series(
+    words: pd.DataFrame, n_times: int, sfreq: float, category: str | None
+) -> np.ndarray | None:
+    """Return an impulse (n_times,) at the onsets of the words of ``category``, or None."""
+    if category is None:
+        return None
+    x = np.zeros(n_times)
+    samples = np.round(words["onset"].to_numpy() * sfreq).astype(int)
+    np.add.at(x, samples[_divergent_words(words, category)], 1.0)
+    return x
+
+
+#: Field of the planted divergent component: a right temporo-parietal dipole.
+_DIVERGENT_POLES = [((0.08, -0.06, 0.04), 1.0), ((0.09, 0.0, 0.05), -1.0)]
+
+
+def planted_divergence(
+    rng: np.random.Generator, positions: np.ndarray, lags: np.ndarray, amplitude: float
+) -> np.ndarray:
+    """Return the divergent component's TRF (n_sensors, n_lags): a wave peaking at 300 ms."""
+    poles = [
+        (tuple(np.asarray(c) + rng.normal(0, 0.01, 3)), s * rng.uniform(0.8, 1.2))
+        for c, s in _DIVERGENT_POLES
+    ]
+    pattern = sensor_pattern(positions, poles, width=0.035)
+    wave = np.exp(-((lags - 0.3) ** 2) / (2 * 0.06**2))
+    return amplitude * np.outer(pattern, wave / max(np.abs(wave).max(), 1e-12))
 
 
 def _event_values(words: pd.DataFrame) -> np.ndarray:

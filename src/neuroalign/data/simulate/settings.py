@@ -159,6 +159,8 @@ class SimMegSettings(SimulateSettings):
     lead_in: float = 3.0
     speech_rate: float = 2.5
     line_freq: float = 50
+    divergent_category: str | None = None
+    divergent_amplitude: float = 250.0
 
 
 @dataclass(frozen=True)
