@@ -8,6 +8,8 @@ Two formats, one engine each, and one completeness rule:
 - **Activation stores** (large: Zarr, written as a stream) carry ``complete = "true"`` in their
   attrs only once every chunk is on disk. A store whose flag is missing or anything but
   ``"true"`` is incomplete, and `open_activations` refuses it, whichever format it is in.
+  Stores hold float32, float16 or bfloat16 (as raw 16 bits, which Zarr has no type for);
+  `open_activations` gives float32 for all three, lazily.
 
 This module imports xarray and zarr only (no torch), so the report can use it.
 """
@@ -18,14 +20,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import xarray as xr
+from xarray.backends import BackendArray
+from xarray.core import indexing
 
 from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path
 
 __all__ = [
+    "BFLOAT16_NAN_BITS",
     "COMPLETE",
     "ENGINE",
+    "bfloat16_to_float32",
     "check_replaceable",
     "is_activation_store",
     "is_complete",
@@ -137,6 +144,52 @@ def mark_complete(path: str | Path) -> None:
     zarr.open_group(Path(path), mode="r+").attrs[COMPLETE] = "true"
 
 
+#: The raw bits of a bfloat16 NaN (the fill value of bfloat16 arrays).
+BFLOAT16_NAN_BITS = 0x7FC0
+
+
+def bfloat16_to_float32(bits: np.ndarray) -> np.ndarray:
+    """float32 values of bfloat16 numbers given as their raw 16 bits (exact: bfloat16 is the
+    upper half of float32)."""
+    return (np.asarray(bits).astype(np.uint32) << 16).view(np.float32)
+
+
+class _Float32View(BackendArray):
+    """A lazily indexed float32 view of a Zarr array of 16-bit results."""
+
+    def __init__(self, array: Any, storage_dtype: str) -> None:
+        self.array = array
+        self.shape = tuple(array.shape)
+        self.dtype = np.dtype(np.float32)
+        self.storage_dtype = storage_dtype
+
+    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(
+            key, self.shape, indexing.IndexingSupport.OUTER, self._read
+        )
+
+    def _read(self, key: tuple) -> np.ndarray:
+        values = self.array.oindex[key]
+        if self.storage_dtype == "bfloat16":
+            return bfloat16_to_float32(values)
+        return np.asarray(values, dtype=np.float32)
+
+
+def _widen_16_bit(ds: xr.Dataset, path: Path) -> xr.Dataset:
+    """Replace the 16-bit variables of a store (float16, bfloat16 bits) by lazy float32 ones."""
+    import zarr
+
+    group = None
+    for name, var in ds.data_vars.items():
+        storage = var.attrs.get("storage_dtype")
+        if storage not in ("float16", "bfloat16"):
+            continue
+        group = group or zarr.open_group(path, mode="r")
+        lazy = indexing.LazilyIndexedArray(_Float32View(group[name], storage))
+        ds[name] = xr.Variable(var.dims, lazy, var.attrs)
+    return ds
+
+
 def open_activations(path: str | Path) -> xr.Dataset:
     """Open a finished activation store: a Zarr folder (lazily) or a netCDF file.
 
@@ -149,7 +202,7 @@ def open_activations(path: str | Path) -> xr.Dataset:
     path = Path(path)
     if path.is_dir():
         try:
-            ds = xr.open_zarr(path, consolidated=False, mask_and_scale=False)
+            ds = _widen_16_bit(xr.open_zarr(path, consolidated=False, mask_and_scale=False), path)
         except (OSError, ValueError, KeyError) as err:
             raise NeuroalignError(f"{path}: not a readable activation store ({err}).") from err
     elif path.is_file():

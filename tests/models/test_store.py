@@ -59,11 +59,11 @@ def test_interrupted_run_resumes_with_identical_arrays(
     real = store_module._write_chunk
     calls = []
 
-    def crash_on_third(partial, fingerprint, chunk):
+    def crash_on_third(partial, fingerprint, chunk, *pool):
         calls.append(chunk.first_input)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        real(partial, fingerprint, chunk)
+        real(partial, fingerprint, chunk, *pool)
 
     monkeypatch.setattr(store_module, "_write_chunk", crash_on_third)
     with pytest.raises(KeyboardInterrupt):
@@ -129,7 +129,7 @@ def test_partial_store_of_an_interrupted_run_is_refused(
 ):
     from neuroalign._check import NeuroalignError
 
-    def crash(partial, fingerprint, chunk):
+    def crash(partial, fingerprint, chunk, *pool):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(store_module, "_write_chunk", crash)

@@ -4,7 +4,8 @@ The table is cut into model inputs (text windows, images or prompts), processed 
 inputs in table order; text is tokenized part by part on a thread, ahead of the chunks. Within a
 chunk the inputs are sorted by length and batched, so padding is small; hooks pool each requested
 activation on the device as soon as it is computed, the forward pass stops after the last
-requested block, and the pooled rows are converted to float32 on the device and copied to pinned
+requested block, and the pooled rows are converted to the storage dtype (float32 unless 16-bit
+results are asked for) on the device and copied to pinned
 host memory on a second CUDA stream while the next batch runs. The batches of all chunks form one
 stream: a chunk is handed on once its last batch is on the host, after the next chunk's first
 batch is launched, so the device does not wait between chunks. Causal models run batches
@@ -22,6 +23,7 @@ import copy
 import dataclasses
 import functools
 import inspect
+import itertools
 import logging
 import os
 import queue
@@ -40,6 +42,7 @@ from torch.nn.attention import sdpa_kernel
 from neuroalign._check import NeuroalignError, check_option, check_range
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.attention import rank_backends
+from neuroalign.models.autocompile import should_compile
 from neuroalign.models.batches import BatchSize, iter_batches
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
@@ -84,9 +87,11 @@ class Chunk:
     n_tokens : ndarray of shape (n,)
         Tokens pooled for each item.
     parts : list of (ndarray, dict of str to tensor)
-        Each batch's positions in ``rows`` and its pooled float32 host tensors per unit space.
+        Each batch's positions in ``rows`` and its pooled host tensors per unit space.
     shapes : dict of str to tuple
         Shape of each unit space's array.
+    storage_dtype : {"float32", "float16", "bfloat16"}
+        The dtype of the host tensors (bfloat16 arrays hold the raw bits as uint16).
     """
 
     first_input: int
@@ -95,12 +100,15 @@ class Chunk:
     n_tokens: np.ndarray
     parts: list[tuple[np.ndarray, dict[str, torch.Tensor]]]
     shapes: dict[str, tuple[int, ...]]
+    storage_dtype: str = "float32"
 
     @functools.cached_property
     def arrays(self) -> dict[str, np.ndarray]:
-        """For each unit space, float32 of shape (n, n_layers, n_units) (``embed``: (n, n_units)),
-        in row order. Built on first access (by the writer thread), then the parts are freed."""
-        out = {space: np.empty(shape, dtype=np.float32) for space, shape in self.shapes.items()}
+        """For each unit space, shape (n, n_layers, n_units) (``embed``: (n, n_units)) in row
+        order, of :func:`host_numpy_dtype` of the storage dtype. Built on first access (by the
+        writer thread), then the parts are freed."""
+        dtype = host_numpy_dtype(self.storage_dtype)
+        out = {space: np.empty(shape, dtype=dtype) for space, shape in self.shapes.items()}
         self.scatter(out, np.arange(len(self.rows)))
         return out
 
@@ -111,7 +119,8 @@ class Chunk:
         Parameters
         ----------
         targets : dict of str to ndarray
-            A float32 C-contiguous array per unit space, indexed by row on its first axis.
+            A C-contiguous array per unit space of :func:`host_numpy_dtype` of the storage
+            dtype, indexed by row on its first axis.
         rows : ndarray of shape (n,), optional
             Where each item of the chunk goes (default: :attr:`rows`).
         """
@@ -120,7 +129,7 @@ class Chunk:
         for at, host in self.parts:
             index = torch.from_numpy(np.ascontiguousarray(rows[at], dtype=np.int64))
             for space, values in host.items():
-                out = torch.from_numpy(targets[space])
+                out = torch.from_numpy(targets[space]).view(values.dtype)
                 for lo in range(0, len(at), _SCATTER_ROWS):
                     hi = lo + _SCATTER_ROWS
                     jobs.append((out, index[lo:hi], values[lo:hi]))
@@ -133,6 +142,20 @@ class Chunk:
         # host memory are page faults, which one thread alone takes too slowly.
         list(_scatter_pool().map(copy, jobs))
         self.parts = []
+
+
+#: Host (and storage) dtypes of pooled activations.
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def host_numpy_dtype(storage_dtype: str) -> np.dtype:
+    """The numpy dtype holding values of ``storage_dtype`` on the host.
+
+    numpy has no bfloat16: its values are held as their raw 16 bits (``uint16``), which
+    :func:`bfloat16_to_float32` turns back into numbers.
+    """
+    check_option("storage_dtype", storage_dtype, STORAGE_DTYPES)
+    return np.dtype(np.uint16 if storage_dtype == "bfloat16" else storage_dtype)
 
 
 #: Rows per copy job of :meth:`Chunk.scatter`.
@@ -285,12 +308,18 @@ class Extractor:
         Lags kept by ``attn_pattern``.
     chunk_bytes : int, default=256 MiB
         Host memory of one chunk of results; bounds memory whatever the corpus size.
-    compile : bool or str, default=False
+    compile : bool, "auto" or str, default=False
         Run each block through ``torch.compile`` (``True``: the inductor backend; a string
         names another backend), fusing its elementwise kernels; their GPT-2-style MLPs also
         compute the GELU in the first projection's product (:mod:`neuroalign.models.fused`).
         Blocks with hooks inside them stay eager (:mod:`neuroalign.models.compiled`). Pays off
         on GPUs for corpora of many batches: each new input shape costs a compilation at first.
+        ``"auto"`` compiles with inductor when the run's forward work is past the measured
+        break-even point (:func:`neuroalign.models.autocompile.should_compile`); what was
+        chosen is :attr:`compiled`.
+    storage_dtype : {"float32", "float16", "bfloat16"}, default="float32"
+        Precision of the results: pooled rows are cast on the device before the copy to the
+        host, so 16-bit results halve the copies, the host memory and the bytes written.
     """
 
     def __init__(
@@ -308,6 +337,7 @@ class Extractor:
         n_lags: int = 16,
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         compile: bool | str = False,
+        storage_dtype: str = "float32",
     ) -> None:
         self.units = unit_spaces.parse_units(units)
         self.pooling = check_option("pooling", pooling, POOLINGS)
@@ -316,6 +346,10 @@ class Extractor:
         self.n_lags = int(check_range("n_lags", n_lags, 1))
         self.chunk_bytes = int(check_range("chunk_bytes", chunk_bytes, 1))
         self.compile = "inductor" if compile is True else (compile or None)
+        #: The backend the last run compiled with (None: eager).
+        self.compiled: str | None = None
+        host_numpy_dtype(storage_dtype)  # checks the name
+        self.storage_dtype = storage_dtype
         self.arch: Architecture = discover(model, tower)
         self._position_offset = position_offset(model)
         self.layers = unit_spaces.parse_layers(layers, self.arch.n_layers)
@@ -355,11 +389,12 @@ class Extractor:
         return unit_spaces.n_units(self.arch, space, self.n_lags)
 
     def item_bytes(self) -> int:
-        """Bytes of float32 results per item."""
+        """Bytes of results per item (in the storage dtype)."""
+        size = host_numpy_dtype(self.storage_dtype).itemsize
         total = 0
         for space in self.units:
             n_layers = 1 if space in unit_spaces.UNLAYERED else len(self.layers)
-            total += 4 * n_layers * self.n_units(space)
+            total += size * n_layers * self.n_units(space)
         return total
 
     # -- inputs ----------------------------------------------------------------------------
@@ -553,12 +588,34 @@ class Extractor:
         """Run the jobs' inputs on one device, blocks compiled (and their MLPs' GELU fused,
         :mod:`neuroalign.models.fused`) if asked; yield each job once all its batches have
         reached the host."""
-        blocks = compilable_blocks(self.arch, self.consumers) if self.compile else []
+        jobs = iter(jobs)
+        first = next(jobs, None)
+        if first is None:
+            return
+        self.compiled = self._backend(replica, first)
+        blocks = compilable_blocks(self.arch, self.consumers) if self.compiled else []
         with (
-            compiled_blocks(replica.model, blocks, self.compile or "inductor"),
+            compiled_blocks(replica.model, blocks, self.compiled or "inductor"),
             fused_mlps(replica.model, self.arch, blocks),
         ):
-            yield from self._run_batches(replica, jobs)
+            yield from self._run_batches(replica, itertools.chain([first], jobs))
+
+    def _backend(self, replica: _Replica, first: _Job) -> str | None:
+        """The compile backend of this run (None: eager); ``auto`` decides from the first
+        chunk's tokens, scaled to the inputs of the run."""
+        if self.compile != "auto":
+            return self.compile
+        lengths = _lengths(first.work)
+        tokens = float(lengths.sum()) * self._n_inputs / max(1, len(lengths))
+        n_params = sum(p.numel() for p in replica.model.parameters())
+        chosen = should_compile(n_params, tokens, replica.device)
+        logger.info(
+            "compile: auto chose %s (about %.3g tokens x %.3g parameters)",
+            "inductor" if chosen else "eager",
+            tokens,
+            n_params,
+        )
+        return "inductor" if chosen else None
 
     def _run_batches(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
         """The batch loop over the jobs in order, as one stream: the copy of a batch to pinned
@@ -590,7 +647,7 @@ class Extractor:
                 device=replica.device,
                 too_large=too_large,
             ):
-                host, event = _to_host(out, replica.copy_stream)
+                host, event = _to_host(out, replica.copy_stream, STORAGE_DTYPES[self.storage_dtype])
                 done += len(batch)
                 if pending is not None and (finished := _finish(*pending)) is not None:
                     yield finished
@@ -643,6 +700,7 @@ class Extractor:
                 replicas[0], table, images, inputs, base_dir
             )
         starts = list(range(start_input, n_inputs, chunk_inputs))
+        self._n_inputs = n_inputs - start_input
 
         def prepare(first: int) -> _Job:
             stop = min(n_inputs, first + chunk_inputs)
@@ -688,7 +746,7 @@ class Extractor:
             for space in self.units
         }
         n_tokens = np.zeros(len(rows), dtype=np.int32)
-        chunk = Chunk(first, stop, rows, n_tokens, [], shapes)
+        chunk = Chunk(first, stop, rows, n_tokens, [], shapes, self.storage_dtype)
         order = np.argsort(-_lengths(work), kind="stable")
         return _Job(chunk, work, order, threading.Lock())
 
@@ -755,25 +813,27 @@ def _lengths(work: Any) -> np.ndarray:
 
 
 def _to_host(
-    out: dict[str, torch.Tensor], stream: torch.cuda.Stream | None
+    out: dict[str, torch.Tensor],
+    stream: torch.cuda.Stream | None,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[dict[str, torch.Tensor], torch.cuda.Event | None]:
-    """Start copying pooled device tensors to pinned host memory as float32.
+    """Start copying pooled device tensors to pinned host memory as ``dtype``.
 
     On CUDA the copies run on ``stream``, after the work queued so far on the current stream,
     so the next batch's kernels do not wait for them; the returned event marks their end.
     Elsewhere the copies are done on return and the event is None.
     """
     if stream is None:
-        return {space: tensor.float() for space, tensor in out.items()}, None
-    # float32 on the device (on the compute stream): the host only places rows.
-    values = {space: tensor.float() for space, tensor in out.items()}
+        return {space: tensor.to(dtype) for space, tensor in out.items()}, None
+    # Cast on the device (on the compute stream): the host only places rows.
+    values = {space: tensor.to(dtype) for space, tensor in out.items()}
     ready = torch.cuda.Event()
     ready.record()
     host = {}
     with torch.cuda.stream(stream):
         stream.wait_event(ready)
         for space, value in values.items():
-            host[space] = torch.empty(value.shape, dtype=torch.float32, pin_memory=True)
+            host[space] = torch.empty(value.shape, dtype=dtype, pin_memory=True)
             host[space].copy_(value, non_blocking=True)
             value.record_stream(stream)  # its memory is not reused before the copy ends
         done = torch.cuda.Event()

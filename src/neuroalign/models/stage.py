@@ -80,8 +80,11 @@ class ModelSettings(StageSettings):
         Inputs per forward pass (halved on out-of-memory).
     n_lags : int
         Lags kept per head by ``attn_pattern``.
-    compile : bool
-        Run the blocks through ``torch.compile``.
+    compile : bool or "auto"
+        Run the blocks through ``torch.compile``; ``"auto"`` when the run is long enough to
+        repay it (:mod:`neuroalign.models.autocompile`).
+    storage_dtype : {"float32", "float16", "bfloat16"}
+        Precision of the stored activations.
     trust_remote_code : bool
         Run code shipped with the model's repository.
     init : ModelInit or None
@@ -101,7 +104,8 @@ class ModelSettings(StageSettings):
     attention: str = "auto"
     batch_size: int = 32
     n_lags: int = 16
-    compile: bool = False
+    compile: bool | str = False
+    storage_dtype: str = "float32"
     trust_remote_code: bool = False
     init: ModelInit | None = None
 
@@ -251,6 +255,7 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
         devices=None if sharded else devices,
         n_lags=model_settings.n_lags,
         compile=model_settings.compile,
+        storage_dtype=model_settings.storage_dtype,
     )
     dtype_name = str(dtype).removeprefix("torch.")
     # What decides the numbers: a partial store with the same hash is resumed.
@@ -263,6 +268,7 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
         "tower": model_settings.tower,
         "dtype": dtype_name,
         "n_lags": extractor.n_lags,
+        "storage_dtype": extractor.storage_dtype,
     }
     attrs = provenance(
         stage="extract",
@@ -277,7 +283,8 @@ def extract(settings: ExtractSettings, *, stimuli: str | Path, output: str | Pat
         context=str(extractor.context),
         stimulus_sha256=sha256_file(stimuli),
         stimuli=stimuli.name,
-        compiled=int(bool(model_settings.compile)),
+        compiled=int(model_settings.compile is True),
+        storage_dtype=extractor.storage_dtype,
     )
     logger.info(
         "extracting %s on %s (%d rows, layers %s)",

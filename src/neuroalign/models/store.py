@@ -7,13 +7,21 @@ chunk is on disk, ``progress.json`` in it records how many inputs are done, so a
 resumes there. Only a finished store is renamed to ``<path>``, marked complete by
 :func:`neuroalign.results.mark_complete`; open it with :func:`neuroalign.results.open_activations`,
 which refuses a store without the flag.
+
+Results are stored in the extractor's storage dtype: float32 (default), float16, or bfloat16,
+which Zarr has no type for and which is stored as its raw 16 bits (``uint16``, attribute
+``storage_dtype: bfloat16``); :func:`~neuroalign.results.open_activations` gives float32 back
+for every dtype. A chunk's arrays are written by several threads at once, one (unit space,
+layer) block each, so the copies and file writes of a chunk overlap.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +31,27 @@ import xarray as xr
 
 from neuroalign._io import naming, write_json_atomic
 from neuroalign.models import units as unit_spaces
-from neuroalign.models.extract import BackgroundWriter, Chunk, Extractor
-from neuroalign.results import COMPLETE, check_replaceable, is_activation_store, mark_complete
+from neuroalign.models.extract import (
+    BackgroundWriter,
+    Chunk,
+    Extractor,
+    host_numpy_dtype,
+)
+from neuroalign.results import (
+    BFLOAT16_NAN_BITS,
+    COMPLETE,
+    bfloat16_to_float32,
+    check_replaceable,
+    is_activation_store,
+    mark_complete,
+)
 
 logger = logging.getLogger(__name__)
 
 PROGRESS = "progress.json"
 _TARGET_CHUNK_BYTES = 4 * 2**20
+#: Threads writing one chunk's (unit space, layer) blocks.
+WRITERS = min(8, os.cpu_count() or 1)
 
 
 def _item_coords(table: pd.DataFrame) -> dict[str, tuple[str, np.ndarray]]:
@@ -95,9 +117,11 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
     base.to_zarr(path, mode="w", consolidated=False)
     group = zarr.open_group(path, mode="r+")
     n_items = len(table)
+    storage = extractor.storage_dtype
+    dtype = host_numpy_dtype(storage)
     for space in extractor.units:
         n_units = extractor.n_units(space)
-        item_chunk = max(1, min(n_items, _TARGET_CHUNK_BYTES // (4 * n_units)))
+        item_chunk = max(1, min(n_items, _TARGET_CHUNK_BYTES // (dtype.itemsize * n_units)))
         shape = (
             (n_items, n_units)
             if space in unit_spaces.UNLAYERED
@@ -110,13 +134,17 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
             space,
             shape=shape,
             chunks=chunks,
-            dtype="float32",
-            fill_value=np.nan,
+            dtype=dtype,
+            fill_value=BFLOAT16_NAN_BITS if storage == "bfloat16" else np.nan,
             # Activations barely compress; writing raw keeps the writer ahead of the GPU.
             compressors=None,
             config={"write_empty_chunks": True},
             dimension_names=_dims(space),
-            attributes={"pooling": extractor.pooling, "unit_space": space},
+            attributes={
+                "pooling": extractor.pooling,
+                "unit_space": space,
+                "storage_dtype": storage,
+            },
         )
     group.create_array(
         "n_tokens",
@@ -129,17 +157,28 @@ def _create(path: Path, extractor: Extractor, table: pd.DataFrame, attrs: dict[s
     )
 
 
-def _write_chunk(path: Path, fingerprint: str, chunk: Chunk) -> None:
+def _write_chunk(path: Path, fingerprint: str, chunk: Chunk, pool: ThreadPoolExecutor) -> None:
     import zarr
 
     group = zarr.open_group(path, mode="r+")
     rows = chunk.rows
     contiguous = len(rows) and rows[-1] - rows[0] + 1 == len(rows)
+    blocks = []
     for name, values in [*chunk.arrays.items(), ("n_tokens", chunk.n_tokens)]:
+        layered = values.ndim == 3
+        for layer in range(values.shape[1]) if layered else [None]:
+            blocks.append((group[name], values, layer))
+
+    def write(block: tuple[Any, np.ndarray, int | None]) -> None:
+        array, values, layer = block
+        part = values if layer is None else values[:, layer]
         if contiguous:
-            group[name][int(rows[0]) : int(rows[-1]) + 1] = values
+            at = slice(int(rows[0]), int(rows[-1]) + 1)
+            array[(at,) if layer is None else (at, layer)] = part
         else:
-            group[name].oindex[rows] = values
+            array.oindex[(rows,) if layer is None else (rows, layer)] = part
+
+    list(pool.map(write, blocks))
     # Written after the arrays: a crash before this line redoes the chunk, never skips it.
     write_json_atomic(
         path / PROGRESS, {"fingerprint": fingerprint, "inputs_done": chunk.stop_input}
@@ -216,18 +255,28 @@ def extract_to_zarr(
         write_json_atomic(progress, {"fingerprint": fingerprint, "inputs_done": 0})
     with (
         naming(partial),
-        BackgroundWriter(lambda chunk: _write_chunk(partial, fingerprint, chunk)) as writer,
+        ThreadPoolExecutor(max_workers=WRITERS) as pool,
+        BackgroundWriter(lambda chunk: _write_chunk(partial, fingerprint, chunk, pool)) as writer,
     ):
         for chunk in extractor.iter_chunks(
             table, images=images, start_input=start, base_dir=base_dir
         ):
             writer.put(chunk)
+    _record_compiled(partial, extractor)
     mark_complete(partial)
     progress.unlink()
     if path.exists():
         shutil.rmtree(path)
     partial.rename(path)
     return path
+
+
+def _record_compiled(path: Path, extractor: Extractor) -> None:
+    """Record in the store's attrs whether the blocks ran compiled (``compile: auto``
+    decides during the run)."""
+    import zarr
+
+    zarr.open_group(path, mode="r+").attrs["compiled"] = int(extractor.compiled is not None)
 
 
 def extract_dataset(
@@ -249,7 +298,8 @@ def extract_dataset(
     }
     # Every row is the target of exactly one input, so every row gets written; the pages are
     # touched by the writer thread as results arrive, not all at once before the run.
-    data = {space: np.empty(shape, dtype=np.float32) for space, shape in shapes.items()}
+    dtype = host_numpy_dtype(extractor.storage_dtype)
+    data = {space: np.empty(shape, dtype=dtype) for space, shape in shapes.items()}
     n_tokens = np.full(len(table), -1, dtype=np.int32)
 
     def sink(chunk: Chunk) -> None:
@@ -261,6 +311,9 @@ def extract_dataset(
         for chunk in extractor.iter_chunks(table, images=images, base_dir=base_dir):
             writer.put(chunk)
     for space, values in data.items():
+        if extractor.storage_dtype == "bfloat16":
+            values = bfloat16_to_float32(values)
+        values = values.astype(np.float32, copy=False)
         ds[space] = (_dims(space), values, {"pooling": extractor.pooling, "unit_space": space})
     ds["n_tokens"] = ("item", n_tokens)
     return ds
