@@ -60,6 +60,31 @@ rule encode_meg:
         " --evoked {output.evoked:q} 2> {log:q}"
 
 
+# Word epochs of any BIDS MEG (KIT, FIF, CTF through mne-bids): ridge per sensor and window.
+rule encode_meg_epochs:
+    input:
+        unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),
+        settings=lambda wc: settings_file("encode", wc.encoding),
+    output:
+        nc=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}.nc",
+        evoked=f"{RESULTS}/encoding/{{encoding}}/{{model}}/sub-{{subject}}_r-ave.fif",
+    log:
+        f"{RESULTS}/logs/encode/{{encoding}}/{{model}}/sub-{{subject}}.log",
+    wildcard_constraints:
+        encoding=encode_workflow.entries_of(config, "meg_epochs"),
+    conda:
+        "../envs/neuroalign.yaml"
+    resources:
+        **rule_resources("encode_meg_epochs", mem_mb=16000, runtime=60, gpu=1),
+    params:
+        dataset=lambda wc: encode_workflow.data_path(config, wc.encoding),
+    shell:
+        "neuroalign encode meg_epochs --settings {input.settings:q}"
+        " --activations {input.activations:q} --dataset {params.dataset:q}"
+        " --subject {wildcards.subject:q} --output {output.nc:q}"
+        " --evoked {output.evoked:q} 2> {log:q}"
+
+
 rule encode_reading:
     input:
         unpack(lambda wc: encode_workflow.rule_inputs(config, wc.encoding, wc.model)),

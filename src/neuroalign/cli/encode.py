@@ -27,8 +27,8 @@ A settings file is a JSON object with the keys of an `encode` entry (config/READ
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``neuroalign encode`` and its ``fmri``, ``meg``, ``eyetracking``, ``sentences``
-    and ``words`` commands."""
+    """Register ``neuroalign encode`` and its ``fmri``, ``meg``, ``meg_epochs``, ``eyetracking``,
+    ``sentences`` and ``words`` commands."""
     parser = subparsers.add_parser(
         "encode",
         help="fit encoding models (ridge, per-target alpha) from activations to brain data",
@@ -56,6 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     _subject(meg)
     meg.add_argument("--evoked", type=Path, default=None, help="Evoked FIF of the TRF norms")
     meg.set_defaults(func=run_meg)
+    epochs = _kind(
+        kinds,
+        "meg_epochs",
+        "any BIDS MEG (KIT, FIF, CTF): word epochs, ridge per sensor and window",
+    )
+    _subject(epochs)
+    epochs.add_argument("--evoked", type=Path, default=None, help="Evoked FIF of r per window")
+    epochs.set_defaults(func=run_meg_epochs)
     eye = _kind(kinds, "eyetracking", "reading measures per word: gain over length/frequency")
     eye.add_argument("--report", required=True, type=Path, help="interest-area report (CSV)")
     eye.set_defaults(func=run_eyetracking)
@@ -112,6 +120,21 @@ def run_meg(args: argparse.Namespace) -> None:
     from neuroalign.encode.meg import encode_meg, evoked_file
 
     output = encode_meg(
+        _settings(args),
+        activations=args.activations,
+        dataset=args.dataset,
+        subject=args.subject,
+        output=args.output,
+        evoked=args.evoked,
+    )
+    print(f"wrote {output} and {args.evoked or evoked_file(output)}")
+
+
+def run_meg_epochs(args: argparse.Namespace) -> None:
+    """``neuroalign encode meg_epochs``."""
+    from neuroalign.encode.meg_epochs import encode_meg_epochs, evoked_file
+
+    output = encode_meg_epochs(
         _settings(args),
         activations=args.activations,
         dataset=args.dataset,

@@ -5,6 +5,8 @@ config) and paths, writing a netCDF result with provenance and returning its pat
 
 - `encode_fmri` (:mod:`~neuroalign.encode.fmri`): story fMRI in BIDS, voxels as targets;
 - `encode_meg` (:mod:`~neuroalign.encode.meg`): story MEG in BIDS, TRFs per sensor;
+- `encode_meg_epochs` (:mod:`~neuroalign.encode.meg_epochs`): any BIDS MEG (KIT, FIF, CTF),
+  word epochs, ridge per sensor and time window, held-out predictions per word;
 - `encode_eyetracking` (:mod:`~neuroalign.encode.reading`): an interest-area report;
 - `encode_sentences`, `encode_words` (:mod:`~neuroalign.encode.tables`): responses held in a
   stimulus table.
@@ -33,6 +35,7 @@ __all__ = [
     "encode_eyetracking",
     "encode_fmri",
     "encode_meg",
+    "encode_meg_epochs",
     "encode_sentences",
     "encode_words",
 ]
@@ -41,6 +44,7 @@ _WHERE = {
     "EncodeSettings": "settings",
     "encode_fmri": "fmri",
     "encode_meg": "meg",
+    "encode_meg_epochs": "meg_epochs",
     "encode_eyetracking": "reading",
     "encode_sentences": "tables",
     "encode_words": "tables",

@@ -92,6 +92,55 @@ class MegOptions(StageSettings):
 
 
 @dataclass(frozen=True, kw_only=True)
+class MegEpochsOptions(StageSettings):
+    """Options of ``kind: meg_epochs`` (any BIDS MEG: epochs per word, sensors x windows).
+
+    Attributes
+    ----------
+    task, session, run : str or None
+        BIDS entities of the recordings; None: every recording of the subject.
+    trial_type, word_column : str
+        Which events are words, and the column of their text.
+    l_freq, h_freq : float or None
+        Band-pass edges (Hz); None leaves that side open.
+    notch : tuple of float
+        Line-noise frequencies (Hz) to notch out; empty: none.
+    sfreq : float
+        Rate (Hz) the filtered recording is resampled to.
+    tmin, tmax : float
+        Epoch limits (s) around each word onset.
+    baseline : tuple or None
+        Baseline interval (s; None is the epoch's start or end); None: no correction.
+    window : float
+        Width (s) of the windows tiling 0 to ``tmax`` whose mean responses are the targets.
+    n_components : int or None
+        Principal components of the features (fitted on each training set); None: all units.
+    group : {"auto", "story", "run", "block"}
+        Cross-validation groups: words of a story (or run) are held out together; ``block``:
+        contiguous blocks of words; ``auto``: story, else run, else block, whichever gives at
+        least ``folds`` groups first.
+    """
+
+    SECTION: ClassVar[str] = "#/$defs/encode_meg_epochs_options"
+
+    task: str | None = None
+    session: str | None = None
+    run: str | None = None
+    trial_type: str = "word"
+    word_column: str = "word"
+    l_freq: float | None = 0.5
+    h_freq: float | None = 30.0
+    notch: tuple[float, ...] = ()
+    sfreq: float = 100.0
+    tmin: float = -0.2
+    tmax: float = 0.8
+    baseline: tuple[float | None, float | None] | None = (None, 0.0)
+    window: float = 0.1
+    n_components: int | None = None
+    group: str = "auto"
+
+
+@dataclass(frozen=True, kw_only=True)
 class EyetrackingOptions(StageSettings):
     """Options of ``kind: eyetracking``: none (the shared keys say everything)."""
 
@@ -154,6 +203,7 @@ class WordOptions(StageSettings):
 OPTIONS: dict[str, type[StageSettings]] = {
     "fmri": FmriOptions,
     "meg": MegOptions,
+    "meg_epochs": MegEpochsOptions,
     "eyetracking": EyetrackingOptions,
     "sentences": SentenceOptions,
     "words": WordOptions,

@@ -15,7 +15,7 @@ from typing import Any
 
 from neuroalign.config import fetch_stamp, raw_dir
 
-KINDS = ("fmri", "meg", "eyetracking", "sentences", "words")
+KINDS = ("fmri", "meg", "meg_epochs", "eyetracking", "sentences", "words")
 # Kinds whose responses are columns of the stimulus table; one result file per model.
 TABLE_KINDS = ("sentences", "words")
 

@@ -1,0 +1,132 @@
+"""Word-epoch MEG encoding on the simulated BIDS MEG (written with mne-bids): the planted
+latencies and sensors come back, bad channels of channels.tsv stay out, and the per-word
+held-out predictions are the ones the scores are computed from."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mne
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from neuroalign._check import NeuroalignError
+from neuroalign.encode.meg_epochs import cv_groups, encode_meg_epochs, evoked_file
+from neuroalign.encode.settings import EncodeSettings
+from neuroalign.encoding.scores import pearson_r
+
+BADS = ["MEG 0111", "MEG 1741"]
+
+
+def _settings(**options):
+    return EncodeSettings.from_config(
+        {
+            "kind": "meg_epochs",
+            "dataset": "sim_meg",
+            "stimset": "story",
+            "models": ["toy"],
+            "device": "cpu",
+            "dtype": "float64",
+            "alphas": {"start": -1, "stop": 4, "num": 11},
+            "options": options,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def epochs_run(sim_meg, tmp_path_factory):
+    """The simulated dataset with two channels marked bad in channels.tsv, encoded from a store
+    of the planted feature (surprisal) beside noise units."""
+    dataset, _, _, trf = sim_meg
+    root = tmp_path_factory.mktemp("meg_epochs")
+    copy = shutil.copytree(dataset, root / "sim_meg")
+    (channels,) = copy.glob("sub-01/meg/*_channels.tsv")
+    table = pd.read_csv(channels, sep="\t")
+    table.loc[table["name"].isin(BADS), "status"] = "bad"
+    table.to_csv(channels, sep="\t", index=False, na_rep="n/a")
+    truth = xr.open_dataset(copy / "derivatives" / "neuroalign-truth" / "truth.nc")
+    values = truth["predictor_values"].values
+    noise = np.random.default_rng(1).standard_normal((values.shape[0], 5))
+    store = xr.Dataset(
+        {
+            "resid": (
+                ("item", "layer", "unit"),
+                np.stack([noise, np.c_[values[:, 1:], noise[:, 1:]]], axis=1),
+            )
+        },
+        coords={
+            "story": ("item", truth["story"].values),
+            "text": ("item", truth["text"].values),
+            "layer": [0, 1],
+        },
+        attrs={"complete": "true"},
+    )
+    truth.close()
+    store.to_netcdf(root / "features.nc")
+    out = encode_meg_epochs(
+        _settings(),
+        activations=root / "features.nc",
+        dataset=copy,
+        subject="01",
+        output=root / "sub-01.nc",
+    )
+    return xr.load_dataset(out), out, trf
+
+
+def test_recovers_planted_latency_and_sensors(epochs_run):
+    ds, _, _ = epochs_run
+    summary = json.loads(ds.attrs["summary"])
+    # the word-onset response (same for every word) peaks at 0.1 s in the mean epoch
+    assert summary["planted_onset_latency_s"] == pytest.approx(0.1)
+    assert abs(summary["recovered_erf_peak_s"] - 0.1) <= 0.02
+    assert summary["onset_top_sensor_overlap"] >= 0.7
+    # the feature-driven response peaks at 0.4 s: the best window is within one window of it
+    assert summary["planted_feature_latency_s"] == pytest.approx(0.4)
+    assert abs(summary["latency_error_s"]) <= 0.1
+    assert summary["feature_top_sensor_overlap"] >= 0.6
+    assert summary["r_vs_planted_pattern"] > 0.7
+    # the layer holding the feature is picked (by inner CV), the noise layer predicts nothing
+    assert ds.attrs["selected_layer"] == "1"
+    assert float(ds["r_by_layer"].sel(layer="1").max()) > 0.3
+    assert float(np.abs(ds["r_by_layer"].sel(layer="0")).max()) < 0.25
+    early = ds["r"].sel(window=slice(0, 0.2)).mean()
+    assert float(early) < 0.05  # before the feature-driven response, nothing to predict
+
+
+def test_bads_and_layout(epochs_run):
+    ds, out, _ = epochs_run
+    assert not set(BADS) & set(ds["sensor"].values.tolist())
+    assert ds.sizes["sensor"] == 100
+    assert ds["prediction"].dims == ds["observed"].dims == ("word", "sensor", "window")
+    for name in ("word", "story", "onset", "run", "fold"):
+        assert ds[name].dims == ("word",)
+    assert ds.sizes["word"] == 398 and ds["word"].values[0] == "On"
+    assert ds["onset"].values[0] == pytest.approx(3.0)
+    assert set(np.unique(ds["fold"])) == set(range(5))
+    np.testing.assert_allclose(ds["window"], np.arange(0.05, 0.8, 0.1))
+    # r is the correlation over words of the stored held-out prediction and observation
+    obs = ds["observed"].values.reshape(ds.sizes["word"], -1)
+    pred = ds["prediction"].values.reshape(ds.sizes["word"], -1)
+    np.testing.assert_allclose(pearson_r(obs, pred), ds["r"].values.ravel(), atol=1e-4)
+    steps = json.loads(ds.attrs["preprocessing"])[0]
+    assert steps["bads"] == BADS
+    assert [s["step"] for s in steps["steps"]] == ["pick", "filter", "epochs"]
+    assert steps["steps"][1] == {"step": "filter", "l_freq": 0.5, "h_freq": 30.0, "method": "fir"}
+    evoked = mne.read_evokeds(evoked_file(out), verbose="error")[0]
+    assert evoked.ch_names == ds["sensor"].values.tolist()
+    np.testing.assert_allclose(evoked.data, ds["r"].values)
+
+
+def test_cv_groups():
+    words = pd.DataFrame({"story": ["a"] * 4 + ["b"] * 4, "run": ["r1"] * 6 + ["r2"] * 2})
+    labels, group, n = cv_groups(words, "auto", 5)
+    assert group == "story" and n == 2 and labels.tolist() == [0] * 4 + [1] * 4
+    labels, group, n = cv_groups(words.assign(story="a"), "auto", 5)
+    assert group == "run" and labels.tolist() == [0] * 6 + [1] * 2
+    labels, group, n = cv_groups(words.assign(story="a", run="r"), "auto", 4)
+    assert group == "block" and n == 4 and labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(NeuroalignError, match="one story only"):
+        cv_groups(words.assign(story="a"), "story", 5)
