@@ -24,6 +24,7 @@ COMMANDS = (
     "manifest",
     "simulate",
     "stimuli",
+    "fixations",
     "init-model",
     "extract",
     "encode",

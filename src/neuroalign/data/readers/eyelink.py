@@ -10,7 +10,7 @@ import mne
 import numpy as np
 import pandas as pd
 
-from neuroalign._check import NeuroalignError, check_file
+from neuroalign._check import NeuroalignError, check_file, check_option
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +104,104 @@ def _mean_gaze(raw: mne.io.BaseRaw, events: pd.DataFrame) -> tuple[np.ndarray, n
             if segment.size and np.isfinite(segment).any():
                 x[i], y[i] = np.nanmean(segment, axis=1)
     return x, y
+
+
+def eyelink_gaze(raw: mne.io.BaseRaw, eye: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """Return one eye's gaze samples of an EyeLink recording.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        A recording read by :func:`mne.io.read_raw_eyelink`.
+    eye : {"auto", "left", "right"}
+        Which eye; ``auto`` takes the right eye of a binocular recording (as EyeLink Data
+        Viewer's reports do by default) and the only eye of a monocular one.
+
+    Returns
+    -------
+    x, y : ndarray of shape (n_samples,)
+        Gaze position in screen pixels; NaN where the tracker lost the eye (blinks).
+    eye : str
+        The eye taken, ``left`` or ``right``.
+
+    Raises
+    ------
+    NeuroalignError
+        If the recording has no gaze channels of that eye.
+    """
+    check_option("eye", eye, ("auto", "left", "right"))
+    names = set(raw.ch_names)
+    have = [e for e in ("right", "left") if {f"xpos_{e}", f"ypos_{e}"} <= names]
+    if not have:
+        raise NeuroalignError(
+            "the recording has no gaze position channels (xpos_left/right, ypos_left/right); "
+            "it must be recorded in screen (GAZE) coordinates."
+        )
+    chosen = have[0] if eye == "auto" else eye
+    if chosen not in have:
+        raise NeuroalignError(
+            f"the recording has no {chosen} eye; it has {', '.join(have)}: set eye to one of them."
+        )
+    x, y = raw.get_data(picks=[f"xpos_{chosen}", f"ypos_{chosen}"])
+    return x, y, chosen
+
+
+def eyelink_trials(
+    raw: mne.io.BaseRaw,
+    events: pd.DataFrame,
+    *,
+    start: str | None = "TRIALID",
+    end: str | None = None,
+) -> pd.DataFrame:
+    """Split a recording into trials at its messages.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        The recording (for its sampling rate and length).
+    events : DataFrame
+        :func:`eyelink_events` output.
+    start : str or None
+        Regular expression a trial's first message matches (searched in the message text,
+        e.g. ``TRIALID`` or ``trigger: 200``); the number in the message, when it has one
+        and they are all different, is the trial's number, else trials count from 1. None,
+        or no message matching: the whole recording is one trial, number 1.
+    end : str or None
+        Regular expression of a trial's last message; a trial without one (or with
+        ``end=None``) lasts until the next trial's start or the end of the samples.
+
+    Returns
+    -------
+    trials : DataFrame
+        One row per trial: ``trial`` (int), ``start``, ``stop`` (sample indices, stop
+        exclusive), ``message`` (the start message; "" for the whole recording).
+    """
+    n = raw.n_times
+    sfreq = raw.info["sfreq"]
+    messages = events[events["kind"] == "message"]
+    starts = (
+        messages[messages["description"].str.contains(start, regex=True)]
+        if start
+        else messages.iloc[:0]
+    )
+    starts = starts[starts["onset"] * sfreq < n]
+    if starts.empty:
+        if start:
+            logger.info("no message matches %r; the whole recording is one trial", start)
+        return pd.DataFrame({"trial": [1], "start": [0], "stop": [n], "message": [""]})
+    begin = np.clip(np.round(starts["onset"].to_numpy() * sfreq).astype(np.int64), 0, n)
+    stop = np.append(begin[1:], n)
+    if end:
+        ends = messages[messages["description"].str.contains(end, regex=True)]
+        end_at = np.round(ends["onset"].to_numpy() * sfreq).astype(np.int64)
+        for i in range(len(begin)):
+            inside = end_at[(end_at > begin[i]) & (end_at <= stop[i])]
+            if inside.size:
+                stop[i] = inside[0] + 1
+    text = starts["description"].astype(str).to_numpy()
+    numbers = pd.Series(text).str.extract(r"(\d+)\s*$")[0]
+    if numbers.notna().all() and numbers.nunique() == len(numbers):
+        trial = numbers.astype(np.int64).to_numpy()
+    else:
+        trial = np.arange(1, len(begin) + 1)
+    return pd.DataFrame({"trial": trial, "start": begin, "stop": stop, "message": text})

@@ -184,6 +184,39 @@ def read_onestop_measures(path: str | Path, *, conditional: bool = True) -> pd.D
     return out.reset_index(drop=True)
 
 
+def read_onestop_boxes(path: str | Path) -> pd.DataFrame:
+    """Read the interest areas (word boxes) of each trial of an IA report.
+
+    Parameters
+    ----------
+    path : path
+        The IA report CSV, with ``IA_LEFT, IA_TOP, IA_RIGHT, IA_BOTTOM`` (pixels).
+
+    Returns
+    -------
+    boxes : DataFrame
+        One row per word per trial per reader: ``participant, trial, story, position, text,
+        left, top, right, bottom`` (the input of
+        :func:`neuroalign.data.interest_areas.assign_interest_areas`).
+    """
+    path = _single(path)
+    df, _ = _read_ia(path)
+    sides = {"left": "IA_LEFT", "top": "IA_TOP", "right": "IA_RIGHT", "bottom": "IA_BOTTOM"}
+    require_columns(df, sides.values(), path, "interest-area report")
+    out = pd.DataFrame(
+        {
+            "participant": df["participant_id"].astype(str),
+            "trial": df["TRIAL_INDEX"].astype(np.int64),
+            "story": df["story"],
+            "position": df["position"],
+            "text": df["IA_LABEL"].astype(str),
+        }
+    )
+    for name, column in sides.items():
+        out[name] = numeric(df[column]).astype(float)
+    return out.reset_index(drop=True)
+
+
 def read_onestop_fixations(path: str | Path) -> pd.DataFrame:
     """Read an EyeLink Data Viewer fixation report into a fixation table.
 
@@ -201,7 +234,12 @@ def read_onestop_fixations(path: str | Path) -> pd.DataFrame:
         and ``eye``.
     """
     path = _single(path)
-    df = read_delimited(path, "EyeLink fixation report", low_memory=False)
+    df = read_delimited(
+        path,
+        "EyeLink fixation report",
+        words=("CURRENT_FIX_INTEREST_AREA_LABEL",),
+        low_memory=False,
+    )
     require_columns(
         df,
         (

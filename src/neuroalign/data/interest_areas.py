@@ -1,0 +1,369 @@
+"""Interest areas (word boxes) and the word-level reading measures of a fixation sequence.
+
+Pure functions on arrays and frames; the readers (``neuroalign.data.readers.onestop``) and the
+fixation detection (``neuroalign.data.gaze``) bring the tables.
+
+The measures follow the definitions of SR Research's Data Viewer interest-area report, so that
+a measure recomputed from a fixation report equals the report's own column. For interest area
+``i`` of a trial whose fixations, in order, land on interest areas ``a_1 .. a_n`` (-1 outside
+every interest area) with durations ``d_1 .. d_n``, and ``k`` the first fixation on ``i``:
+
+- ``fixation_count`` (``IA_FIXATION_COUNT``): fixations on ``i``; ``TRT``
+  (``IA_DWELL_TIME``): the sum of their durations.
+- ``FFD`` (``IA_FIRST_FIXATION_DURATION``): ``d_k``, whenever it happens (also after a skip).
+- ``GD`` (``IA_FIRST_RUN_DWELL_TIME``): the sum over the first run, the fixations
+  ``k, k+1, ...`` that stay on ``i``.
+- ``RPD`` (``IA_REGRESSION_PATH_DURATION``, go-past time): the sum of ``d_k .. d_{m-1}`` where
+  ``m`` is the first fixation after ``k`` on an interest area beyond ``i`` (to the end of the
+  trial when there is none); it includes the regressions to earlier words and the re-reading of
+  ``i`` itself.
+- ``skip`` (``IA_SKIP``): ``i`` was never fixated, or an interest area beyond it was fixated
+  before ``k`` (skipped in first pass).
+- ``regression_out_count`` (``IA_REGRESSION_OUT_COUNT``): moves from ``i`` to an earlier
+  interest area between ``k`` and ``m`` (before the eyes go past ``i``); ``regression_in_count``
+  (``IA_REGRESSION_IN_COUNT``): moves from a later interest area to ``i`` over the whole trial.
+  ``regression_out`` and ``regression_in`` are these counts above zero, missing for an interest
+  area never fixated (Data Viewer writes ``.``).
+
+Interest areas are numbered by their 0-based position in the text, as the stimulus tables do;
+"earlier" and "beyond" compare positions. A fixation outside every interest area ends a run and
+counts towards the regression path it falls in (it does not move the eyes past ``i``).
+
+Durations in a fixation table are seconds; the measures are milliseconds, as in the report.
+EyeLink writes 0 ms for the first-pass measures of a skipped word and for the dwell time of a
+word never fixated; :func:`word_measures` keeps those values (``conditional=False``) or blanks
+them as :func:`neuroalign.data.readers.onestop.read_onestop_measures` does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from neuroalign._check import NeuroalignError
+
+#: Our measure name -> the interest-area report column it reproduces.
+REPORT_COLUMNS = {
+    "FFD": "IA_FIRST_FIXATION_DURATION",
+    "GD": "IA_FIRST_RUN_DWELL_TIME",
+    "TRT": "IA_DWELL_TIME",
+    "RPD": "IA_REGRESSION_PATH_DURATION",
+    "fixation_count": "IA_FIXATION_COUNT",
+    "skip": "IA_SKIP",
+    "regression_in": "IA_REGRESSION_IN",
+    "regression_in_count": "IA_REGRESSION_IN_COUNT",
+    "regression_out": "IA_REGRESSION_OUT",
+    "regression_out_count": "IA_REGRESSION_OUT_COUNT",
+}
+MEASURE_NAMES = tuple(REPORT_COLUMNS)
+_FIRST_PASS = ("FFD", "GD", "RPD")
+_BOX = ("left", "top", "right", "bottom")
+
+
+def assign_interest_areas(
+    x: np.ndarray, y: np.ndarray, boxes: pd.DataFrame | np.ndarray
+) -> np.ndarray:
+    """Return the interest area each fixation falls in.
+
+    Parameters
+    ----------
+    x, y : array of shape (n_fixations,)
+        Fixation positions in pixels (screen coordinates, y downwards).
+    boxes : DataFrame or array of shape (n_areas, 4)
+        One row per interest area in text order: ``left, top, right, bottom`` in pixels (a
+        frame with those columns, or an array in that column order). A box holds the points
+        with ``left <= x < right`` and ``top <= y < bottom``, so that adjacent words, which share
+        an edge, never both hold a fixation.
+
+    Returns
+    -------
+    position : int ndarray of shape (n_fixations,)
+        The row of the box holding each fixation (the first one if boxes overlap), -1 for a
+        fixation outside every box or with a missing position.
+
+    Examples
+    --------
+    >>> boxes = np.array([[0, 0, 10, 20], [10, 0, 30, 20]])
+    >>> assign_interest_areas(np.array([5.0, 10.0, 31.0]), np.array([1.0, 1.0, 1.0]), boxes)
+    array([ 0,  1, -1])
+    """
+    if isinstance(boxes, pd.DataFrame):
+        missing = [c for c in _BOX if c not in boxes]
+        if missing:
+            raise NeuroalignError(
+                f"interest-area boxes need columns {list(_BOX)}; missing {missing}."
+            )
+        boxes = boxes[list(_BOX)].to_numpy(dtype=float)
+    boxes = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    x = np.asarray(x, dtype=float)[:, None]
+    y = np.asarray(y, dtype=float)[:, None]
+    left, top, right, bottom = boxes.T
+    inside = (left <= x) & (x < right) & (top <= y) & (y < bottom)
+    return np.where(inside.any(axis=1), inside.argmax(axis=1), -1).astype(np.int64)
+
+
+def word_measures(
+    position: np.ndarray,
+    duration: np.ndarray,
+    n_areas: int,
+    *,
+    conditional: bool = False,
+) -> pd.DataFrame:
+    """Compute the word-level reading measures of one trial's fixation sequence.
+
+    Parameters
+    ----------
+    position : int array of shape (n_fixations,)
+        The interest area (0-based position in the text) of each fixation in temporal order,
+        -1 outside every interest area.
+    duration : array of shape (n_fixations,)
+        Fixation durations in milliseconds.
+    n_areas : int
+        How many interest areas (words) the trial's text has.
+    conditional : bool
+        If False, EyeLink's values: 0 ms first-pass measures for a word skipped in first pass,
+        0 ms dwell time for a word never fixated. If True, those cells are NaN (the
+        conventions of ``read_onestop_measures``).
+
+    Returns
+    -------
+    measures : DataFrame
+        One row per interest area (index ``position`` 0 .. n_areas-1), columns
+        :data:`MEASURE_NAMES` (see the module notes): durations in ms as floats, counts as
+        ints, ``skip`` as bool, ``regression_in`` / ``regression_out`` as nullable booleans
+        (missing for a word never fixated).
+
+    Raises
+    ------
+    NeuroalignError
+        If a fixation points at an interest area the text does not have.
+
+    Examples
+    --------
+    Words 0, 1, 2; the reader fixates 0, skips 1, reads 2, regresses to 1, then goes on to 2:
+
+    >>> m = word_measures(np.array([0, 2, 1, 2]), np.array([200.0, 250.0, 180.0, 150.0]), 3)
+    >>> m["GD"].tolist(), m["TRT"].tolist(), m["RPD"].tolist()
+    ([200.0, 180.0, 250.0], [200.0, 180.0, 400.0], [200.0, 180.0, 580.0])
+    >>> m["skip"].tolist(), m["regression_out_count"].tolist()
+    ([False, True, False], [0, 0, 1])
+    """
+    position = np.asarray(position, dtype=np.int64)
+    duration = np.asarray(duration, dtype=float)
+    if position.shape != duration.shape or position.ndim != 1:
+        raise NeuroalignError(
+            f"position and duration must be 1-D of the same length; got shapes "
+            f"{position.shape} and {duration.shape}."
+        )
+    bad = (position < -1) | (position >= n_areas)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise NeuroalignError(
+            f"fixation {k + 1} points at interest area {int(position[k])}, but the text has "
+            f"{n_areas} interest areas (0..{n_areas - 1})."
+        )
+    n = len(position)
+    ffd = np.zeros(n_areas)
+    gd = np.zeros(n_areas)
+    rpd = np.zeros(n_areas)
+    skip = np.ones(n_areas, dtype=bool)
+    reg_out = np.zeros(n_areas, dtype=np.int64)
+    on_area = position >= 0
+    count = np.bincount(position[on_area], minlength=n_areas).astype(np.int64)
+    trt = np.bincount(position[on_area], weights=duration[on_area], minlength=n_areas)
+    # Furthest interest area reached before each fixation (-1 before the first).
+    furthest_before = (
+        np.concatenate([[-1], np.maximum.accumulate(position)[:-1]]) if n else position
+    )
+    cumulative = np.concatenate([[0.0], np.cumsum(duration)])
+    on_area_cumulative = np.concatenate([[0.0], np.cumsum(np.where(on_area, duration, 0.0))])
+    for area in np.flatnonzero(count):
+        k = int(np.argmax(position == area))
+        ffd[area] = duration[k]
+        skip[area] = furthest_before[k] > area
+        run_end = k
+        while run_end + 1 < n and position[run_end + 1] == area:
+            run_end += 1
+        gd[area] = cumulative[run_end + 1] - cumulative[k]
+        beyond = np.flatnonzero(position[k + 1 :] > area)
+        m = k + 1 + int(beyond[0]) if beyond.size else n
+        rpd[area] = on_area_cumulative[m] - on_area_cumulative[k]
+        path = position[k:m]
+        if not skip[area]:
+            reg_out[area] = int(np.sum((path[:-1] == area) & (path[1:] >= 0) & (path[1:] < area)))
+    reg_in = np.zeros(n_areas, dtype=np.int64)
+    if n > 1:
+        into = (position[1:] >= 0) & (position[:-1] > position[1:])
+        reg_in = np.bincount(position[1:][into], minlength=n_areas).astype(np.int64)
+    fixated = count > 0
+    out = pd.DataFrame(
+        {
+            "FFD": ffd,
+            "GD": gd,
+            "TRT": trt,
+            "RPD": rpd,
+            "fixation_count": count,
+            "skip": skip,
+            "regression_in": pd.array(np.where(fixated, reg_in > 0, False), dtype="boolean"),
+            "regression_in_count": reg_in,
+            "regression_out": pd.array(np.where(fixated, reg_out > 0, False), dtype="boolean"),
+            "regression_out_count": reg_out,
+        },
+        index=pd.RangeIndex(n_areas, name="position"),
+    )
+    out.loc[~fixated, ["regression_in", "regression_out"]] = pd.NA
+    if conditional:
+        out.loc[skip, list(_FIRST_PASS)] = np.nan
+        out.loc[~fixated, "TRT"] = np.nan
+    return out
+
+
+def trial_measures(
+    fixations: pd.DataFrame,
+    words: pd.DataFrame,
+    *,
+    boxes: bool = False,
+    conditional: bool = True,
+) -> pd.DataFrame:
+    """Recompute the word-level measures of every trial from a fixation table.
+
+    Parameters
+    ----------
+    fixations : DataFrame
+        A fixation table (``read_onestop_fixations`` or ``detect_fixations`` output): columns
+        ``participant, trial, index, duration`` (s), and ``position`` (0-based interest area,
+        -1 outside) or, with ``boxes=True``, ``x, y``; a ``text`` column (the interest-area
+        label) is checked against the words.
+    words : DataFrame
+        The interest areas of each trial, one row per word: columns ``participant, trial,
+        position, text`` (``read_onestop_measures`` output, or an IA report's rows), plus
+        ``story`` when present and ``left, top, right, bottom`` with ``boxes=True``.
+    boxes : bool
+        Assign fixations to interest areas from their ``x, y`` and the words' boxes
+        (:func:`assign_interest_areas`) instead of the fixation table's ``position``.
+    conditional : bool
+        See :func:`word_measures` (True: the conventions of ``read_onestop_measures``).
+
+    Returns
+    -------
+    measures : DataFrame
+        One row per word of ``words`` in its order: ``participant, trial, (story,) position,
+        text`` and :data:`MEASURE_NAMES`.
+
+    Raises
+    ------
+    NeuroalignError
+        One line naming the trial: a trial of ``words`` without fixations, a fixation on an
+        interest area the trial's text does not have, or a fixation whose interest-area label
+        is not the word at that position (see :func:`check_fixations`).
+    """
+    key = ["participant", "trial"]
+    fixations = fixations.copy()
+    fixations["participant"] = fixations["participant"].astype(str)
+    words = words.copy()
+    words["participant"] = words["participant"].astype(str)
+    if boxes:
+        parts = []
+        for (participant, trial), group in fixations.groupby(key, sort=False):
+            trial_words = _trial_words(words, participant, trial)
+            if trial_words is None:
+                parts.append(group.assign(position=-1))
+                continue
+            pos = assign_interest_areas(group["x"], group["y"], trial_words)
+            labels = trial_words["text"].to_numpy(dtype=object)
+            positions = trial_words["position"].to_numpy()
+            parts.append(
+                group.assign(
+                    position=np.where(pos >= 0, positions[np.maximum(pos, 0)], -1),
+                    text=np.where(pos >= 0, labels[np.maximum(pos, 0)], ""),
+                )
+            )
+        fixations = pd.concat(parts, ignore_index=True) if parts else fixations
+    check_fixations(fixations, words)
+    grouped = dict(tuple(fixations.groupby(key, sort=False)))
+    rows = []
+    for (participant, trial), trial_words in words.groupby(key, sort=False):
+        group = grouped[(participant, trial)].sort_values("index", kind="stable")
+        n_areas = int(trial_words["position"].max()) + 1
+        measures = word_measures(
+            group["position"].to_numpy(),
+            np.round(group["duration"].to_numpy(dtype=float) * 1000.0, 6),
+            n_areas,
+            conditional=conditional,
+        )
+        head = trial_words[
+            [c for c in ("participant", "trial", "story", "position", "text") if c in trial_words]
+        ]
+        rows.append(
+            pd.concat(
+                [
+                    head.reset_index(drop=True),
+                    measures.loc[trial_words["position"]].reset_index(drop=True),
+                ],
+                axis=1,
+            )
+        )
+    return pd.concat(rows, ignore_index=True)
+
+
+def check_fixations(fixations: pd.DataFrame, words: pd.DataFrame) -> None:
+    """Check a fixation table against the interest areas of its trials.
+
+    Parameters
+    ----------
+    fixations : DataFrame
+        Columns ``participant, trial, position`` and optionally ``text`` (the label of the
+        interest area each fixation is on, "" outside).
+    words : DataFrame
+        Columns ``participant, trial, position, text``: the words of each trial's text.
+
+    Raises
+    ------
+    NeuroalignError
+        One line naming the participant and trial: a trial with interest areas and no
+        fixations; a fixation on an interest area the text does not have; a fixation whose
+        label differs from the word at its position (the fixation report was made with
+        other interest areas than the text's).
+    """
+    key = ["participant", "trial"]
+    fixations = fixations.assign(participant=fixations["participant"].astype(str))
+    words = words.assign(participant=words["participant"].astype(str))
+    have = set(map(tuple, fixations[key].drop_duplicates().itertuples(index=False)))
+    for participant, trial in words[key].drop_duplicates().itertuples(index=False):
+        if (participant, trial) not in have:
+            raise NeuroalignError(
+                f"participant {participant!r}, trial {trial}: the trial has no fixations; "
+                "drop it from the interest-area table or check the fixation detection."
+            )
+    on_area = fixations[fixations["position"] >= 0]
+    merged = on_area.merge(
+        words[[*key, "position", "text"]].rename(columns={"text": "_word"}),
+        on=[*key, "position"],
+        how="left",
+        indicator=True,
+    )
+    unknown = merged[merged["_merge"] == "left_only"]
+    if len(unknown):
+        row = unknown.iloc[0]
+        n_areas = int(
+            (words["participant"].eq(row["participant"]) & words["trial"].eq(row["trial"])).sum()
+        )
+        raise NeuroalignError(
+            f"participant {row['participant']!r}, trial {row['trial']}: a fixation is on "
+            f"interest area {int(row['position'])}, which the trial's text does not have "
+            f"({n_areas} interest areas)."
+        )
+    if "text" in merged:
+        differ = merged[merged["text"].astype(str) != merged["_word"].astype(str)]
+        if len(differ):
+            row = differ.iloc[0]
+            raise NeuroalignError(
+                f"participant {row['participant']!r}, trial {row['trial']}: interest area "
+                f"{int(row['position'])} is labelled {row['text']!r} in the fixations but the "
+                f"text has {row['_word']!r} there; the interest areas do not match the text."
+            )
+
+
+def _trial_words(words: pd.DataFrame, participant: str, trial) -> pd.DataFrame | None:
+    rows = words[(words["participant"] == participant) & (words["trial"] == trial)]
+    return rows if len(rows) else None
