@@ -130,3 +130,31 @@ def test_cv_groups():
     assert group == "block" and n == 4 and labels.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
     with pytest.raises(NeuroalignError, match="one story only"):
         cv_groups(words.assign(story="a"), "story", 5)
+
+
+def test_report_page(epochs_run, tmp_path):
+    """The fit's page: topographies, window courses and the mean epoch drawn (no blank
+    canvas), the recovery and preprocessing tables, a headline at the best window."""
+    from matplotlib.image import imread
+
+    from neuroalign.report.blocks import Figure, Table
+    from neuroalign.report.context import ReportContext
+    from neuroalign.report.stages import encode_meg_epochs as page
+
+    ds, out, _ = epochs_run
+    ctx = ReportContext(config={}, results=out.parent, data_root=None, site=tmp_path / "site")
+    text, blocks = page.blocks(ctx, "fit", ds, out)
+    figures = [b for b in blocks if isinstance(b, Figure)]
+    assert [b.src for b in figures] == [
+        "figures/fit-topomaps.png",
+        "figures/fit-windows.png",
+        "figures/fit-erf.png",
+    ]
+    for block in figures:
+        assert imread(ctx.site / block.src).std() > 0.05
+    tables = [b for b in blocks if isinstance(b, Table)]
+    assert [t.columns[0] for t in tables] == ["statistic", "recovery metric", "recording"]
+    headline = page.headline(ds)
+    assert "0.40-0.50 s" in headline.label
+    assert headline.value == pytest.approx(float(np.median(ds["r"].sel(window=0.45).values)))
+    assert text == headline.text()

@@ -19,7 +19,7 @@ from neuroalign.report.blocks import Block, Link, Notice, Page, Section, Table, 
 from neuroalign.report.context import ReportContext
 from neuroalign.report.figures import PLANTED_COLOR, RECOVERED_COLOR, histogram_figure
 from neuroalign.report.headline import Headline, first_headline, median_ci
-from neuroalign.report.stages import encode_tables
+from neuroalign.report.stages import encode_meg_epochs, encode_tables
 from neuroalign.report.stages._encode_maps import map_blocks
 from neuroalign.results import load_netcdf
 
@@ -86,7 +86,7 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
     slug = slugify(f"encode-{name}")
     simulated = str(ds.attrs.get("dataset", "")).startswith("sim_")
     kind = "fmri" if "voxel" in ds.dims else "meg" if "sensor" in ds.dims else "eyetracking"
-    if ds.attrs.get("kind") in encode_tables.KINDS:
+    if ds.attrs.get("kind") in (*encode_tables.KINDS, encode_meg_epochs.KIND):
         kind = ds.attrs["kind"]
     blocks: list[Block] = [Notice(SIMULATED_NOTICE, "simulated")] if simulated else []
     if kind == "sentences":
@@ -95,6 +95,8 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         headline, more = encode_tables.word_blocks(ctx, slug, ds)
     elif kind == "eyetracking":
         headline, more = _reading_blocks(ctx, slug, ds)
+    elif kind == encode_meg_epochs.KIND:
+        headline, more = encode_meg_epochs.blocks(ctx, slug, ds, path)
     else:
         headline, more = _target_blocks(ctx, slug, ds, kind)
         more += map_blocks(ctx, slug, ds, path, kind)
@@ -109,7 +111,11 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
         title=f"Encoding: {name}",
         summary=headline,
         sections=sections,
-        headline=target_headline(ds, kind, where=name) if kind in ("fmri", "meg") else None,
+        headline=target_headline(ds, kind, where=name)
+        if kind in ("fmri", "meg")
+        else encode_meg_epochs.headline(ds, where=name)
+        if kind == encode_meg_epochs.KIND
+        else None,
         simulated=simulated,
         extra={"name": name, "kind": kind, "headline": headline},
     )
