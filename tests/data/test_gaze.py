@@ -176,28 +176,32 @@ def eyelink(shared_data):
     return raw, events, {eye: eyelink_gaze(raw, eye)[:2] for eye in ("left", "right")}
 
 
+#: The recording's own resolution: its END line says ``RES 45.90 46.06`` (pixels per degree).
+RECORDED_SCREEN = Screen.from_pixels_per_degree(1920, 1080, 45.98)
+
+
 @pytest.mark.parametrize(
     ("eye", "method", "kwargs", "tolerance", "expected"),
     [
-        # I-VT at 50 deg/s (five-point velocity) against the EyeLink parser's EFIX events:
-        # measured 126/127 right-eye and 121/125 left-eye fixations with onset and offset
-        # within 10 ms (5 samples); 0.95 leaves room for 1-2 differences per eye.
-        ("right", "ivt", {"velocity_threshold": 50.0}, 0.010, 0.95),
-        ("left", "ivt", {"velocity_threshold": 50.0}, 0.010, 0.95),
-        # I-DT at 1.5 deg: measured 0.78 (right) and 0.73 (left) within 50 ms. Dispersion
+        # I-VT at 40 deg/s (five-point velocity; the defaults) against the EyeLink parser's
+        # EFIX events: measured 125/127 right-eye and 120/125 left-eye fixations with onset
+        # and offset within 10 ms (5 samples); 0.95 leaves room for one or two more per eye.
+        ("right", "ivt", {"velocity_threshold": 40.0}, 0.010, 0.95),
+        ("left", "ivt", {"velocity_threshold": 40.0}, 0.010, 0.95),
+        # I-DT at 1.25 deg: measured 99/127 (right) and 94/125 (left) within 50 ms. Dispersion
         # splits the long drifting fixations (up to 2.4 s) of this visual task, which the
         # EyeLink parser, a velocity and acceleration detector, keeps whole.
-        ("right", "idt", {"dispersion_threshold": 1.5}, 0.050, 0.70),
-        ("left", "idt", {"dispersion_threshold": 1.5}, 0.050, 0.65),
+        ("right", "idt", {"dispersion_threshold": 1.25}, 0.050, 0.70),
+        ("left", "idt", {"dispersion_threshold": 1.25}, 0.050, 0.70),
     ],
 )
 def test_agreement_with_the_eyelink_parser(eyelink, eye, method, kwargs, tolerance, expected):
     """The share of the file's own fixations (EFIX lines, MNE annotations) we detect.
 
-    The recording is a real EyeLink CL file at 500 Hz (1920x1080 display; its physical size
-    is not in the file, so the 24-inch 60 cm default geometry, about 38 pixels per degree,
-    stands in). EyeLink's parser is not I-VT (velocity and acceleration thresholds on its own
-    filtered velocity), so agreement is high for I-VT, not exact, and lower for I-DT.
+    The recording is a real EyeLink CL file at 500 Hz on a 1920x1080 display, whose
+    resolution of 46 pixels per degree the file states. EyeLink's parser is not I-VT (velocity
+    and acceleration thresholds on its own filtered velocity), so agreement is high for I-VT,
+    not exact, and lower for I-DT.
     """
     raw, events, gaze = eyelink
     sfreq = raw.info["sfreq"]
@@ -205,12 +209,17 @@ def test_agreement_with_the_eyelink_parser(eyelink, eye, method, kwargs, toleran
     reference = events[(events["kind"] == "fixation") & (events["eye"] == eye)].copy()
     reference["offset"] = reference["onset"] + reference["duration"] - 1 / sfreq
     found = detect_fixations(
-        x, y, sampling_rate=sfreq, screen=SCREEN, method=method, minimum_duration=50, **kwargs
+        x,
+        y,
+        sampling_rate=sfreq,
+        screen=RECORDED_SCREEN,
+        method=method,
+        minimum_duration=50,
+        **kwargs,
     )
-    matched = match_events(found, reference, tolerance=tolerance) >= 0
+    pair = match_events(found, reference, tolerance=tolerance)
+    matched = pair >= 0
     assert matched.mean() >= expected
     # Durations of matched fixations as EyeLink counts them (EFIX: end - start + 1 sample).
-    pair = match_events(found, reference, tolerance=tolerance)
-    ok = pair >= 0
-    error = np.abs(found["duration"].to_numpy()[pair[ok]] - reference["duration"].to_numpy()[ok])
+    error = np.abs(found["duration"].to_numpy()[pair[matched]] - reference["duration"][matched])
     assert np.median(error) <= 2 * tolerance

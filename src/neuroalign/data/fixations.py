@@ -40,9 +40,14 @@ class ScreenSettings(StageSettings):
     width_cm: float = 53.0
     height_cm: float = 30.0
     distance_cm: float = 60.0
+    pixels_per_degree: float | None = None
 
     def screen(self) -> Screen:
         """The :class:`~neuroalign.data.gaze.Screen` these settings describe."""
+        if self.pixels_per_degree is not None:
+            return Screen.from_pixels_per_degree(
+                self.width_px, self.height_px, self.pixels_per_degree, self.distance_cm
+            )
         return Screen(
             self.width_px, self.height_px, self.width_cm, self.height_cm, self.distance_cm
         )
@@ -60,9 +65,9 @@ class FixationSettings(StageSettings):
     SECTION: ClassVar[str] = "#/$defs/fixations"
 
     method: str = "ivt"
-    velocity_threshold: float = 50.0
+    velocity_threshold: float = 40.0
     velocity_method: str = "fivepoint"
-    dispersion_threshold: float = 1.5
+    dispersion_threshold: float = 1.25
     minimum_duration: float = 50.0
     eye: str = "auto"
     trial_start: str | None = "TRIALID"

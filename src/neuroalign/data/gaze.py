@@ -70,6 +70,25 @@ class Screen:
     height_cm: float
     distance_cm: float
 
+    @classmethod
+    def from_pixels_per_degree(
+        cls, width_px: int, height_px: int, pixels_per_degree: float, distance_cm: float = 60.0
+    ) -> Screen:
+        """The screen of a known resolution in pixels per degree (square pixels).
+
+        EyeLink writes its own at the end of each recording block (``END ... RES 45.90
+        46.06``: x and y pixels per degree); the physical size follows for ``distance_cm``.
+
+        Examples
+        --------
+        >>> round(Screen.from_pixels_per_degree(1920, 1080, 46.0).pixels_per_degree, 6)
+        46.0
+        """
+        cm_per_pixel = 2 * distance_cm * math.tan(math.radians(0.5)) / pixels_per_degree
+        return cls(
+            width_px, height_px, width_px * cm_per_pixel, height_px * cm_per_pixel, distance_cm
+        )
+
     @property
     def pixels_per_degree(self) -> float:
         """Horizontal pixels per degree of visual angle at the centre of the screen."""
@@ -84,9 +103,9 @@ def detect_fixations(
     sampling_rate: float,
     screen: Screen,
     method: str = "ivt",
-    velocity_threshold: float = 20.0,
-    dispersion_threshold: float = 1.0,
-    minimum_duration: float = 100.0,
+    velocity_threshold: float = 40.0,
+    dispersion_threshold: float = 1.25,
+    minimum_duration: float = 50.0,
     velocity_method: str = "fivepoint",
 ) -> pd.DataFrame:
     """Detect the fixations of one trial's gaze samples with pymovements.

@@ -167,8 +167,9 @@ def eyelink_trials(
         and they are all different, is the trial's number, else trials count from 1. None,
         or no message matching: the whole recording is one trial, number 1.
     end : str or None
-        Regular expression of a trial's last message; a trial without one (or with
-        ``end=None``) lasts until the next trial's start or the end of the samples.
+        Regular expression of the message that ends a trial (its samples stop before it); a
+        trial without one (or with ``end=None``) lasts until the next trial's start or the
+        end of the samples.
 
     Returns
     -------
@@ -197,7 +198,7 @@ def eyelink_trials(
         for i in range(len(begin)):
             inside = end_at[(end_at > begin[i]) & (end_at <= stop[i])]
             if inside.size:
-                stop[i] = inside[0] + 1
+                stop[i] = inside[0]
     text = starts["description"].astype(str).to_numpy()
     numbers = pd.Series(text).str.extract(r"(\d+)\s*$")[0]
     if numbers.notna().all() and numbers.nunique() == len(numbers):
