@@ -377,7 +377,8 @@ READERS: dict[str, Reader] = {
     "megmasc": Reader(
         f"{_R}.megmasc:read_megmasc",
         "MEG-MASC word events aligned to the story text (text_index, gaps allowed)",
-        "*_events.tsv file(s) and the story text file(s) (<story>.txt)",
+        "*_events.tsv file(s) (with their *_channels.tsv: samples on the recording's time base) "
+        "and the story text file(s) (<story>.txt)",
         {".tsv": "events", ".txt": "text"},
     ),
     "onestop": Reader(

@@ -140,3 +140,38 @@ def test_epochs_and_windows():
     means = window_means(epochs, times, time_windows(0.0, 0.5, 0.1))
     np.testing.assert_allclose(means[:2, 0], [[0, 0, 0, 1, 0], [0, 0, 0, 1, 0]], atol=1e-12)
     np.testing.assert_allclose(means[:, 1], 0.0, atol=1e-12)
+
+
+def test_starter_config_builds_the_megmasc_word_table(shared_data, repo_root, tmp_path):
+    """The starter config's MEG-MASC entry, fetched from the mirror (events, channels, text;
+    no raw), gives the word table with onsets, samples at 1 kHz and the channel summary."""
+    from neuroalign.config import load_config
+    from neuroalign.data.fetch import fetch_dataset
+    from neuroalign.data.stimuli import StimuliSettings, build_stimuli, read_table
+
+    config = load_config(repo_root / "config" / "starter.yaml")
+    entry = config["stimuli"]["megmasc_lw1"]
+    fetch_dataset(
+        repo_root / "data_manifests" / "megmasc.yaml",
+        tmp_path,
+        subset=config["datasets"]["megmasc"]["subset"],
+        mirror=shared_data,
+        progressbar=False,
+    )
+    folder = tmp_path / "raw" / "megmasc"
+    assert any(f.endswith("_channels.tsv") for f in entry["files"])
+    out = build_stimuli(
+        StimuliSettings.from_config(entry),
+        inputs=[folder / f for f in entry["files"]],
+        stimset="megmasc_lw1",
+        output=tmp_path / "megmasc_lw1.parquet",
+    )
+    table, meta = read_table(out)
+    events = pd.read_csv(folder / entry["files"][0], sep="\t")
+    words = events[events["trial_type"] == "word"]
+    assert len(table) == len(words) == 668
+    np.testing.assert_allclose(table["onset"], words["onset"])
+    np.testing.assert_array_equal(table["sample"], words["sample"].astype(int))
+    channels = meta["info"]["channels"]["ses-0_task-0"]
+    assert channels["sfreq"] == 1000.0 and channels["n_by_type"]["MEGGRADAXIAL"] == 208
+    assert channels["bad_channels"] == []

@@ -20,6 +20,7 @@ from neuroalign._check import NeuroalignError, check_file
 from neuroalign.data.align import align_words, sentence_index
 from neuroalign.data.readers._tables import as_paths, read_delimited, require_columns
 from neuroalign.data.readers.bids_events import parse_entities, run_label
+from neuroalign.data.readers.bids_meg import bad_channels, read_channels
 from neuroalign.data.stimuli import standardize
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,10 @@ def read_megmasc(
     Parameters
     ----------
     events : path or list of path
-        ``*_events.tsv`` files (one run each; the run label comes from the BIDS entities).
+        ``*_events.tsv`` files (one run each; the run label comes from the BIDS entities),
+        optionally with their ``*_channels.tsv``: a run's channels file gives each word its
+        ``sample`` at the recording's rate (``round(onset * sfreq)``, the raw's time base) and
+        ``attrs["info"]["channels"][run]`` the channel counts by type and the bad channels.
     text : path or list of path
         Story text files; each story (the events' ``story`` column) uses the file named
         ``<story>.txt`` or ``*_<story>.txt`` (a single file serves a single story).
@@ -79,7 +83,10 @@ def read_megmasc(
     parts = []
     sources: list[Path] = []
     alignment: dict[str, dict] = {}
-    for path in as_paths(events):
+    channel_info: dict[str, dict] = {}
+    given = as_paths(events)
+    channel_files = {p.name: p for p in given if p.name.endswith("_channels.tsv")}
+    for path in [p for p in given if p.name not in channel_files]:
         table = read_delimited(
             path,
             "MEG-MASC events file",
@@ -93,6 +100,11 @@ def read_megmasc(
             raise NeuroalignError(f"{path}: no events with trial_type 'word'.")
         entities = parse_entities(path)
         sources.append(path)
+        channels = channel_files.get(path.name.replace("_events.tsv", "_channels.tsv"))
+        sfreq = None
+        if channels is not None:
+            sources.append(channels)
+            sfreq, channel_info[run_label(entities) or path.stem] = _channel_summary(channels)
         for story, rows in words.groupby("story", sort=False):
             story = str(story)
             text_path = _text_for(story, texts)
@@ -144,6 +156,8 @@ def read_megmasc(
                     "subject": entities.get("sub", ""),
                 }
             )
+            if sfreq is not None:
+                part["sample"] = np.round(part["onset"].to_numpy() * sfreq).astype(np.int64)
             parts.append(part)
     return standardize(
         pd.concat(parts, ignore_index=True),
@@ -151,8 +165,25 @@ def read_megmasc(
         reader="megmasc",
         sources=sources,
         options={"align_conditions": list(align_conditions)},
-        info={"alignment": alignment},
+        info={"alignment": alignment, **({"channels": channel_info} if channel_info else {})},
     )
+
+
+def _channel_summary(path: Path) -> tuple[float, dict]:
+    """The recording's rate (Hz) and its channels by type, bad ones named."""
+    table = read_channels(path)
+    rates = pd.to_numeric(table.get("sampling_frequency"), errors="coerce").dropna().unique()
+    if len(rates) != 1:
+        raise NeuroalignError(
+            f"{path}: expected one sampling_frequency for all channels, found {sorted(rates)}."
+        )
+    summary = {
+        "channels_file": path.name,
+        "sfreq": float(rates[0]),
+        "n_by_type": {str(k): int(v) for k, v in table["type"].value_counts().items()},
+        "bad_channels": bad_channels(table),
+    }
+    return float(rates[0]), summary
 
 
 def _int_or_minus_one(values: Sequence | None) -> np.ndarray | int:
