@@ -18,13 +18,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "write a fixation report in EyeLink Data Viewer's columns (CURRENT_FIX_*, times in ms "
         "from each trial's start), which the OneStop fixation-report reader reads. With an "
         "interest-area report, fixations are put on its words. The settings file holds the "
-        "config's `fixations` section (config/README.md), e.g. "
-        '{"method": "ivt", "velocity_threshold": 50, "screen": {"distance_cm": 65}}; missing '
-        "keys take their defaults.",
+        "`fixations` settings (docs/reading.md), e.g. "
+        '{"method": "ivt", "velocity_threshold": 40, "screen": {"pixels_per_degree": 46}} '
+        "(EyeLink writes the recording's pixels per degree on its END lines: RES x y); "
+        "missing keys take their defaults.",
         epilog="Example:\n"
-        '  echo \'{"trial_start": "TRIALID"}\' > fix.json\n'
+        '  echo \'{"trial_start": "TRIALID", "trial_end": "TRIAL_RESULT"}\' > fix.json\n'
         "  neuroalign fixations --settings fix.json --recording sub-01.asc "
-        "--output sub-01_fixations.csv",
+        "--output sub-01_fixations.csv [--interest-areas ia_report.csv]",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(

@@ -13,21 +13,22 @@ every interest area) with durations ``d_1 .. d_n``, and ``k`` the first fixation
 - ``FFD`` (``IA_FIRST_FIXATION_DURATION``): ``d_k``, whenever it happens (also after a skip).
 - ``GD`` (``IA_FIRST_RUN_DWELL_TIME``): the sum over the first run, the fixations
   ``k, k+1, ...`` that stay on ``i``.
-- ``RPD`` (``IA_REGRESSION_PATH_DURATION``, go-past time): the sum of ``d_k .. d_{m-1}`` where
-  ``m`` is the first fixation after ``k`` on an interest area beyond ``i`` (to the end of the
-  trial when there is none); it includes the regressions to earlier words and the re-reading of
-  ``i`` itself.
+- ``RPD`` (``IA_REGRESSION_PATH_DURATION``, go-past time): the sum of ``d_k .. d_{m-1}`` over
+  the fixations on interest areas, where ``m`` is the first fixation after ``k`` on an interest
+  area beyond ``i`` (to the end of the trial when there is none); it includes the regressions
+  to earlier words and the re-reading of ``i`` itself, also for a word skipped in first pass.
 - ``skip`` (``IA_SKIP``): ``i`` was never fixated, or an interest area beyond it was fixated
   before ``k`` (skipped in first pass).
 - ``regression_out_count`` (``IA_REGRESSION_OUT_COUNT``): moves from ``i`` to an earlier
-  interest area between ``k`` and ``m`` (before the eyes go past ``i``); ``regression_in_count``
+  interest area between ``k`` and ``m`` (before the eyes go past ``i``), 0 for a word skipped in
+  first pass; ``regression_in_count``
   (``IA_REGRESSION_IN_COUNT``): moves from a later interest area to ``i`` over the whole trial.
   ``regression_out`` and ``regression_in`` are these counts above zero, missing for an interest
   area never fixated (Data Viewer writes ``.``).
 
 Interest areas are numbered by their 0-based position in the text, as the stimulus tables do;
-"earlier" and "beyond" compare positions. A fixation outside every interest area ends a run and
-counts towards the regression path it falls in (it does not move the eyes past ``i``).
+"earlier" and "beyond" compare positions. A fixation outside every interest area ends a run, does
+not move the eyes past ``i`` and, as in Data Viewer, adds nothing to a regression path.
 
 Durations in a fixation table are seconds; the measures are milliseconds, as in the report.
 EyeLink writes 0 ms for the first-pass measures of a skipped word and for the dwell time of a
@@ -367,3 +368,47 @@ def check_fixations(fixations: pd.DataFrame, words: pd.DataFrame) -> None:
 def _trial_words(words: pd.DataFrame, participant: str, trial) -> pd.DataFrame | None:
     rows = words[(words["participant"] == participant) & (words["trial"] == trial)]
     return rows if len(rows) else None
+
+
+def check_text(words: pd.DataFrame, text: pd.DataFrame) -> None:
+    """Check that the interest areas of every trial are the words of the text it showed.
+
+    Parameters
+    ----------
+    words : DataFrame
+        The interest areas of each trial: ``participant, trial, story, position, text`` (an
+        IA report's rows, e.g. :func:`neuroalign.data.readers.onestop.read_onestop_boxes`).
+    text : DataFrame
+        The texts: ``story, position, text``, one row per word (a stimulus table).
+
+    Raises
+    ------
+    NeuroalignError
+        One line naming the participant, trial and paragraph: a paragraph the texts lack, a
+        different number of interest areas than words, or the first interest area whose label
+        is not the word at its position.
+    """
+    texts = {
+        str(story): group.sort_values("position")["text"].astype(str).to_numpy()
+        for story, group in text.groupby("story", sort=False)
+    }
+    key = ["participant", "trial"]
+    for (participant, trial), group in words.groupby(key, sort=False):
+        story = str(group["story"].iloc[0])
+        where = f"participant {participant!r}, trial {trial} (paragraph {story!r})"
+        if story not in texts:
+            raise NeuroalignError(f"{where}: the texts have no paragraph {story!r}.")
+        labels = group.sort_values("position")["text"].astype(str).to_numpy()
+        expected = texts[story]
+        if len(labels) != len(expected):
+            raise NeuroalignError(
+                f"{where}: {len(labels)} interest areas but the paragraph has "
+                f"{len(expected)} words; the interest areas do not match the text."
+            )
+        differ = np.flatnonzero(labels != expected)
+        if differ.size:
+            i = int(differ[0])
+            raise NeuroalignError(
+                f"{where}: interest area {i} is {labels[i]!r} but word {i} of the paragraph "
+                f"is {expected[i]!r}; the interest areas do not match the text."
+            )
