@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 def window_centres(windows: Sequence[Sequence[float]]) -> np.ndarray:
     """Centres (s) of ``[(start, stop), ...]`` windows."""
-    return np.array([(float(a) + float(b)) / 2 for a, b in windows])
+    return np.round([(float(a) + float(b)) / 2 for a, b in windows], 9)
 
 
 def word_epochs(
