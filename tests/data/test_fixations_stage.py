@@ -205,3 +205,11 @@ def test_cli_on_the_real_eyelink_file(shared_data, tmp_path, capsys):
     matched = match_events(ours, efix, tolerance=0.010) >= 0
     assert matched.mean() >= 0.93
     assert capsys.readouterr().out.startswith(f"{out}: {len(table)} fixations in 5 trials")
+
+
+def test_settings_refuse_a_bad_trial_message_pattern():
+    with pytest.raises(NeuroalignError, match=r"field 'trial_start': '\(' is not a regular"):
+        FixationSettings.from_config({"trial_start": "("})
+    settings = FixationSettings.from_config({"screen": {"pixels_per_degree": 46.0}})
+    assert settings.screen.screen().pixels_per_degree == pytest.approx(46.0)
+    assert settings.method == "ivt" and settings.velocity_threshold == 40.0

@@ -11,6 +11,7 @@ Data Viewer's (the OneStop fixation report's ``CURRENT_FIX_*``), so that
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -73,6 +74,19 @@ class FixationSettings(StageSettings):
     trial_start: str | None = "TRIALID"
     trial_end: str | None = None
     screen: ScreenSettings = field(default_factory=ScreenSettings)
+
+    def __post_init__(self) -> None:
+        for name in ("trial_start", "trial_end"):
+            pattern = getattr(self, name)
+            if pattern is None:
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise NeuroalignError(
+                    f"field '{name}': {pattern!r} is not a regular expression ({err}); escape "
+                    "special characters, e.g. 'trial\\(1\\)'."
+                ) from None
 
 
 def detect_recording(
