@@ -304,8 +304,9 @@ def word_loss(
     Returns
     -------
     loss : ndarray of shape (n_words,)
-        Summed negative log-probability (nats) of the word's tokens. The first word of a
-        story is scored after the BOS token when the tokenizer has one, else NaN.
+        Summed negative log-probability (nats) of the word's tokens. Every input starts with
+        the BOS token of the tokenizer (else of the model's config); without one, the first
+        word of a story is NaN.
     """
     if not is_causal(model):
         raise NeuroalignError(
@@ -315,6 +316,8 @@ def word_loss(
     words = [str(w) for w in words]
     groups = np.zeros(len(words)) if groups is None else np.asarray(groups)
     bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is None:
+        bos = getattr(model.config, "bos_token_id", None)
     seqs, spans, keep = [], [], []
     for i, word in enumerate(words):
         start = i

@@ -330,10 +330,14 @@ def finetune(
         seed=settings.random_seed,
         base=base,
         objective="causal" if is_causal(model) else "masked",
+        dataset=settings.dataset,
+    )
+    tenth = max(1, len(losses) // 10)
+    record.update(
         n_texts=len(texts),
         losses=losses,
-        first_loss=float(np.mean(losses[: max(1, len(losses) // 10)])),
-        last_loss=float(np.mean(losses[-max(1, len(losses) // 10) :])),
+        first_loss=float(np.mean(losses[:tenth])),
+        last_loss=float(np.mean(losses[-tenth:])),
     )
     with atomic_path(output) as tmp:
         model.save_pretrained(tmp)
