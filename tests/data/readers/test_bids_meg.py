@@ -175,3 +175,44 @@ def test_starter_config_builds_the_megmasc_word_table(shared_data, repo_root, tm
     channels = meta["info"]["channels"]["ses-0_task-0"]
     assert channels["sfreq"] == 1000.0 and channels["n_by_type"]["MEGGRADAXIAL"] == 208
     assert channels["bad_channels"] == []
+
+
+def test_cluster_config_names_every_megmasc_recording(repo_root):
+    """The cluster config fetches the manifest's recordings subset: every KIT recording of the
+    27 subjects with its events and channels files, checksums from the annex keys."""
+    from neuroalign.config import load_config
+    from neuroalign.data.manifest import load_manifest
+
+    config = load_config(repo_root / "config" / "cluster_megmasc.yaml")
+    subset = config["datasets"]["megmasc"]["subset"]
+    files = load_manifest(repo_root / "data_manifests" / "megmasc.yaml").subset_files(subset)
+    paths = {f.path: f for f in files}
+    raws = [p for p in paths if p.endswith("_meg.con")]
+    assert len(raws) == 196
+    subjects = config["encode"]["megmasc_epochs"]["subjects"]
+    assert {p.split("/")[0] for p in raws} == {f"sub-{s}" for s in subjects}
+    for raw in raws:
+        for sidecar in ("_events.tsv", "_channels.tsv"):
+            assert raw.replace("_meg.con", sidecar) in paths
+        assert paths[raw].sha256 is not None and paths[raw].size > 10**8
+    unverified = [p for p, f in paths.items() if f.sha256 is None]
+    assert len(unverified) == 28 and all(p.endswith("task-3_events.tsv") for p in unverified)
+    for name in config["stimuli"]["megmasc"]["files"]:
+        assert name in paths
+
+
+def test_megmasc_story_text_matched_case_aside(shared_data, tmp_path):
+    """MEG-MASC names story 3 "The_Black_Willow" in its events, its text the_black_willow.txt."""
+    from neuroalign.data.readers.megmasc import read_megmasc
+
+    meg = shared_data / "meg"
+    events = pd.read_csv(
+        meg / "megmasc_sub-01_ses-0_task-0_events.tsv", sep="\t", dtype=str, keep_default_na=False
+    )
+    events["story"] = events["story"].str.replace("lw1", "The_LW1")
+    path = tmp_path / "sub-01_ses-0_task-0_events.tsv"
+    events.to_csv(path, sep="\t", index=False)
+    text = tmp_path / "the_lw1.txt"
+    text.write_bytes((meg / "megmasc_stimuli_text_lw1.txt").read_bytes())
+    table = read_megmasc(path, text)
+    assert set(table["story"]) == {"The_LW1"} and (table["text_index"] >= 0).sum() == 613

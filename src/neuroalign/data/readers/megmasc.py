@@ -34,7 +34,9 @@ def read_story_tokens(path: str | Path) -> list[str]:
 
 
 def _text_for(story: str, texts: list[Path]) -> Path:
-    matches = [p for p in texts if p.stem == story or p.stem.endswith(f"_{story}")]
+    # case aside: the events name story 3 "The_Black_Willow", its text is the_black_willow.txt
+    name = story.lower()
+    matches = [p for p in texts if p.stem.lower() == name or p.stem.lower().endswith(f"_{name}")]
     if len(matches) == 1:
         return matches[0]
     if not matches and len(texts) == 1:
@@ -64,7 +66,7 @@ def read_megmasc(
         ``attrs["info"]["channels"][run]`` the channel counts by type and the bad channels.
     text : path or list of path
         Story text files; each story (the events' ``story`` column) uses the file named
-        ``<story>.txt`` or ``*_<story>.txt`` (a single file serves a single story).
+        ``<story>.txt`` or ``*_<story>.txt``, case aside (a single file serves a single story).
     align_conditions : tuple of str
         Conditions whose words are aligned to the text (word lists are scrambled, so only
         ``"sentence"`` by default).
