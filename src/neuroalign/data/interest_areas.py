@@ -197,7 +197,10 @@ def word_measures(
         into = (position[1:] >= 0) & (position[:-1] > position[1:])
         reg_in = np.bincount(position[1:][into], minlength=n_areas).astype(np.int64)
     fixated = count > 0
-    out = pd.DataFrame(
+    if conditional:
+        ffd, gd, rpd = (np.where(skip, np.nan, v) for v in (ffd, gd, rpd))
+        trt = np.where(fixated, trt, np.nan)
+    return pd.DataFrame(
         {
             "FFD": ffd,
             "GD": gd,
@@ -205,18 +208,13 @@ def word_measures(
             "RPD": rpd,
             "fixation_count": count,
             "skip": skip,
-            "regression_in": pd.array(np.where(fixated, reg_in > 0, False), dtype="boolean"),
+            "regression_in": pd.arrays.BooleanArray(reg_in > 0, ~fixated),
             "regression_in_count": reg_in,
-            "regression_out": pd.array(np.where(fixated, reg_out > 0, False), dtype="boolean"),
+            "regression_out": pd.arrays.BooleanArray(reg_out > 0, ~fixated),
             "regression_out_count": reg_out,
         },
         index=pd.RangeIndex(n_areas, name="position"),
     )
-    out.loc[~fixated, ["regression_in", "regression_out"]] = pd.NA
-    if conditional:
-        out.loc[skip, list(_FIRST_PASS)] = np.nan
-        out.loc[~fixated, "TRT"] = np.nan
-    return out
 
 
 def trial_measures(
@@ -264,47 +262,44 @@ def trial_measures(
     words = words.copy()
     words["participant"] = words["participant"].astype(str)
     if boxes:
-        parts = []
-        for (participant, trial), group in fixations.groupby(key, sort=False):
-            trial_words = _trial_words(words, participant, trial)
-            if trial_words is None:
-                parts.append(group.assign(position=-1))
+        fixations = fixations.reset_index(drop=True)
+        position = np.full(len(fixations), -1, dtype=np.int64)
+        text = np.full(len(fixations), "", dtype=object)
+        x = fixations["x"].to_numpy(dtype=float)
+        y = fixations["y"].to_numpy(dtype=float)
+        box = words[list(_BOX)].to_numpy(dtype=float)
+        word_position = words["position"].to_numpy()
+        word_text = words["text"].astype(str).to_numpy(dtype=object)
+        by_trial = words.groupby(key, sort=False).indices
+        for trial_key, rows in fixations.groupby(key, sort=False).indices.items():
+            if trial_key not in by_trial:
                 continue
-            pos = assign_interest_areas(group["x"], group["y"], trial_words)
-            labels = trial_words["text"].to_numpy(dtype=object)
-            positions = trial_words["position"].to_numpy()
-            parts.append(
-                group.assign(
-                    position=np.where(pos >= 0, positions[np.maximum(pos, 0)], -1),
-                    text=np.where(pos >= 0, labels[np.maximum(pos, 0)], ""),
-                )
-            )
-        fixations = pd.concat(parts, ignore_index=True) if parts else fixations
+            at = by_trial[trial_key]
+            pos = assign_interest_areas(x[rows], y[rows], box[at])
+            inside = pos >= 0
+            position[rows[inside]] = word_position[at][pos[inside]]
+            text[rows[inside]] = word_text[at][pos[inside]]
+        fixations = fixations.assign(position=position, text=text)
     check_fixations(fixations, words)
-    grouped = dict(tuple(fixations.groupby(key, sort=False)))
-    rows = []
-    for (participant, trial), trial_words in words.groupby(key, sort=False):
-        group = grouped[(participant, trial)].sort_values("index", kind="stable")
-        n_areas = int(trial_words["position"].max()) + 1
+    fixations = fixations.sort_values([*key, "index"], kind="stable")
+    sequences = fixations.groupby(key, sort=False).indices
+    position = fixations["position"].to_numpy(dtype=np.int64)
+    duration = np.round(fixations["duration"].to_numpy(dtype=float) * 1000.0, 6)
+    order, parts = [], []
+    for trial_key, rows in words.groupby(key, sort=False).indices.items():
+        word_positions = words["position"].to_numpy()[rows]
+        fix = sequences[trial_key]
         measures = word_measures(
-            group["position"].to_numpy(),
-            np.round(group["duration"].to_numpy(dtype=float) * 1000.0, 6),
-            n_areas,
-            conditional=conditional,
+            position[fix], duration[fix], int(word_positions.max()) + 1, conditional=conditional
         )
-        head = trial_words[
-            [c for c in ("participant", "trial", "story", "position", "text") if c in trial_words]
-        ]
-        rows.append(
-            pd.concat(
-                [
-                    head.reset_index(drop=True),
-                    measures.loc[trial_words["position"]].reset_index(drop=True),
-                ],
-                axis=1,
-            )
-        )
-    return pd.concat(rows, ignore_index=True)
+        parts.append(measures.iloc[word_positions])
+        order.append(rows)
+    head = [c for c in ("participant", "trial", "story", "position", "text") if c in words]
+    order = np.concatenate(order)
+    out = words[head].iloc[order].reset_index(drop=True)
+    out = pd.concat([out, pd.concat(parts, ignore_index=True)], axis=1)
+    # Back to the order of ``words``.
+    return out.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
 
 
 def check_fixations(fixations: pd.DataFrame, words: pd.DataFrame) -> None:
@@ -363,11 +358,6 @@ def check_fixations(fixations: pd.DataFrame, words: pd.DataFrame) -> None:
                 f"{int(row['position'])} is labelled {row['text']!r} in the fixations but the "
                 f"text has {row['_word']!r} there; the interest areas do not match the text."
             )
-
-
-def _trial_words(words: pd.DataFrame, participant: str, trial) -> pd.DataFrame | None:
-    rows = words[(words["participant"] == participant) & (words["trial"] == trial)]
-    return rows if len(rows) else None
 
 
 def check_text(words: pd.DataFrame, text: pd.DataFrame) -> None:
