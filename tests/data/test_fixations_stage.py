@@ -161,6 +161,15 @@ def test_a_trial_without_fixations_names_it(reading_files, tmp_path):
 
 def test_interest_areas_of_another_reader_are_refused(reading_files, tmp_path):
     asc, ia, _ = reading_files
+    extra = pd.read_csv(ia)
+    pd.concat([extra, extra.assign(TRIAL_INDEX=9)]).to_csv(tmp_path / "ia9.csv", index=False)
+    with pytest.raises(NeuroalignError, match=r"participant 'r01', trial 9: the trial has no"):
+        fixations(
+            FixationSettings.from_config({"trial_end": "TRIAL_RESULT"}),
+            recording=asc,
+            output=tmp_path / "x.csv",
+            interest_areas=tmp_path / "ia9.csv",
+        )
     with pytest.raises(NeuroalignError, match="no interest areas of participant 'r02'"):
         fixations(
             FixationSettings.from_config({}),

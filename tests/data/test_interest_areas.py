@@ -12,6 +12,7 @@ from neuroalign.data.interest_areas import (
     REPORT_COLUMNS,
     assign_interest_areas,
     check_fixations,
+    layout_boxes,
     trial_measures,
     word_measures,
 )
@@ -92,6 +93,25 @@ def test_assign_interest_areas_half_open_boxes():
     assert assign_interest_areas(x, y, boxes).tolist() == [0, 0, 1, 1, -1, -1, -1, -1]
     with pytest.raises(NeuroalignError, match="missing"):
         assign_interest_areas(x, y, boxes.drop(columns="bottom"))
+
+
+def test_layout_boxes_tile_each_line_and_wrap():
+    words = "Between two paw prints on a muddy mountain track".split()
+    boxes = layout_boxes(words, left=100, top=50, char_width=12, line_height=60, line_width=300)
+    assert boxes["line"].tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]  # "on" ends at 300 px
+    for _, line in boxes.groupby("line"):
+        assert line["left"].iloc[0] == 100  # each line starts at the margin
+        assert (line["left"].to_numpy()[1:] == line["right"].to_numpy()[:-1]).all()
+        assert (line["left"] - 100 + 12 * line["text"].str.len()).max() <= 300
+    assert ((boxes["right"] - boxes["left"]) == 12 * (boxes["text"].str.len() + 1)).all()
+    assert (boxes["bottom"] - boxes["top"] == 60).all() and boxes["top"].max() == 110
+    # A scanpath over word centres lands on those words, and the first-pass order comes back.
+    centre = (boxes["left"] + boxes["right"]) / 2
+    middle = (boxes["top"] + boxes["bottom"]) / 2
+    order = [0, 1, 3, 2, 3, 5, 6, 8]
+    assert assign_interest_areas(centre[order], middle[order], boxes).tolist() == order
+    with pytest.raises(NeuroalignError, match="positive"):
+        layout_boxes(words, left=0, top=0, char_width=0, line_height=10)
 
 
 # ---------------------------------------------------------------- the OneStop sample

@@ -22,7 +22,7 @@ import pandas as pd
 from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance, write_json_atomic
 from neuroalign.data.gaze import Screen, detect_fixations, fixation_table
-from neuroalign.data.interest_areas import assign_interest_areas
+from neuroalign.data.interest_areas import assign_interest_areas, check_fixations
 from neuroalign.settings import StageSettings
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,8 @@ def detect_recording(
     Raises
     ------
     NeuroalignError
-        One line naming the trial: a trial without any fixation.
+        One line naming the trial: a trial without any fixation, or a trial of
+        ``interest_areas`` the recording does not have.
     """
     from neuroalign.data.readers.eyelink import eyelink_gaze, eyelink_trials, read_eyelink
 
@@ -162,6 +163,7 @@ def detect_recording(
     table = fixation_table(detected, participant=participant, eye=eye.capitalize())
     if interest_areas is not None:
         table = _on_words(table, interest_areas)
+        check_fixations(table, interest_areas)
     return table
 
 

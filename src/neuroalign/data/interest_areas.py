@@ -103,6 +103,65 @@ def assign_interest_areas(
     return np.where(inside.any(axis=1), inside.argmax(axis=1), -1).astype(np.int64)
 
 
+def layout_boxes(
+    words: list[str] | np.ndarray | pd.Series,
+    *,
+    left: float,
+    top: float,
+    char_width: float,
+    line_height: float,
+    line_width: float | None = None,
+) -> pd.DataFrame:
+    """Interest-area boxes of a text laid out in a monospaced font, left to right.
+
+    Parameters
+    ----------
+    words : sequence of str
+        The words in reading order.
+    left, top : float
+        Pixel position of the text's upper left corner.
+    char_width : float
+        Width of one character (pixels).
+    line_height : float
+        Height of a line (pixels); lines follow each other without gaps, as Data Viewer's
+        interest areas do.
+    line_width : float, optional
+        Width (pixels) after which a line wraps before the next word; None: one line.
+
+    Returns
+    -------
+    boxes : DataFrame
+        ``position, text, line, left, top, right, bottom``. A word's box runs from its first
+        character to the first character of the next word on its line (its trailing space
+        included, as EyeLink's automatic segmentation does), so a line's boxes tile it.
+
+    Examples
+    --------
+    >>> b = layout_boxes(["The", "cat", "sat."], left=0, top=0, char_width=10, line_height=40,
+    ...                  line_width=75)
+    >>> b[["text", "line", "left", "right", "top"]].values.tolist()
+    [['The', 0, 0.0, 40.0, 0.0], ['cat', 0, 40.0, 80.0, 0.0], ['sat.', 1, 0.0, 50.0, 40.0]]
+    """
+    words = [str(w) for w in words]
+    if char_width <= 0 or line_height <= 0:
+        raise NeuroalignError(
+            f"char_width and line_height must be positive; got {char_width} and {line_height}."
+        )
+    rows = []
+    x, line = 0.0, 0
+    for i, word in enumerate(words):
+        width = (len(word) + 1) * char_width
+        if line_width is not None and x > 0 and x + len(word) * char_width > line_width:
+            x, line = 0.0, line + 1
+        rows.append((i, word, line, left + x, left + x + width))
+        x += width
+    out = pd.DataFrame(rows, columns=["position", "text", "line", "left", "right"])
+    out["top"] = top + out["line"] * float(line_height)
+    out["bottom"] = out["top"] + float(line_height)
+    out[["left", "right"]] = out[["left", "right"]].astype(float)
+    return out[["position", "text", "line", "left", "top", "right", "bottom"]]
+
+
 def word_measures(
     position: np.ndarray,
     duration: np.ndarray,
