@@ -223,3 +223,16 @@ def test_agreement_with_the_eyelink_parser(eyelink, eye, method, kwargs, toleran
     # Durations of matched fixations as EyeLink counts them (EFIX: end - start + 1 sample).
     error = np.abs(found["duration"].to_numpy()[pair[matched]] - reference["duration"][matched])
     assert np.median(error) <= 2 * tolerance
+
+
+def test_importing_pymovements_leaves_the_root_logger_alone():
+    import subprocess
+    import sys
+
+    code = (
+        "import logging; from neuroalign.data.gaze import _pymovements; _pymovements(); "
+        "import pymovements.dataset; root = logging.getLogger(); "
+        "print(len(root.handlers), root.level)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["0", "30"]  # no handler added, still WARNING

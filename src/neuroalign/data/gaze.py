@@ -148,8 +148,7 @@ def detect_fixations(
         On arrays of different lengths, a sample period that is not a whole millisecond, or
         a threshold that is not positive.
     """
-    import pymovements as pm
-
+    pm = _pymovements()
     check_option("method", method, METHODS)
     check_option("velocity_method", velocity_method, VELOCITY_METHODS)
     x = np.asarray(x, dtype=float)
@@ -318,6 +317,22 @@ def match_events(
             match[i] = j
             used[j] = True
     return match
+
+
+def _pymovements():
+    """Import pymovements, undoing the root-logger setup its import does.
+
+    ``pymovements.dataset`` calls ``logging.basicConfig(level=INFO)`` at import, which would
+    print every library's info messages (and ours twice) in the importing process.
+    """
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    try:
+        import pymovements
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return pymovements
 
 
 def _mean_positions(
