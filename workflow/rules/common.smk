@@ -11,6 +11,7 @@ from neuroalign._check import NeuroalignError
 from neuroalign.settings import write_settings
 from neuroalign.encode import workflow as encode_workflow
 from neuroalign.localize import workflow as localize_workflow
+from neuroalign.divergence import workflow as divergence_workflow
 from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
 from neuroalign.vision import decode_workflow as vision_decode_workflow
@@ -171,6 +172,7 @@ def report_inputs(wildcards):
         "synthesize": synth_workflow.synth_targets(config),
         "diffusion_eval": diffusion_eval_workflow.eval_targets(config),
         "captions": diffusion_eval_workflow.caption_targets(config),
+        "divergence": divergence_workflow.targets(config),
     }
 
 
@@ -216,5 +218,8 @@ def localize_task_paths(wildcards):
 def model_inputs(wildcards):
     """The folder of a model built here (random weights), which its extraction reads."""
     if config["models"][wildcards.model].get("init") is not None:
+        return {"model": f"{RESULTS}/models/{wildcards.model}"}
+    # A model fine-tuned here (rule finetune_model)
+    if wildcards.model in config.get("finetune", {}):
         return {"model": f"{RESULTS}/models/{wildcards.model}"}
     return {}

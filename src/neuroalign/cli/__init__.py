@@ -30,6 +30,8 @@ COMMANDS = (
     "encode",
     "localize",
     "episodic",
+    "finetune",
+    "divergence",
     "vision-encode",
     "vision-decode",
     "init-unclip",

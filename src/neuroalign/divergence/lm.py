@@ -44,6 +44,10 @@ def _piqa(row: Mapping[str, Any]) -> str:
     return f"{row['goal']} {row['sol1'] if int(row['label']) == 0 else row['sol2']}"
 
 
+def _fig_qa(row: Mapping[str, Any]) -> str:
+    return f"{row['startphrase']} {row['ending1'] if int(row['labels']) == 0 else row['ending2']}"
+
+
 @dataclass(frozen=True)
 class NamedDataset:
     """A fine-tuning dataset known by name: where the hub has it and how a record becomes text."""
@@ -55,7 +59,8 @@ class NamedDataset:
     citation: str
 
 
-#: The domains the divergence study fine-tuned on (Zhou et al.): social and physical commonsense.
+#: The domains the divergence study fine-tuned on (Zhou et al.): social and physical commonsense
+#: and figurative language.
 DATASETS: dict[str, NamedDataset] = {
     "social_iqa": NamedDataset(
         "allenai/social_i_qa",
@@ -70,6 +75,14 @@ DATASETS: dict[str, NamedDataset] = {
         ("goal", "sol1", "sol2", "label"),
         _piqa,
         "Bisk et al. (2020). PIQA: Reasoning about Physical Commonsense in Natural Language. AAAI.",
+    ),
+    "fig_qa": NamedDataset(
+        "nightingal3/fig-qa",
+        "train",
+        ("startphrase", "ending1", "ending2", "labels"),
+        _fig_qa,
+        "Liu et al. (2022). Testing the Ability of Language Models to Interpret Figurative "
+        "Language. NAACL.",
     ),
 }
 

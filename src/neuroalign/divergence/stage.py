@@ -231,6 +231,7 @@ def divergence(
             seed=settings.random_seed,
             inputs={"activations": str(activations), "dataset": str(dataset or encoding)},
             subject=subject,
+            dataset=Path(dataset).name if dataset is not None else "",
             simulated=bool(truth is not None),
             error="squared held-out error per sensor-window scaled by the observed variance "
             "across words, averaged over sensors and the windows in the language interval",
@@ -357,11 +358,13 @@ def _with_masked_head(model):
     import transformers
 
     lm = transformers.AutoModelForMaskedLM.from_config(model.config)
-    missing = lm.base_model.load_state_dict(model.state_dict(), strict=False)
-    if missing.unexpected_keys:
+    # the masked-LM encoder has no pooler (the sentence embedding head): leave it out
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("pooler.")}
+    fit = lm.base_model.load_state_dict(state, strict=False)
+    if fit.unexpected_keys or fit.missing_keys:
         raise NeuroalignError(
             f"cannot put a masked-LM head on {type(model).__name__}: weights "
-            f"{missing.unexpected_keys[:3]} do not fit."
+            f"{(fit.unexpected_keys or fit.missing_keys)[:3]} do not fit."
         )
     return lm.to(next(model.parameters()).device)
 
@@ -461,6 +464,7 @@ def compare_finetuned(
             seed=settings.random_seed,
             inputs={k: str(v) for k, v in stores.items()} | {"dataset": str(dataset)},
             subject=subject,
+            dataset=Path(dataset).name,
             simulated=bool(truth is not None),
             null=first.attrs["null"],
             summary={
