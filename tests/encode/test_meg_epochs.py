@@ -158,3 +158,19 @@ def test_report_page(epochs_run, tmp_path):
     assert "0.40-0.50 s" in headline.label
     assert headline.value == pytest.approx(float(np.median(ds["r"].sel(window=0.45).values)))
     assert text == headline.text()
+
+
+def test_trf_path_finds_a_kit_recording(shared_data, tmp_path):
+    """The lag-engine path (kind meg) finds a KIT recording as it finds the simulated FIF."""
+    from mne_bids import BIDSPath, write_raw_bids
+
+    from neuroalign.encode.bids import meg_recording
+
+    raw = mne.io.read_raw_kit(shared_data / "formats" / "test_as-raw.con", slope="+")
+    raw.info["line_freq"] = 60.0
+    path = BIDSPath(subject="01", task="story", datatype="meg", root=tmp_path)
+    write_raw_bids(raw, path, events=mne.find_events(raw, verbose="error"),
+                   event_id={"word": 2}, verbose="error")  # fmt: skip
+    recording = meg_recording(tmp_path, "01")
+    assert recording.task == "story" and recording.data.suffix == ".con"
+    assert recording.events.name == "sub-01_task-story_events.tsv"

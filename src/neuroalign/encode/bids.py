@@ -1,4 +1,4 @@
-"""A subject's recordings in a BIDS dataset, found through mne-bids (BOLD runs, MEG FIF)."""
+"""A subject's recordings in a BIDS dataset, found through mne-bids (BOLD runs, MEG)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from mne_bids import BIDSPath
 
 from neuroalign._check import NeuroalignError
 from neuroalign.data.readers._tables import read_delimited
+from neuroalign.data.readers.bids_meg import MEG_EXTENSIONS
 
 __all__ = ["Recording", "bold_runs", "meg_recording", "read_events"]
 
@@ -58,24 +59,33 @@ def bold_runs(dataset: str | Path, subject: str) -> list[Recording]:
 
 
 def meg_recording(dataset: str | Path, subject: str, task: str | None = None) -> Recording:
-    """The subject's one MEG recording (``*_meg.fif`` with ``*_events.tsv``) of ``task``.
+    """The subject's one MEG recording of ``task`` (KIT ``.con``/``.sqd``, ``.fif`` or CTF
+    ``.ds``, with ``*_events.tsv``).
 
     Raises
     ------
     NeuroalignError
         If there is not exactly one such recording, or it lacks its events file.
     """
-    query = BIDSPath(
-        root=dataset, subject=subject, task=task, datatype="meg", suffix="meg", extension=".fif"
-    )
-    found = sorted(query.match(), key=lambda p: str(p.fpath))
+    found = []
+    for extension in MEG_EXTENSIONS:
+        query = BIDSPath(
+            root=dataset,
+            subject=subject,
+            task=task,
+            datatype="meg",
+            suffix="meg",
+            extension=extension,
+        )
+        found += [p for p in query.match(ignore_json=True) if p.split in (None, "01")]
+    found = sorted(found, key=lambda p: str(p.fpath))
     if len(found) != 1:
         raise NeuroalignError(
-            f"{Path(dataset) / f'sub-{subject}' / 'meg'}: expected one *_meg.fif"
-            f"{'' if task is None else f' of task {task!r}'} (found {len(found)}); set "
-            "options.task."
+            f"{Path(dataset) / f'sub-{subject}' / 'meg'}: expected one *_meg"
+            f"{'/'.join(MEG_EXTENSIONS)}{'' if task is None else f' of task {task!r}'} (found "
+            f"{len(found)}); set options.task."
         )
-    return _recording(found[0])
+    return _recording(found[0].copy().update(split=None))
 
 
 def read_events(path: str | Path) -> pd.DataFrame:

@@ -14,9 +14,11 @@ from pathlib import Path
 import mne
 import numpy as np
 import xarray as xr
+from mne_bids import get_bids_path_from_fname
 
 from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance
+from neuroalign.data.readers.bids_meg import read_bids_meg
 from neuroalign.encode.activations import align_items, read_activations
 from neuroalign.encode.bids import meg_recording, read_events
 from neuroalign.encode.output import ALPHA_CONVENTION, fit_device, run_config, score_variables
@@ -86,7 +88,9 @@ def encode_meg(
     layers = read_activations(activations, settings.variable, settings.layers)
     recording = meg_recording(dataset, subject, opts.task)
     with mne.use_log_level("error"):
-        raw = mne.io.read_raw_fif(recording.data, preload=True).pick("meg")
+        # any BIDS MEG (KIT, FIF, CTF); the channels file's bad channels and references out
+        raw = read_bids_meg(get_bids_path_from_fname(recording.data)).raw.load_data()
+        raw.pick(mne.pick_types(raw.info, meg=True, ref_meg=False, exclude="bads"))
         if abs(raw.info["sfreq"] - opts.sfreq) > 1e-6:
             raw.resample(opts.sfreq)
     Y = raw.get_data().T
