@@ -9,14 +9,13 @@ import pytest
 from neuroalign._check import NeuroalignError
 from neuroalign.data.interest_areas import (
     MEASURE_NAMES,
-    REPORT_COLUMNS,
     assign_interest_areas,
     check_fixations,
     layout_boxes,
+    report_agreement,
     trial_measures,
     word_measures,
 )
-from neuroalign.data.readers._tables import numeric
 from neuroalign.data.readers.onestop import (
     read_onestop_boxes,
     read_onestop_fixations,
@@ -127,17 +126,6 @@ def onestop(shared_data):
     return fixations, boxes, report, ia_path
 
 
-def _agreement(measures: pd.DataFrame, report: pd.DataFrame) -> dict[str, float]:
-    """Share of the report's rows where our measure equals the report's column."""
-    out = {}
-    for name, column in REPORT_COLUMNS.items():
-        ref = numeric(report[column]).to_numpy(dtype=float)
-        got = measures[name].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
-        same = (ref == got) | (np.isnan(ref) & np.isnan(got))
-        out[name] = float(same.mean())
-    return out
-
-
 @pytest.mark.parametrize("boxes", [False, True])
 def test_recomputed_measures_equal_the_ia_report(onestop, boxes):
     """All 2,614 word rows (2 readers x 12 paragraphs) recomputed from the fixation report.
@@ -153,11 +141,13 @@ def test_recomputed_measures_equal_the_ia_report(onestop, boxes):
     measures = trial_measures(fixations, words, boxes=boxes, conditional=False)
     assert len(measures) == len(report) == 2614
     assert (measures["text"].to_numpy() == report["IA_LABEL"].astype(str).to_numpy()).all()
-    agreement = _agreement(measures, report)
+    agreement = report_agreement(measures, report)
     for name in ("FFD", "GD", "TRT", "RPD", "fixation_count", "skip"):
         assert agreement[name] == 1.0, name
     assert agreement["regression_in"] == agreement["regression_in_count"] == 1.0
     assert agreement["regression_out"] == agreement["regression_out_count"] == 1 - 6 / 2614
+    with pytest.raises(NeuroalignError, match="2613 rows of measures against 2614"):
+        report_agreement(measures.iloc[1:], report)
 
 
 def test_conditional_measures_equal_the_reader(onestop):

@@ -461,3 +461,47 @@ def check_text(words: pd.DataFrame, text: pd.DataFrame) -> None:
                 f"{where}: interest area {i} is {labels[i]!r} but word {i} of the paragraph "
                 f"is {expected[i]!r}; the interest areas do not match the text."
             )
+
+
+def report_agreement(
+    measures: pd.DataFrame, report: pd.DataFrame, *, tolerance: float = 0.0
+) -> pd.Series:
+    """Share of an interest-area report's rows whose measures we reproduce.
+
+    Parameters
+    ----------
+    measures : DataFrame
+        :func:`trial_measures` output with ``conditional=False`` (EyeLink's values), one row
+        per row of ``report`` in the same order.
+    report : DataFrame
+        The interest-area report as read (``IA_*`` columns; ``.`` is missing).
+    tolerance : float
+        Largest difference (ms for durations, exact for counts and flags) still counted as
+        the same.
+
+    Returns
+    -------
+    agreement : Series
+        Measure name -> share of rows where both are missing or they agree, for the measures
+        whose column the report has.
+
+    Raises
+    ------
+    NeuroalignError
+        If the tables have different numbers of rows.
+    """
+    if len(measures) != len(report):
+        raise NeuroalignError(
+            f"{len(measures)} rows of measures against {len(report)} rows of the report; "
+            "recompute the measures with the report's words in its order."
+        )
+    out = {}
+    for name, column in REPORT_COLUMNS.items():
+        if column not in report:
+            continue
+        ref = pd.to_numeric(report[column].replace(".", np.nan), errors="coerce").to_numpy(float)
+        ours = measures[name].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        within = tolerance if name in ("FFD", "GD", "TRT", "RPD") else 0.0
+        same = (np.abs(ref - ours) <= within) | (np.isnan(ref) & np.isnan(ours))
+        out[name] = float(same.mean())
+    return pd.Series(out, name="agreement")
