@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from neuroalign._check import NeuroalignError
@@ -47,3 +48,34 @@ def test_fixation_position_matches_the_efix_line(eyelink):
 def test_bad_file(tmp_path):
     with pytest.raises(NeuroalignError, match="EyeLink ASCII file not found"):
         read_eyelink(tmp_path / "none.asc")
+
+
+def test_gaze_of_one_eye(eyelink):
+    from neuroalign.data.readers.eyelink import eyelink_gaze
+
+    raw, _ = eyelink
+    x, y, eye = eyelink_gaze(raw)
+    assert eye == "right" and x.shape == y.shape == (raw.n_times,)
+    assert np.nanmean(x) == pytest.approx(np.nanmean(raw.get_data(picks="xpos_right")))
+    assert eyelink_gaze(raw, "left")[2] == "left"
+    with pytest.raises(NeuroalignError, match="'eye'"):
+        eyelink_gaze(raw, "both")
+
+
+def test_trials_at_messages(eyelink):
+    from neuroalign.data.readers.eyelink import eyelink_trials
+
+    raw, events = eyelink
+    trials = eyelink_trials(raw, events, start="trigger: 200")
+    # Five "trigger: 200" messages fall within the samples (MSG 5511842 .. 5569336); the same
+    # number in each, so trials count from 1. Each lasts until the next one starts.
+    assert trials["trial"].tolist() == [1, 2, 3, 4, 5]
+    # A trial starts with the first sample at or after its message (samples every 2 ms from
+    # 5511179, so 5511843 for the message at 5511842).
+    assert trials["start"].iloc[0] == (5511843 - 5511179) // 2
+    assert (trials["stop"].to_numpy()[:-1] == trials["start"].to_numpy()[1:]).all()
+    assert trials["stop"].iloc[-1] == raw.n_times
+    ended = eyelink_trials(raw, events, start="trigger: 200", end="trigger: 2[0-3][1-9]")
+    assert (ended["stop"] < trials["stop"]).all()  # each trial ends at its next 20x/21x/22x
+    whole = eyelink_trials(raw, events, start="TRIALID")  # no such message in this file
+    assert whole[["trial", "start", "stop"]].values.tolist() == [[1, 0, raw.n_times]]

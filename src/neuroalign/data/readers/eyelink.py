@@ -158,7 +158,8 @@ def eyelink_trials(
     Parameters
     ----------
     raw : mne.io.Raw
-        The recording (for its sampling rate and length).
+        The recording (for its sampling rate and length). A trial starts with the first sample
+        at or after its message.
     events : DataFrame
         :func:`eyelink_events` output.
     start : str or None
@@ -190,11 +191,11 @@ def eyelink_trials(
         if start:
             logger.info("no message matches %r; the whole recording is one trial", start)
         return pd.DataFrame({"trial": [1], "start": [0], "stop": [n], "message": [""]})
-    begin = np.clip(np.round(starts["onset"].to_numpy() * sfreq).astype(np.int64), 0, n)
+    begin = np.clip(np.ceil(starts["onset"].to_numpy() * sfreq - 1e-6).astype(np.int64), 0, n)
     stop = np.append(begin[1:], n)
     if end:
         ends = messages[messages["description"].str.contains(end, regex=True)]
-        end_at = np.round(ends["onset"].to_numpy() * sfreq).astype(np.int64)
+        end_at = np.ceil(ends["onset"].to_numpy() * sfreq - 1e-6).astype(np.int64)
         for i in range(len(begin)):
             inside = end_at[(end_at > begin[i]) & (end_at <= stop[i])]
             if inside.size:
