@@ -18,7 +18,8 @@ A spec (named, or a JSON file) is a mapping::
      "config": {"hidden_size": 32, ...},                # its config class's arguments
      "processor": {"class": "CLIPImageProcessor", "size": {"shortest_edge": 32}, ...}}
 
-``processor`` is optional (a model without one is saved alone).
+``processor`` is optional (a model without one is saved alone); a language model gives
+``"tokenizer": "bytes"`` instead, a byte-level tokenizer without merges (:func:`byte_tokenizer`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from neuroalign._check import NeuroalignError, suggest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NAMED_CONFIGS", "build_model", "init_model", "load_spec"]
+__all__ = ["NAMED_CONFIGS", "build_model", "byte_tokenizer", "init_model", "load_spec"]
 
 
 def _clip_processor(size: int) -> dict[str, Any]:
@@ -94,6 +95,21 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
         },
         "processor": _vit_processor("SiglipImageProcessor", 32),
     },
+    # A 2-block GPT-2 with random weights over bytes (257 tokens: the 256 byte-level BPE symbols
+    # and <|endoftext|>, no merges): a causal LM whose tokens reproduce any text exactly.
+    "gpt2-tiny": {
+        "architecture": "GPT2LMHeadModel",
+        "config": {
+            "n_layer": 2,
+            "n_embd": 32,
+            "n_head": 4,
+            "n_positions": 256,
+            "vocab_size": 257,
+            "bos_token_id": 256,
+            "eos_token_id": 256,
+        },
+        "tokenizer": "bytes",
+    },
     "dinov2-tiny": {
         "architecture": "Dinov2Model",
         "config": {
@@ -111,6 +127,28 @@ NAMED_CONFIGS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def byte_tokenizer() -> Any:
+    """A byte-level BPE tokenizer without merges: one token per UTF-8 byte, ``<|endoftext|>`` 256.
+
+    Every text round-trips exactly (GPT-2's byte-to-symbol map, ``add_prefix_space`` off).
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet(), key=lambda c: (ord(c) > 255, ord(c)))
+    vocab = {c: i for i, c in enumerate(alphabet)}
+    vocab["<|endoftext|>"] = len(vocab)
+    raw = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    raw.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    raw.decoder = decoders.ByteLevel()
+    raw.post_processor = processors.ByteLevel(trim_offsets=True)
+    raw.add_special_tokens(["<|endoftext|>"])
+    eos = "<|endoftext|>"
+    return PreTrainedTokenizerFast(
+        tokenizer_object=raw, bos_token=eos, eos_token=eos, pad_token=eos, model_max_length=256
+    )
 
 
 def load_spec(config: str | Path | Mapping[str, Any]) -> dict[str, Any]:
@@ -172,8 +210,8 @@ def build_model(config: str | Path | Mapping[str, Any], *, seed: int = 0) -> tup
     -------
     model : transformers.PreTrainedModel
         The model in eval mode, float32, on the CPU.
-    processor : image processor or None
-        The spec's processor.
+    processor : image processor, tokenizer or None
+        The spec's processor (``"tokenizer": "bytes"``: :func:`byte_tokenizer`).
     """
     import torch
 
@@ -188,6 +226,10 @@ def build_model(config: str | Path | Mapping[str, Any], *, seed: int = 0) -> tup
     finally:
         torch.random.set_rng_state(generator_state)
     processor = None
+    if spec.get("tokenizer") == "bytes":
+        processor = byte_tokenizer()
+    elif spec.get("tokenizer"):
+        raise NeuroalignError(f"model spec: tokenizer {spec['tokenizer']!r} is not 'bytes'")
     if spec.get("processor"):
         kwargs = dict(spec["processor"])
         processor = _transformers_class(kwargs.pop("class"), "processor class")(**kwargs)

@@ -12,10 +12,11 @@ log-likelihood each predictor set adds over a baseline.
   whole texts; each fold's Gaussian density with its training residual variance), per word.
 - **Mixed models** (`mixed_effects`, statsmodels ``MixedLM``, maximum likelihood): on the
   participant-level measures, by-participant random intercepts, and a by-item (text) variance
-  component. statsmodels nests variance components inside the grouping factor, so the by-item
-  component is crossed with participants (one group holding every row) only up to
-  ``crossed_max_rows`` rows, where the dense fit stays fast; on larger tables it is the
-  participant's text (trial) component nested in participants. The structure used is returned.
+  component crossed with them. statsmodels nests variance components inside the grouping
+  factor, so crossed effects need one group holding every row and a dense fit, which is fast
+  only up to ``crossed_max_rows`` rows; larger tables get by-participant random intercepts
+  alone (the word means' OLS, with intervals cluster-robust over texts, covers the by-item
+  dependence there). The structure used is returned and recorded.
 """
 
 from __future__ import annotations
@@ -273,16 +274,10 @@ def mixed_effects(
             )
             structure = "crossed random intercepts: by participant and by item (text)"
         else:
-            model = smf.mixedlm(
-                formula,
-                data,
-                groups=data["participant"],
-                re_formula="1",
-                vc_formula={"item": "0 + C(item)"},
-            )
+            model = smf.mixedlm(formula, data, groups=data["participant"])
             structure = (
-                "by-participant random intercepts and a by-item (text) variance component "
-                f"nested in participants (more than {crossed_max_rows} rows)"
+                "by-participant random intercepts; the by-item (text) component is left out "
+                f"above {crossed_max_rows} rows (statsmodels' crossed fit is dense)"
             )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)

@@ -305,6 +305,7 @@ def word_predictors(
     sentences: np.ndarray | None = None,
     surprisal: dict[str, np.ndarray] | None = None,
     frequency: np.ndarray | None = None,
+    length: np.ndarray | None = None,
     n_spill: int = 1,
     spill_terms: Sequence[str] = ("length", "frequency"),
 ) -> pd.DataFrame:
@@ -323,6 +324,8 @@ def word_predictors(
     frequency : array of shape (n_words,), optional
         Log frequency; default the wordfreq Zipf frequency of the word
         (`neuroalign.data.frequency.word_log_frequency`, punctuation stripped).
+    length : array of shape (n_words,), optional
+        Word length; default the letters and digits of the word (all its characters if none).
     n_spill : int, default=1
         Spillover terms for the previous ``1 .. n_spill`` words (``<name>_prev<k>``).
     spill_terms : sequence of str
@@ -341,10 +344,14 @@ def word_predictors(
     bare = [normalize_token(w) or str(w) for w in words]
     df = pd.DataFrame(
         {
-            "length": np.fromiter(
-                (sum(c.isalnum() for c in str(w)) or len(str(w)) for w in words),
-                float,
-                count=len(bare),
+            "length": (
+                np.asarray(length, float)
+                if length is not None
+                else np.fromiter(
+                    (sum(c.isalnum() for c in str(w)) or len(str(w)) for w in words),
+                    float,
+                    count=len(bare),
+                )
             ),
             "frequency": (
                 np.asarray(frequency, float) if frequency is not None else word_log_frequency(bare)
