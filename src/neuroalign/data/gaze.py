@@ -31,8 +31,8 @@ from neuroalign._check import NeuroalignError, check_option
 logger = logging.getLogger(__name__)
 
 METHODS = ("ivt", "idt")
-#: pymovements' velocity estimators (``Gaze.pos2vel(method=...)``).
-VELOCITY_METHODS = ("preceding", "neighbors", "fivepoint", "smooth", "savitzky_golay")
+#: pymovements' velocity estimators (``Gaze.pos2vel(method=...)``) that need no further parameters.
+VELOCITY_METHODS = ("preceding", "neighbors", "fivepoint", "smooth")
 #: The columns of a fixation table (the fixation report's, see the module notes).
 FIXATION_COLUMNS = (
     "participant",
