@@ -77,6 +77,7 @@ class _Meg(StageSettings):
     line_freq: float = 50
     divergent_category: str | None = None
     divergent_amplitude: float = 250.0
+    bad_channels: tuple[str, ...] = ()
 
 
 def test_from_config_and_round_trip(tmp_path):

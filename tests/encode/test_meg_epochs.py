@@ -1,11 +1,10 @@
 """Word-epoch MEG encoding on the simulated BIDS MEG (written with mne-bids): the planted
-latencies and sensors come back, bad channels of channels.tsv stay out, and the per-word
-held-out predictions are the ones the scores are computed from."""
+latencies and sensors come back, the broken sensors that channels.tsv marks bad stay out, and
+the per-word held-out predictions are the ones the scores are computed from."""
 
 from __future__ import annotations
 
 import json
-import shutil
 
 import mne
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import xarray as xr
 
 from neuroalign._check import NeuroalignError
+from neuroalign.data.simulate import SimMegSettings, simulate_meg
 from neuroalign.encode.meg_epochs import cv_groups, encode_meg_epochs, evoked_file
 from neuroalign.encode.settings import EncodeSettings
 from neuroalign.encoding.scores import pearson_r
@@ -38,15 +38,16 @@ def _settings(**options):
 
 @pytest.fixture(scope="module")
 def epochs_run(sim_meg, tmp_path_factory):
-    """The simulated dataset with two channels marked bad in channels.tsv, encoded from a store
-    of the planted feature (surprisal) beside noise units."""
-    dataset, _, _, trf = sim_meg
+    """The simulated dataset with two broken sensors (junk, marked bad in channels.tsv by the
+    simulator), encoded from a store of the planted feature (surprisal) beside noise units."""
+    _, _, _, trf = sim_meg
     root = tmp_path_factory.mktemp("meg_epochs")
-    copy = shutil.copytree(dataset, root / "sim_meg")
+    copy = simulate_meg(
+        root / "sim_meg", SimMegSettings.from_config({"seed": 0, "bad_channels": BADS})
+    )
     (channels,) = copy.glob("sub-01/meg/*_channels.tsv")
     table = pd.read_csv(channels, sep="\t")
-    table.loc[table["name"].isin(BADS), "status"] = "bad"
-    table.to_csv(channels, sep="\t", index=False, na_rep="n/a")
+    assert table.loc[table["status"] == "bad", "name"].tolist() == BADS
     truth = xr.open_dataset(copy / "derivatives" / "neuroalign-truth" / "truth.nc")
     values = truth["predictor_values"].values
     noise = np.random.default_rng(1).standard_normal((values.shape[0], 5))
@@ -174,3 +175,8 @@ def test_trf_path_finds_a_kit_recording(shared_data, tmp_path):
     recording = meg_recording(tmp_path, "01")
     assert recording.task == "story" and recording.data.suffix == ".con"
     assert recording.events.name == "sub-01_task-story_events.tsv"
+
+
+def test_unknown_bad_channel_is_named(tmp_path):
+    with pytest.raises(NeuroalignError, match=r"bad_channels: \['MEG 9999'\] are not sensors"):
+        simulate_meg(tmp_path / "x", SimMegSettings.from_config({"bad_channels": ["MEG 9999"]}))

@@ -21,6 +21,7 @@ import pandas as pd
 import xarray as xr
 from scipy import signal
 
+from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance
 from neuroalign.data.simulate import bids
 from neuroalign.data.simulate.features import FeatureTable, story_features
@@ -201,6 +202,15 @@ def simulate_meg(
             noise_sds.append(cfg.noise_sd * FT * noise.std(axis=0))
             subject_info = info.copy()
             subject_info["line_freq"] = float(cfg.line_freq)
+            bads = _bad_channels(cfg.bad_channels, subject_info["ch_names"])
+            for i in bads:  # a broken sensor: junk, flagged in channels.tsv
+                data[i] = (
+                    20
+                    * cfg.noise_sd
+                    * FT
+                    * np.random.default_rng([seed, 4, k, i]).standard_normal(n_times)
+                )
+            subject_info["bads"] = [subject_info["ch_names"][i] for i in bads]
             raw = mne.io.RawArray(data, subject_info, verbose=False)
             raw.set_annotations(
                 mne.Annotations(
@@ -254,6 +264,7 @@ def simulate_meg(
             provenance(stage="simulate", config=cfg.to_dict(), seed=seed, dataset=DATASET_ID)
         )
         truth.attrs["sfreq"] = sfreq
+        truth.attrs["bad_channels"] = ",".join(cfg.bad_channels)  # marked bad in channels.tsv
         truth.attrs["task"] = TASK
         if features is not None:
             truth.attrs["features_source"] = features.source
@@ -271,6 +282,17 @@ def simulate_meg(
         }
         bids.write_truth(tmp, truth, summary)
     return output
+
+
+def _bad_channels(names: tuple[str, ...], ch_names: list[str]) -> list[int]:
+    """Indices of the sensors ``simulate.meg.bad_channels`` names; an unknown name is an error."""
+    unknown = [n for n in names if n not in ch_names]
+    if unknown:
+        raise NeuroalignError(
+            f"simulate.meg.bad_channels: {unknown} are not sensors of the simulated layout; use "
+            f"names such as {ch_names[:3]} (the 102 Neuromag magnetometers)."
+        )
+    return [ch_names.index(n) for n in names]
 
 
 def _recording_words(cfg: SimMegSettings, seed: int, table: FeatureTable | None) -> pd.DataFrame:

@@ -161,6 +161,7 @@ class SimMegSettings(SimulateSettings):
     line_freq: float = 50
     divergent_category: str | None = None
     divergent_amplitude: float = 250.0
+    bad_channels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
