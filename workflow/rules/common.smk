@@ -11,6 +11,7 @@ from neuroalign._check import NeuroalignError
 from neuroalign.settings import write_settings
 from neuroalign.encode import workflow as encode_workflow
 from neuroalign.localize import workflow as localize_workflow
+from neuroalign.reading import word_workflow as reading_word_workflow
 from neuroalign.divergence import workflow as divergence_workflow
 from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
@@ -159,6 +160,7 @@ def report_inputs(wildcards):
         "fetched": [str(fetch_stamp(config, d)) for d in DATASETS],
         "activations": [f"{RESULTS}/activations/{m}/{s}.zarr" for m, s in EXTRACTIONS],
         "encoding": encode_workflow.targets(config),
+        "reading_words": reading_word_workflow.targets(config),
         "episodic": episodic_targets(),
         "localize": [
             f"{RESULTS}/localize/{m}/{n}.nc"

@@ -32,6 +32,7 @@ COMMANDS = (
     "episodic",
     "finetune",
     "divergence",
+    "reading-words",
     "vision-encode",
     "vision-decode",
     "init-unclip",
