@@ -19,6 +19,10 @@ grouped-query attention), in bfloat16 for all three methods. The hardware bound 
 if a run took only max(forward FLOPs / bf16 matmul rate measured on the model's own matrix
 shapes, bytes copied to the host / measured pinned copy rate).
 
+Other input modes (bidirectional encoders over mixed lengths, head and attention-pattern
+units, LLaVA-style prompts) are in ``benchmarks/extract_modes.py`` (``--mode``); the vision
+tower is ``--vision``.
+
 Usage::
 
     python benchmarks/extract.py --words 20000 --naive-words 300 --out results.json \
@@ -152,6 +156,7 @@ def ours(
     units: str = "resid,embed",
     compile: bool = False,
     sink: bool = True,
+    storage_dtype: str = "float32",
 ) -> tuple[float, int]:
     """The engine into memory (``out_dir`` None) or a Zarr store, or with no sink (``sink``
     False: chunks are dropped); returns seconds and the bytes copied to the host."""
@@ -166,6 +171,7 @@ def ours(
         context=f"words:{n_context}",
         batch_size=batch,
         compile=compile,
+        storage_dtype=storage_dtype,
     )
     sync(str(ex.devices[0]))
     start = time.perf_counter()
@@ -289,10 +295,15 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
     t_ours, host_bytes = ours(model, tokenizer, table, args.context, args.batch, None)
     with tempfile.TemporaryDirectory() as tmp:
         t_zarr, _ = ours(model, tokenizer, table, args.context, args.batch, Path(tmp))
+    with tempfile.TemporaryDirectory() as tmp:
+        t_bf16, _ = ours(
+            model, tokenizer, table, args.context, args.batch, Path(tmp), storage_dtype="bfloat16"
+        )
     t_engine, _ = ours(model, tokenizer, table, args.context, args.batch, None, sink=False)
     rates = {
         "ours": lengths.sum() / t_ours,
         "ours_zarr": lengths.sum() / t_zarr,
+        "ours_zarr_bf16": lengths.sum() / t_bf16,
         "ours_engine": lengths.sum() / t_engine,
     }
     compiled = {}
@@ -310,9 +321,14 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         t_comp, _ = ours(model, tokenizer, table, out_dir=None, **run)
         with tempfile.TemporaryDirectory() as tmp:
             t_comp_zarr, _ = ours(model, tokenizer, table, out_dir=Path(tmp), **run)
+        with tempfile.TemporaryDirectory() as tmp:
+            t_comp_bf16, _ = ours(
+                model, tokenizer, table, out_dir=Path(tmp), storage_dtype="bfloat16", **run
+            )
         t_comp_engine, _ = ours(model, tokenizer, table, out_dir=None, sink=False, **run)
         rates["ours_compiled"] = lengths.sum() / t_comp
         rates["ours_compiled_zarr"] = lengths.sum() / t_comp_zarr
+        rates["ours_compiled_zarr_bf16"] = lengths.sum() / t_comp_bf16
         rates["ours_compiled_engine"] = lengths.sum() / t_comp_engine
     profiled = {}
     if args.profile_dir is not None and arch in args.profile.split(","):
@@ -353,12 +369,24 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
             f"{name}_{what}": round(float(rates[name] / ref), 2)
             for name in (
                 "ours_engine",
+                "ours_zarr_bf16",
                 "ours_compiled",
                 "ours_compiled_zarr",
+                "ours_compiled_zarr_bf16",
                 "ours_compiled_engine",
             )
             if name in rates
             for what, ref in (("vs_batched_naive", rates["batched_naive"]), ("fraction", bound))
+        },
+        "zarr_vs_memory": {
+            k: round(float(rates[k] / rates[base]), 2)
+            for k, base in (
+                ("ours_zarr", "ours"),
+                ("ours_zarr_bf16", "ours"),
+                ("ours_compiled_zarr", "ours_compiled"),
+                ("ours_compiled_zarr_bf16", "ours_compiled"),
+            )
+            if k in rates
         },
         **compiled,
         **profiled,
@@ -417,10 +445,13 @@ def naive_vision(model, processor, images, batch: int, device: str) -> float:
     return time.perf_counter() - start
 
 
-def ours_vision(model, processor, table, images, batch: int, compile: bool) -> tuple[float, dict]:
-    """The engine into memory: resid (CLS token of every block) and embeds."""
+def ours_vision(
+    model, processor, table, images, batch: int, compile: bool, zarr: str | None = None
+) -> tuple[float, dict]:
+    """The engine into memory (or, with ``zarr`` a storage dtype, into a Zarr store): resid
+    (CLS token of every block) and embeds."""
     from neuroalign.models.extract import Extractor
-    from neuroalign.models.store import extract_dataset
+    from neuroalign.models.store import extract_dataset, extract_to_zarr
 
     ex = Extractor(
         model,
@@ -430,10 +461,19 @@ def ours_vision(model, processor, table, images, batch: int, compile: bool) -> t
         pooling="first",
         batch_size=batch,
         compile=compile,
+        storage_dtype=zarr or "float32",
     )
     sync(str(ex.devices[0]))
     start = time.perf_counter()
-    ds = extract_dataset(ex, table, images=images)
+    if zarr is None:
+        ds = extract_dataset(ex, table, images=images)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            attrs = {"model": "bench", "config_hash": "x"}
+            ds = extract_to_zarr(ex, table, Path(tmp) / "a.zarr", attrs=attrs, images=images)
+            sync(str(ex.devices[0]))
+            seconds = time.perf_counter() - start
+        return seconds, ds
     sync(str(ex.devices[0]))
     return time.perf_counter() - start, ds
 
@@ -466,6 +506,9 @@ def vision_run(args: argparse.Namespace) -> dict:
     ours_vision(model, processor, table.iloc[:1024], images[:1024], args.batch, False)  # warm-up
     t_ours, _ = ours_vision(model, processor, table, images, args.batch, False)
     rates = {"ours": len(images) / t_ours}
+    for dtype_name in ("float32", "bfloat16"):
+        t, _ = ours_vision(model, processor, table, images, args.batch, False, zarr=dtype_name)
+        rates[f"ours_zarr_{dtype_name}"] = len(images) / t
     compiled = {}
     if args.compile:
         start = time.perf_counter()
@@ -473,6 +516,9 @@ def vision_run(args: argparse.Namespace) -> dict:
         compiled["compile_warmup_s"] = round(time.perf_counter() - start, 1)
         t_comp, _ = ours_vision(model, processor, table, images, args.batch, True)
         rates["ours_compiled"] = len(images) / t_comp
+        for dtype_name in ("float32", "bfloat16"):
+            t, _ = ours_vision(model, processor, table, images, args.batch, True, zarr=dtype_name)
+            rates[f"ours_compiled_zarr_{dtype_name}"] = len(images) / t
     n_naive = min(args.naive_images, len(images))
     naive_vision(model, processor, images[:32], 32, device)  # warm-up
     t_naive = naive_vision(model, processor, images[:n_naive], args.batch, device)
@@ -522,9 +568,27 @@ def main() -> None:
     )
     parser.add_argument("--images", type=int, default=8192, help="images for ours (--vision)")
     parser.add_argument(
+        "--mode",
+        default=None,
+        choices=["bidir", "heads", "vlm"],
+        help="another input mode (benchmarks/extract_modes.py): bidirectional encoders over "
+        "mixed lengths, head_out and attn_pattern units, or LLaVA-style prompts",
+    )
+    parser.add_argument("--rows", type=int, default=20000, help="rows for ours (--mode)")
+    parser.add_argument("--naive-rows", type=int, default=2000, help="rows, naive (--mode)")
+    parser.add_argument(
         "--naive-images", type=int, default=2048, help="images for the naive loop (--vision)"
     )
     args = parser.parse_args()
+    if args.mode:
+        from extract_modes import MODES
+
+        result = MODES[args.mode](args)
+        result["device"] = torch.cuda.get_device_name() if args.device != "cpu" else "cpu"
+        print(json.dumps(result), flush=True)
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2) + "\n")
+        return
     if args.vision:
         result = vision_run(args)
         print(json.dumps(result), flush=True)
