@@ -195,6 +195,12 @@ def test_tiny_trials_are_computed():
     assert m["skip"].tolist() == [False, True, False, True, False]
 
 
+def test_fixations_of_trials_without_words_are_left_out():
+    words, fixations = _tiny()
+    m = trial_measures(fixations, words[words["trial"] == 1])
+    assert m["trial"].tolist() == [1, 1, 1]
+
+
 def test_a_trial_without_fixations_names_it():
     words, fixations = _tiny()
     with pytest.raises(NeuroalignError, match=r"participant 'p1', trial 2: the trial has no"):

@@ -306,7 +306,8 @@ def trial_measures(
     -------
     measures : DataFrame
         One row per word of ``words`` in its order: ``participant, trial, (story,) position,
-        text`` and :data:`MEASURE_NAMES`.
+        text`` and :data:`MEASURE_NAMES`. Fixations of trials that ``words`` does not have are
+        left out (select trials by selecting their words).
 
     Raises
     ------
@@ -378,7 +379,8 @@ def check_fixations(fixations: pd.DataFrame, words: pd.DataFrame) -> None:
         One line naming the participant and trial: a trial with interest areas and no
         fixations; a fixation on an interest area the text does not have; a fixation whose
         label differs from the word at its position (the fixation report was made with
-        other interest areas than the text's).
+        other interest areas than the text's). Fixations of trials without words are not
+        checked.
     """
     key = ["participant", "trial"]
     fixations = fixations.assign(participant=fixations["participant"].astype(str))
@@ -390,7 +392,9 @@ def check_fixations(fixations: pd.DataFrame, words: pd.DataFrame) -> None:
                 f"participant {participant!r}, trial {trial}: the trial has no fixations; "
                 "drop it from the interest-area table or check the fixation detection."
             )
-    on_area = fixations[fixations["position"] >= 0]
+    trials = pd.MultiIndex.from_frame(words[key].drop_duplicates())
+    in_words = pd.MultiIndex.from_frame(fixations[key]).isin(trials)
+    on_area = fixations[(fixations["position"] >= 0).to_numpy() & in_words]
     merged = on_area.merge(
         words[[*key, "position", "text"]].rename(columns={"text": "_word"}),
         on=[*key, "position"],
