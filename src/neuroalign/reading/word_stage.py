@@ -348,7 +348,11 @@ def word_effects(
             stage="reading_words",
             config=settings.to_dict(),
             inputs={"stimuli": stimuli, **({"participants": participants} if participants else {})},
-            dataset=str(table["stimset"].iloc[0]),
+            dataset=str(table_attrs.get("dataset") or table["stimset"].iloc[0]),
+            stimset=str(table["stimset"].iloc[0]),
+            simulated=str(
+                str(table_attrs.get("dataset") or table["stimset"].iloc[0]).startswith("sim_")
+            ).lower(),
             reader=reader,
             models=sources,
             baseline=base_cols,

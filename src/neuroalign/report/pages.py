@@ -26,6 +26,7 @@ STAGE_PAGES: dict[str, str] = {
     "extract": "neuroalign.report.stages.extract",
     "encode": "neuroalign.report.stages.encode",
     "localize": "neuroalign.report.stages.localize",
+    "reading_words": "neuroalign.report.stages.reading_words",
     "divergence": "neuroalign.report.stages.divergence",
     "episodic": "neuroalign.report.stages.episodic",
     "vision_encode": "neuroalign.report.stages.vision_encode",
