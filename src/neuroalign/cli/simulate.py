@@ -11,6 +11,8 @@ _KIND_HELP = {
     "localizer": "language localizer fMRI (BIDS, sentences vs non-words) with a planted mask",
     "meg": "story MEG (BIDS, FIF, Neuromag magnetometers) with planted TRFs",
     "eyetracking": "reading eye-tracking report (OneStop IA columns) with planted word effects",
+    "reading_goals": "paragraph reading under two goals with comprehension questions (OneStop "
+    "fixation and IA reports) with planted goal and comprehension effects and a planted null",
     "vision": "image-viewing single-trial betas (THINGS-fMRI layout) with planted property ROIs; "
     "needs the images first (vision-images)",
 }
@@ -37,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "keys take the defaults of the config schema (default: all defaults)",
         )
         sub.add_argument("--output", required=True, type=Path, help="dataset directory to write")
-        if kind != "localizer":
+        if kind not in ("localizer", "reading_goals"):
             sub.add_argument(
                 "--features",
                 type=Path,

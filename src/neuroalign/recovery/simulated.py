@@ -401,6 +401,70 @@ def recover_eyetracking(dataset: str | Path) -> xr.Dataset:
     return _finish(ds, truth, "sim_eyetracking", summary)
 
 
+def recover_reading_goals(dataset: str | Path) -> xr.Dataset:
+    """Recover the planted goal and comprehension effects of ``sim_reading_goals``.
+
+    Reads the interest-area report with pandas. Logistic regressions of first-pass skipping
+    (``IA_SKIP``, first words of a trial left out) on [1, letters centered within the
+    paragraph, goal], separately for words outside and inside the critical span, give the
+    goal's added log-odds (``skip_outside``, ``skip_inside``; slightly attenuated by the
+    readers' random skipping bias); a logistic regression of ``is_correct`` on
+    [1, span coverage - 0.75] (share of the span's words fixated) gives ``span_coverage``.
+
+    Returns
+    -------
+    recovered : xarray.Dataset
+        Pairs of ``goal_skip`` (effect: skip_outside, skip_inside) and
+        ``comprehension_coef`` (term: span_coverage).
+    """
+    from neuroalign.data.simulate.reading_goals import IA
+
+    root = Path(dataset)
+    truth = read_truth(root)
+    cfg = json.loads(truth.attrs["config"])
+    ia = pd.read_csv(check_file(root / IA, "interest-area report"), na_values=["."])
+    letters = ia["word_length_no_punctuation"].astype(float)
+    trial = [ia["participant_id"], ia["TRIAL_INDEX"]]
+    centered = letters - letters.groupby(trial).transform("mean")
+    span = ia["critical_span_indices"].str.extract(r"\((\d+),\s*(\d+)\)").astype(int)
+    inside = (ia["IA_ID"] >= span[0]) & (ia["IA_ID"] < span[1])
+    goal = ia["question_preview"].astype(bool).astype(float)
+    keep = ia["IA_ID"] > 0
+    effects = []
+    for where in (~inside, inside):
+        rows = (keep & where).to_numpy()
+        x = np.column_stack([np.ones(rows.sum()), centered[rows], goal[rows]])
+        effects.append(logistic_fit(x, ia["IA_SKIP"].to_numpy(float)[rows])[2])
+    ia["_fixated"] = (ia["IA_FIXATION_COUNT"] > 0) & inside
+    ia["_inside"] = inside
+    per_trial = ia.groupby(trial).agg(
+        fixated=("_fixated", "sum"), n=("_inside", "sum"), correct=("is_correct", "first")
+    )
+    coverage = per_trial["fixated"] / per_trial["n"]
+    x = np.column_stack([np.ones(len(coverage)), coverage - 0.75])
+    coef = logistic_fit(x, per_trial["correct"].astype(float).to_numpy())
+    ds = xr.Dataset(
+        {
+            "planted_goal_skip": (
+                "effect",
+                [cfg["goal"]["skip_outside"], cfg["goal"]["skip_inside"]],
+            ),
+            "recovered_goal_skip": ("effect", effects),
+            "planted_comprehension_coef": ("term", [cfg["comprehension"]["span_coverage"]]),
+            "recovered_comprehension_coef": ("term", [coef[1]]),
+        },
+        coords={"effect": ["skip_outside", "skip_inside"], "term": ["span_coverage"]},
+    )
+    planted = ds["planted_goal_skip"].to_numpy()
+    summary = {
+        "goal_skip_max_abs_error": float(np.max(np.abs(np.asarray(effects) - planted))),
+        "comprehension_coef_relative_error": float(
+            abs(coef[1] / cfg["comprehension"]["span_coverage"] - 1)
+        ),
+    }
+    return _finish(ds, truth, "sim_reading_goals", summary)
+
+
 def _finish(ds: xr.Dataset, truth: xr.Dataset, dataset: str, summary: dict) -> xr.Dataset:
     keep = [c for c in truth.coords if any(c in v.coords for v in ds.data_vars.values())]
     ds = ds.assign_coords({c: truth.coords[c] for c in keep})
@@ -415,6 +479,7 @@ RECOVERERS: dict[str, Callable[[str | Path], xr.Dataset]] = {
     "localizer": recover_localizer,
     "meg": recover_meg,
     "eyetracking": recover_eyetracking,
+    "reading_goals": recover_reading_goals,
 }
 
 

@@ -7,6 +7,8 @@ in ``derivatives/neuroalign-truth/`` (``truth.nc``, ``truth.json``, masks):
 - :func:`simulate_localizer` (``sim_localizer``): sentences vs non-words, BIDS.
 - :func:`simulate_meg` (``sim_meg``): story MEG, BIDS with FIF via mne-bids.
 - :func:`simulate_eyetracking` (``sim_eyetracking``): an EyeLink interest-area report.
+- :func:`simulate_reading_goals` (``sim_reading_goals``): paragraph reading under two goals
+  with comprehension questions, OneStop fixation and IA reports, and a planted null.
 - :func:`simulate_vision_images` then :func:`simulate_vision` (``sim_vision``): procedural
   images, then image-viewing single-trial betas in the THINGS-fMRI layout (planted truth in
   ``derivatives/planted/``).
@@ -22,6 +24,7 @@ from neuroalign.data.simulate.features import FeatureTable, read_feature_table
 from neuroalign.data.simulate.fmri import simulate_fmri
 from neuroalign.data.simulate.localizer import simulate_localizer
 from neuroalign.data.simulate.meg import simulate_meg
+from neuroalign.data.simulate.reading_goals import simulate_reading_goals
 from neuroalign.data.simulate.settings import (
     KINDS,
     SETTINGS,
@@ -30,6 +33,7 @@ from neuroalign.data.simulate.settings import (
     SimFmriSettings,
     SimLocalizerSettings,
     SimMegSettings,
+    SimReadingGoalsSettings,
     SimulateSettings,
     SimVisionFeatures,
     SimVisionSettings,
@@ -48,6 +52,7 @@ __all__ = [
     "SimFmriSettings",
     "SimLocalizerSettings",
     "SimMegSettings",
+    "SimReadingGoalsSettings",
     "SimVisionFeatures",
     "SimVisionSettings",
     "SimulateSettings",
@@ -58,6 +63,7 @@ __all__ = [
     "simulate_fmri",
     "simulate_localizer",
     "simulate_meg",
+    "simulate_reading_goals",
     "simulate_vision",
     "simulate_vision_images",
     "write_story_stimuli",

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self
 from neuroalign._check import NeuroalignError, suggest
 from neuroalign.settings import StageSettings
 
-KINDS = ("fmri", "localizer", "meg", "eyetracking", "vision")
+KINDS = ("fmri", "localizer", "meg", "eyetracking", "vision", "reading_goals")
 
 
 class _CrossFieldError(NeuroalignError):
@@ -250,6 +250,73 @@ class SimVisionSettings(SimulateSettings):
             )
 
 
+@dataclass(frozen=True)
+class GoalSkipModel(StageSettings):
+    """First-pass skipping of ``simulate.reading_goals`` (``skip``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_reading_goals/properties/skip"
+
+    intercept: float = -0.8
+    length: float = -0.3
+
+
+@dataclass(frozen=True)
+class GoalDurationModel(StageSettings):
+    """Log-normal fixation durations of ``simulate.reading_goals`` (``duration``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_reading_goals/properties/duration"
+
+    intercept: float = 5.35
+    length: float = 0.03
+    noise_sd: float = 0.3
+
+
+@dataclass(frozen=True)
+class GoalEffects(StageSettings):
+    """The planted effects of the information-seeking goal (``simulate.reading_goals.goal``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_reading_goals/properties/goal"
+
+    skip_outside: float = 1.0
+    skip_inside: float = -0.5
+    span_dwell: float = 0.15
+    regress_intercept: float = -2.0
+    regress_into_span: float = 3.0
+
+
+@dataclass(frozen=True)
+class ComprehensionModel(StageSettings):
+    """The planted comprehension model (``simulate.reading_goals.comprehension``)."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_reading_goals/properties/comprehension"
+
+    intercept: float = 0.0
+    span_coverage: float = 15.0
+    item_sd: float = 0.5
+
+
+@dataclass(frozen=True)
+class SimReadingGoalsSettings(SimulateSettings):
+    """Settings of :func:`~neuroalign.data.simulate.reading_goals.simulate_reading_goals`."""
+
+    SECTION: ClassVar[str] = "#/$defs/sim_reading_goals"
+    KIND: ClassVar[str] = "reading_goals"
+
+    enabled: bool = True
+    seed: int | None = None
+    n_participants: int = 12
+    stories: tuple[str, ...] = ("lighthouse", "orchard")
+    span_fraction: float = 0.25
+    reader_sd: float = 0.4
+    refixation: float = 0.02
+    regression: float = 0.05
+    skip: GoalSkipModel = field(default_factory=GoalSkipModel)
+    duration: GoalDurationModel = field(default_factory=GoalDurationModel)
+    goal: GoalEffects = field(default_factory=GoalEffects)
+    comprehension: ComprehensionModel = field(default_factory=ComprehensionModel)
+    null_copy: bool = True
+
+
 #: The settings class of each simulated kind.
 SETTINGS: dict[str, type[SimulateSettings]] = {
     cls.KIND: cls
@@ -259,6 +326,7 @@ SETTINGS: dict[str, type[SimulateSettings]] = {
         SimMegSettings,
         SimEyetrackingSettings,
         SimVisionSettings,
+        SimReadingGoalsSettings,
     )
 }
 

@@ -19,9 +19,11 @@ from neuroalign.data.simulate.features import read_feature_table
 from neuroalign.data.simulate.fmri import simulate_fmri
 from neuroalign.data.simulate.localizer import simulate_localizer
 from neuroalign.data.simulate.meg import simulate_meg
+from neuroalign.data.simulate.reading_goals import simulate_reading_goals
 from neuroalign.data.simulate.settings import (
     SimFmriSettings,
     SimLocalizerSettings,
+    SimReadingGoalsSettings,
     SimulateSettings,
     SimVisionSettings,
 )
@@ -39,6 +41,7 @@ SIMULATORS = {
     "meg": simulate_meg,
     "eyetracking": simulate_eyetracking,
     "vision": simulate_vision,
+    "reading_goals": simulate_reading_goals,
 }
 
 
@@ -105,9 +108,10 @@ def simulate(
     spec = settings.features if isinstance(settings, SimFmriSettings) else None
     table = None
     if features is not None:
-        if isinstance(settings, SimLocalizerSettings):
+        if isinstance(settings, SimLocalizerSettings | SimReadingGoalsSettings):
             raise NeuroalignError(
-                "features: the simulated localizer takes no word features; leave them out."
+                f"features: the simulated {settings.KIND} dataset takes no word features; "
+                "leave them out."
             )
         table = read_feature_table(
             features,
@@ -120,7 +124,8 @@ def simulate(
             "store of the story (--features results/activations/<model>/sim_story.zarr), or "
             "set features to null."
         )
-    kwargs = {} if isinstance(settings, SimLocalizerSettings) else {"features": table}
+    plain = isinstance(settings, SimLocalizerSettings | SimReadingGoalsSettings)
+    kwargs = {} if plain else {"features": table}
     return SIMULATORS[settings.KIND](output, settings, **kwargs)
 
 
