@@ -78,7 +78,7 @@ def epochs_run(sim_meg, tmp_path_factory):
 
 
 def test_recovers_planted_latency_and_sensors(epochs_run):
-    ds, _, _ = epochs_run
+    ds, _, trf = epochs_run
     summary = json.loads(ds.attrs["summary"])
     # the word-onset response (same for every word) peaks at 0.1 s in the mean epoch
     assert summary["planted_onset_latency_s"] == pytest.approx(0.1)
@@ -93,6 +93,13 @@ def test_recovers_planted_latency_and_sensors(epochs_run):
     assert ds.attrs["selected_layer"] == "1"
     assert float(ds["r_by_layer"].sel(layer="1").max()) > 0.3
     assert float(np.abs(ds["r_by_layer"].sel(layer="0")).max()) < 0.25
+    # the null: the planted sensors pass at the peak window, almost nothing before the response
+    strongest = np.argsort(
+        np.abs(trf.sel(predictor="surprisal", sensor=ds["sensor"]).values).max(1)
+    )
+    assert (ds["q"].sel(window=0.45).values[strongest[-5:]] < 0.05).all()
+    assert (ds["q"].sel(window=slice(0, 0.2)).values < 0.05).mean() < 0.05
+    assert ds["p"].sel(window=slice(0, 0.2)).mean() > 0.3
     early = ds["r"].sel(window=slice(0, 0.2)).mean()
     assert float(early) < 0.05  # before the feature-driven response, nothing to predict
 

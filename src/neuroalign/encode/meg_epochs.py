@@ -9,8 +9,8 @@ activation store. Ridge (`neuroalign.encoding.RidgeCV`, alpha per target by inne
 cross-validation) is fitted with words of a story (or run, or block) held out together, so
 every word gets a held-out prediction.
 
-Result layout (one netCDF per subject and model; see ``docs/meg.md``): ``r``, ``r2``,
-``alpha`` over (sensor, window); ``r_by_layer`` and ``cv_by_layer`` over (layer, sensor,
+Result layout (one netCDF per subject and model; see ``docs/meg.md``): ``r``, ``r2``, ``p``,
+``q``, ``alpha`` over (sensor, window); ``r_by_layer`` and ``cv_by_layer`` over (layer, sensor,
 window); ``prediction`` and ``observed`` over (word, sensor, window), the held-out prediction
 of the selected layer and the measured response; word coordinates ``word`` (text), ``story``,
 ``run``, ``onset`` and ``fold``; ``erf`` over (sensor, time), the mean epoch.
@@ -39,6 +39,7 @@ from neuroalign.encode.settings import EncodeSettings
 from neuroalign.encoding.cv import group_folds
 from neuroalign.encoding.estimators import RidgeCV, make_estimator
 from neuroalign.encoding.scores import pearson_r, r2_score
+from neuroalign.encoding.stats import bh_qvalues, circular_shift_null, p_values
 from neuroalign.results import write_netcdf
 
 __all__ = ["cv_groups", "encode_meg_epochs", "epoch_recovery", "evoked_file", "fit_windows"]
@@ -294,6 +295,20 @@ def encode_meg_epochs(
     cv_by_layer = np.stack([fits[k]["cv_score"].mean(0).reshape(shape) for k in keys])
     selected = keys[int(np.argmax(cv_by_layer.mean(axis=(1, 2))))]
     fit = fits[selected]
+    r_sel = r_by_layer[keys.index(selected)].ravel()
+    if opts.n_perm > 0:
+        null = circular_shift_null(
+            Y,
+            fit["prediction"],
+            n_perm=opts.n_perm,
+            rng=np.random.default_rng(settings.random_seed),
+            min_shift=min(10, n_words // 2),
+            device=device,
+        )
+        p = p_values(r_sel, null, method="gaussian")
+        q = bh_qvalues(p)
+    else:
+        p = q = np.full(r_sel.shape, np.nan)
     info = mne.pick_info(parts[0]["info"], [parts[0]["channels"].index(c) for c in channels])
     positions = np.array([ch["loc"][:3] for ch in info["chs"]])
     erf = np.mean([p["erf"][[p["channels"].index(c) for c in channels]] for p in parts], axis=0)
@@ -301,6 +316,8 @@ def encode_meg_epochs(
         {
             "r": (("sensor", "window"), r_by_layer[keys.index(selected)]),
             "r2": (("sensor", "window"), r2_score(Y, fit["prediction"]).reshape(shape)),
+            "p": (("sensor", "window"), p.reshape(shape)),
+            "q": (("sensor", "window"), q.reshape(shape)),
             "alpha": (("sensor", "window"), np.median(fit["alpha"], 0).reshape(shape)),
             "r_by_layer": (("layer", "sensor", "window"), r_by_layer),
             "cv_by_layer": (("layer", "sensor", "window"), cv_by_layer),
@@ -351,6 +368,9 @@ def encode_meg_epochs(
             folds=f"{n_folds} folds by {group}"
             + (f", {gap} words purged on each side" if gap else ""),
             alpha_convention=ALPHA_CONVENTION,
+            null=f"{opts.n_perm} circular shifts of the held-out predictions over the words "
+            "(at least 10 words); p from a normal fitted to each target's null, q by BH over "
+            "sensors and windows",
             preprocessing=json.dumps(preprocessing),
             n_words=n_words,
             summary=summary,

@@ -119,6 +119,9 @@ class MegEpochsOptions(StageSettings):
         Cross-validation groups: words of a story (or run) are held out together; ``block``:
         contiguous blocks of words; ``auto``: story, else run, else block, whichever gives at
         least ``folds`` groups first.
+    n_perm : int
+        Circular shifts of the held-out predictions over the words in the null of r (0: no p
+        and q).
     """
 
     SECTION: ClassVar[str] = "#/$defs/encode_meg_epochs_options"
@@ -138,6 +141,7 @@ class MegEpochsOptions(StageSettings):
     window: float = 0.1
     n_components: int | None = None
     group: str = "auto"
+    n_perm: int = 200
 
 
 @dataclass(frozen=True, kw_only=True)

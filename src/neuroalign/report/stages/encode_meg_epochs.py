@@ -65,6 +65,8 @@ def blocks(ctx: ReportContext, slug: str, ds: xr.Dataset, path: Path) -> tuple[s
         ["median r there", np.median(r[:, w])],
         ["max r (any sensor, window)", np.max(r)],
     ]
+    if "q" in ds and np.isfinite(ds["q"].values).any():
+        rows.append(["sensor-windows with q < 0.05", int((ds["q"].values < 0.05).sum())])
     out: list[Block] = [Table(["statistic", "value"], [[k, as_text(v)] for k, v in rows])]
     fif = path.with_name(path.stem + "_r-ave.fif")
     if fif.is_file():
@@ -75,8 +77,9 @@ def blocks(ctx: ReportContext, slug: str, ds: xr.Dataset, path: Path) -> tuple[s
                 f"{slug}-topomaps",
                 alt="Topographies of held-out r in each window after word onset",
                 caption="Held-out r of every sensor in each window after the word onset (one "
-                "colour scale for all windows, red positive): where and when the word features "
-                "predict the response.",
+                "colour scale for all windows, red positive; white dots: q < 0.05 against "
+                "circularly shifted predictions): where and when the word features predict the "
+                "response.",
             )
         )
     else:
@@ -137,6 +140,9 @@ def _topomaps(ds: xr.Dataset, info: mne.Info) -> MplFigure:
     sensors = [str(s) for s in ds["sensor"].values]
     info = mne.pick_info(info, [info["ch_names"].index(s) for s in sensors])
     r = ds["r"].transpose("sensor", "window").values
+    significant = None
+    if "q" in ds and np.isfinite(ds["q"].values).any():
+        significant = ds["q"].transpose("sensor", "window").values < 0.05
     n = r.shape[1]
     cols = min(n, 5)
     nrows = int(np.ceil(n / cols))
@@ -149,7 +155,15 @@ def _topomaps(ds: xr.Dataset, info: mne.Info) -> MplFigure:
             fig.delaxes(ax)
             continue
         image, _ = plot_topomap(
-            r[:, k], info, axes=ax, show=False, cmap="RdBu_r", vlim=(-limit, limit), contours=4
+            r[:, k],
+            info,
+            axes=ax,
+            show=False,
+            cmap="RdBu_r",
+            vlim=(-limit, limit),
+            contours=4,
+            mask=None if significant is None else significant[:, k],
+            mask_params={"marker": "o", "markerfacecolor": "w", "markersize": 3},
         )
         ax.set_title(f"{ds['window_start'][k]:.2f}-{ds['window_end'][k]:.2f} s", fontsize=9)
     fig.colorbar(image, ax=axes[:n].tolist(), shrink=0.8, label="held-out r")
