@@ -12,6 +12,11 @@ exceeds the one at ``k = 0`` by more than ``margin`` standard errors (Fisher z d
 ``sqrt(2 / (n - 3))``), so short noisy texts are not flagged by chance; texts with fewer than
 ``min_words`` pairs are not judged. The whole table's profile pools the pairs of every text;
 the table is **misaligned** when that pooled profile peaks off zero by the same rule.
+Self-paced reading is the exception: there the previous word's properties weigh more than the
+word's own (spillover), so an aligned table peaks at ``k = -1`` (the Natural Stories RTs,
+realigned by their reader, peak at -1 with nothing at +1; the file as shipped peaks at 0 with a
+large +1, the same profile one word early); ``expected`` (setting ``lag_expected``) names the
+offset an aligned table peaks at, and the rules above use it in place of 0.
 ``on_misalignment`` says what then happens: ``error`` refuses the table, ``warn`` logs a
 warning naming the peak and the flagged texts. A shift the user applies (``shift_measures``) is
 recorded in the results' provenance.
@@ -57,7 +62,9 @@ class LagProfile:
     peak : int
         Offset of the pooled profile's largest absolute correlation.
     misaligned : bool
-        The pooled profile peaks off zero by more than the margin.
+        The pooled profile peaks off ``expected`` by more than the margin.
+    expected : int
+        The offset where an aligned table peaks.
     """
 
     lags: np.ndarray
@@ -69,6 +76,7 @@ class LagProfile:
     pooled_n: np.ndarray
     peak: int
     misaligned: bool
+    expected: int = 0
 
 
 def _pairs(y: np.ndarray, x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,14 +96,16 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _off_zero(r: np.ndarray, n: np.ndarray, lags: np.ndarray, margin: float) -> tuple[int, bool]:
-    """The peak offset, and whether it is off zero by more than ``margin`` SEs."""
+def _off_zero(
+    r: np.ndarray, n: np.ndarray, lags: np.ndarray, margin: float, expected: int = 0
+) -> tuple[int, bool]:
+    """The peak offset, and whether it is off ``expected`` by more than ``margin`` SEs."""
     if not np.isfinite(r).any():
-        return 0, False
+        return expected, False
     a = np.where(np.isfinite(r), np.abs(r), -np.inf)
     k = int(np.argmax(a))
-    zero = int(np.flatnonzero(lags == 0)[0])
-    if lags[k] == 0 or not np.isfinite(r[zero]):
+    zero = int(np.flatnonzero(lags == expected)[0])
+    if lags[k] == expected or not np.isfinite(r[zero]):
         return int(lags[k]), False
     m = max(min(n[k], n[zero]) - 3, 1)
     diff = np.arctanh(min(a[k], 0.999999)) - np.arctanh(min(abs(r[zero]), 0.999999))
@@ -110,6 +120,7 @@ def lag_profiles(
     max_lag: int = 2,
     margin: float = 2.0,
     min_words: int = 10,
+    expected: int = 0,
 ) -> LagProfile:
     """Lag profile of each text and of the pooled table (module notes).
 
@@ -127,6 +138,8 @@ def lag_profiles(
         Standard errors by which an off-zero peak must beat offset 0 to flag.
     min_words : int, default=10
         Fewest pairs for a text to be judged.
+    expected : int, default=0
+        Offset at which an aligned table peaks (module notes).
 
     Returns
     -------
@@ -154,7 +167,7 @@ def lag_profiles(
                 # centered within the text: the pooled profile compares words within texts
                 pooled_a[j].append(a - a.mean())
                 pooled_b[j].append(b - b.mean())
-        flagged[t] = _off_zero(r[t], n[t], lags, margin)[1]
+        flagged[t] = _off_zero(r[t], n[t], lags, margin, expected)[1]
     pooled = np.array(
         [
             _corr(np.concatenate(a), np.concatenate(b)) if a else np.nan
@@ -162,8 +175,10 @@ def lag_profiles(
         ]
     )
     pooled_n = np.array([sum(map(len, a)) for a in pooled_a])
-    peak, misaligned = _off_zero(pooled, pooled_n, lags, margin)
-    return LagProfile(lags, np.asarray(names), r, n, flagged, pooled, pooled_n, peak, misaligned)
+    peak, misaligned = _off_zero(pooled, pooled_n, lags, margin, expected)
+    return LagProfile(
+        lags, np.asarray(names), r, n, flagged, pooled, pooled_n, peak, misaligned, expected
+    )
 
 
 def check_alignment(
@@ -190,13 +205,15 @@ def check_alignment(
                 ", ".join(map(str, flagged[:5])),
             )
         return
-    zero = int(np.flatnonzero(profile.lags == 0)[0])
+    zero = int(np.flatnonzero(profile.lags == profile.expected)[0])
     k = int(np.flatnonzero(profile.lags == profile.peak)[0])
+    late = profile.expected - profile.peak
     message = (
-        f"{what}: the {prop}-{measure} lag profile peaks at offset {profile.peak:+d} "
-        f"(r={profile.pooled[k]:.2f}, r={profile.pooled[zero]:.2f} at 0): the measures look "
-        f"shifted {-profile.peak:+d} word(s) against the words; {len(flagged)} of "
-        f"{len(profile.texts)} texts flagged; set shift: {profile.peak} to realign, or "
+        f"{what}: the {prop}-{measure} lag profile peaks at offset {profile.peak:+d}, not "
+        f"{profile.expected:+d} (r={profile.pooled[k]:.2f}, r={profile.pooled[zero]:.2f} at "
+        f"{profile.expected:+d}): the measures look {abs(late)} word(s) "
+        f"{'late' if late > 0 else 'early'} against the words; {len(flagged)} of "
+        f"{len(profile.texts)} texts flagged; set shift: {-late} to realign, or "
         "on_misalignment: warn to go on"
     )
     if on_misalignment == "error":

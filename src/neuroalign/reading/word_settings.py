@@ -53,6 +53,8 @@ class WordEffectsSettings(StageSettings):
         Standard errors of the off-zero rule.
     lag_min_words : int
         Fewest pairs to judge a text.
+    lag_expected : int
+        Offset where an aligned table's profile peaks (-1 for self-paced reading).
     on_misalignment : {"error", "warn"}
         Refuse or warn about a misaligned table.
     shift : int
@@ -87,6 +89,7 @@ class WordEffectsSettings(StageSettings):
     max_lag: int = 2
     lag_margin: float = 2.0
     lag_min_words: int = 10
+    lag_expected: int = 0
     on_misalignment: str = "error"
     shift: int = 0
     window: int | None = None

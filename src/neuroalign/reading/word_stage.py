@@ -255,6 +255,7 @@ def word_effects(
             max_lag=settings.max_lag,
             margin=settings.lag_margin,
             min_words=settings.lag_min_words,
+            expected=settings.lag_expected,
         )
     for m in measures:
         check_alignment(
@@ -368,6 +369,7 @@ def word_effects(
             ),
             on_misalignment=settings.on_misalignment,
             lag_property=settings.lag_property,
+            lag_expected=int(settings.lag_expected),
             misaligned=[m for m in measures if profiles[m].misaligned],
             exclusions=exclusions,
             coefficients=COEFFICIENTS,

@@ -70,9 +70,7 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     if models:
         inputs["models"] = models
     if participants_path(config, name):
-        inputs["participants"] = str(
-            dataset_ready(config, config["stimuli"][stimset]["dataset"])
-        )
+        inputs["participants"] = str(dataset_ready(config, config["stimuli"][stimset]["dataset"]))
     return inputs
 
 
