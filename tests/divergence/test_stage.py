@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from neuroalign._check import NeuroalignError
 from neuroalign.divergence.settings import DivergenceSettings
@@ -71,9 +72,36 @@ def test_fine_tuned_vs_base_detects_a_planted_improvement(planted, tmp_path):
     assert float(r.sel(model="finetuned")) > float(r.sel(model="base")) + 0.02
 
 
-def test_stores_that_are_not_the_recordings_words_are_refused(planted, tmp_path):
-    import xarray as xr
+def test_an_encoding_stages_held_out_predictions_are_analysed_as_they_are(planted, tmp_path):
+    """The layout of `encode meg_epochs`: the words as the word coordinate, float32 arrays."""
+    from _divergence_sim import model_features, predict
 
+    from neuroalign.divergence.responses import read_meg, word_epochs
+
+    dataset, stores, truth = planted
+    data, sfreq, _, words = read_meg(dataset, "01")
+    observed = word_epochs(data, sfreq, words["onset"].to_numpy(), [(0.2, 0.3), (0.3, 0.4)])
+    prediction = predict(model_features(truth["predictor_values"].values[:, 1], 0), observed)
+    encoded = xr.Dataset(
+        {"observed": observed.astype("float32"), "prediction": prediction.astype("float32")},
+        coords={
+            "word": ("word", words["word"].to_numpy(object)),
+            "story": ("word", truth["story"].values),
+        },
+    ).drop_vars("text", errors="ignore")
+    encoded.to_netcdf(tmp_path / "sub-01.nc")
+    settings = DivergenceSettings.from_config({**FAST, "interval": [0.2, 0.4]})
+    out = divergence(
+        settings, activations=stores["base"], encoding=tmp_path / "sub-01.nc",
+        output=tmp_path / "d.nc",
+    )  # fmt: skip
+    ds = load_netcdf(out)
+    assert json.loads(ds.attrs["summary"])["top_category"] == "social"
+    assert list(ds["text"].values[:3]) == list(words["word"][:3])
+    assert "oracle_error" not in ds  # no features were fitted here
+
+
+def test_stores_that_are_not_the_recordings_words_are_refused(planted, tmp_path):
     dataset, stores, _ = planted
     bad = xr.load_dataset(stores["base"]).isel(item=slice(1, None))
     bad.to_netcdf(tmp_path / "short.nc")

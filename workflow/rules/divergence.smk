@@ -29,7 +29,11 @@ rule finetune_model:
 
 rule divergence_words:
     input:
-        unpack(lambda wc: divergence_workflow.analyze_inputs(config, wc.divergence)),
+        unpack(
+            lambda wc: divergence_workflow.analyze_inputs(
+                config, wc.divergence, wc.subject
+            )
+        ),
         settings=lambda wc: settings_file("divergence", wc.divergence),
     output:
         f"{RESULTS}/divergence/{{divergence}}/sub-{{subject}}.nc",
@@ -44,10 +48,16 @@ rule divergence_words:
         **rule_resources("divergence_words", mem_mb=8000, runtime=60),
     params:
         dataset=lambda wc: divergence_workflow.data_path(config, wc.divergence),
+        encoding=lambda wc, input: (
+            f"--encoding {shlex.quote(input.encoding)}"
+            if "encoding" in input.keys()
+            else ""
+        ),
     shell:
         "neuroalign divergence analyze --settings {input.settings:q}"
         " --activations {input.activations:q} --dataset {params.dataset:q}"
-        " --subject {wildcards.subject:q} --output {output:q} 2> {log:q}"
+        " --subject {wildcards.subject:q} {params.encoding} --output {output:q}"
+        " 2> {log:q}"
 
 
 rule divergence_finetuned:

@@ -32,6 +32,7 @@ class DivergenceSettings(StageSettings):
     dataset: str | None = None
     stimset: str | None = None
     model: str | None = None
+    encoding: str | None = None
     subjects: tuple[str, ...] = ("01",)
     task: str | None = None
     variable: str = "resid"

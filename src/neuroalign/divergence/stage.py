@@ -80,7 +80,10 @@ def _responses(settings: DivergenceSettings, dataset, subject, encoding):
             raise NeuroalignError(
                 f"{encoding}: needs prediction and observed (word, sensor, window)."
             )
-        return ds["observed"], ds["prediction"], None
+        if "word" in ds.coords and "text" not in ds.coords:  # the words as the word coordinate
+            ds = ds.assign_coords(text=("word", ds["word"].values.astype(str))).drop_vars("word")
+        pair = ds[["observed", "prediction"]].astype(float)
+        return pair["observed"], pair["prediction"], None
     data, sfreq, sensors, words = read_meg(dataset, subject, settings.task)
     observed = word_epochs(
         data, sfreq, words["onset"].to_numpy(float), settings.windows, sensors=sensors, words=words

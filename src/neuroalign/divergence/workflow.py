@@ -60,13 +60,30 @@ def _dataset(config: Mapping[str, Any], dataset: str) -> str:
     return str(ready)
 
 
-def analyze_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
-    """The model's activation store and the dataset (folder or fetch stamp) of ``analyze``."""
+def analyze_inputs(config: Mapping[str, Any], name: str, subject: str) -> dict[str, str]:
+    """The model's activation store and the dataset (folder or fetch stamp) of ``analyze``, and
+    the encoding result of the entry's ``encoding`` (an ``encode`` entry of kind meg_epochs)."""
     entry = _entry(config, name)
-    return {
+    inputs = {
         "activations": _store(config, entry["model"], entry["stimset"]),
         "dataset": _dataset(config, entry["dataset"]),
     }
+    encoding = entry.get("encoding")
+    if encoding:
+        encode = config.get("encode", {}).get(encoding)
+        if (
+            encode is None
+            or encode["kind"] != "meg_epochs"
+            or entry["model"] not in encode["models"]
+        ):
+            raise NeuroalignError(
+                f"divergence.{name}.encoding: {encoding!r} must be an `encode` entry of kind "
+                f"meg_epochs whose models include {entry['model']!r}."
+            )
+        inputs["encoding"] = (
+            f"{config['results']}/encoding/{encoding}/{entry['model']}/sub-{subject}.nc"
+        )
+    return inputs
 
 
 def compare_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
