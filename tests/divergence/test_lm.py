@@ -146,3 +146,30 @@ def test_divergence_with_lm_loss_and_proposals(planted, tiny_gpt2, tmp_path):
     assert "lm_p" in ds and ds["lm_p"].dims == ("category",)
     assert ds["proposal_auc"].sizes["proposal"] == ds["proposal_text"].sizes["proposal"] <= 3
     assert ((ds["proposal_auc"] >= 0) & (ds["proposal_auc"] <= 1)).all()
+
+
+def test_the_finetune_subcommand_writes_the_model_folder(tiny_gpt2, tmp_path, capsys):
+    from neuroalign.cli import main
+
+    settings = tmp_path / "ft.json"
+    settings.write_text(
+        json.dumps({"dataset": "text", "path": "package:physical_toy.txt", "steps": 3,
+                    "batch_size": 2, "device": "cpu", "seed": 0})
+    )  # fmt: skip
+    out = tmp_path / "models" / "tiny_physical"
+    code = main(["finetune", "--settings", str(settings), "--base", f"path:{tiny_gpt2}",
+                 "--output", str(out)])  # fmt: skip
+    assert code == 0
+    assert f"{out}: loss " in capsys.readouterr().out
+    record = json.loads((out / "neuroalign_finetune.json").read_text())
+    assert record["stage"] == "finetune" and len(record["losses"]) == 3
+    assert json.loads(record["config"])["path"] == "package:physical_toy.txt"
+    model, _, _ = load_model(f"path:{out}", head="causal")
+    assert is_causal(model)
+
+
+def test_a_missing_named_dataset_says_what_to_do(tiny_gpt2, tmp_path):
+    settings = FinetuneSettings.from_config({"dataset": "piqa", "steps": 1, "device": "cpu"})
+    with pytest.raises(NeuroalignError, match=r"datasets library"):
+        finetune(settings, base=f"path:{tiny_gpt2}", output=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
