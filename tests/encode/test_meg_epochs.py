@@ -164,7 +164,10 @@ def test_report_page(epochs_run, tmp_path):
     assert [t.columns[0] for t in tables] == ["statistic", "recovery metric", "recording"]
     headline = page.headline(ds)
     assert "0.40-0.50 s" in headline.label
-    assert headline.value == pytest.approx(float(np.median(ds["r"].sel(window=0.45).values)))
+    passing = ds["q"].sel(window=0.45).values < 0.05
+    assert f"the {passing.sum()} sensors with q < 0.05" in headline.label
+    r = ds["r"].sel(window=0.45).values
+    assert headline.value == pytest.approx(float(np.median(r[passing])))
     assert text == headline.text()
 
 

@@ -39,12 +39,20 @@ def _peak(ds: xr.Dataset) -> int:
 
 
 def headline(ds: xr.Dataset, where: str = "") -> Headline:
-    """Median r over sensors in the window of highest mean r, with its BCa interval."""
+    """Median r in the window of highest mean r over its sensors with q < 0.05 (else all),
+    with its BCa interval (the encoding pages' rule)."""
     w = _peak(ds)
     lo, hi = float(ds["window_start"][w]), float(ds["window_end"][w])
-    med, low, high = median_ci(ds["r"].values[:, w])
+    r = ds["r"].values[:, w]
+    passing = ds["q"].values[:, w] < 0.05 if "q" in ds else np.zeros(r.shape, bool)
+    over, subset = (
+        (r[passing], f"the {int(passing.sum())} sensors with q < 0.05")
+        if passing.any()
+        else (r, f"all {r.size} sensors")
+    )
+    med, low, high = median_ci(over)
     return Headline(
-        f"median r over sensors, {lo:.2f}-{hi:.2f} s after word onset (best window)",
+        f"median r over {subset}, {lo:.2f}-{hi:.2f} s after word onset (best window)",
         med, low, high, interval="95% CI", where=where,
         note=f"of {ds.sizes['sensor']} sensors, {ds.sizes['word']} words",
     )  # fmt: skip
