@@ -190,3 +190,32 @@ def test_trf_path_finds_a_kit_recording(shared_data, tmp_path):
 def test_unknown_bad_channel_is_named(tmp_path):
     with pytest.raises(NeuroalignError, match=r"bad_channels: \['MEG 9999'\] are not sensors"):
         simulate_meg(tmp_path / "x", SimMegSettings.from_config({"bad_channels": ["MEG 9999"]}))
+
+
+def test_trf_path_preprocessing_is_recorded(epochs_run, sim_meg, tmp_path):
+    """The lag-engine path (kind meg) drops the channels file's bad channels and records its
+    preprocessing; a band-pass is an option (none by default, as before)."""
+    from neuroalign.encode.meg import encode_meg
+
+    _, out, _ = epochs_run
+    dataset = out.parent / "sim_meg"
+    _, features, _, _ = sim_meg
+    entry = {"kind": "meg", "dataset": "sim_meg", "stimset": "story", "models": ["toy"],
+             "device": "cpu", "alphas": [1.0, 100.0]}  # fmt: skip
+    options = {"n_components": 1, "n_perm": 0, "tmin": 0.0, "tmax": 0.2}
+    plain = encode_meg(
+        EncodeSettings.from_config({**entry, "options": options}),
+        activations=features, dataset=dataset, subject="01", output=tmp_path / "a.nc",
+    )  # fmt: skip
+    band = {**options, "l_freq": 1.0, "h_freq": 40.0}
+    filtered = encode_meg(
+        EncodeSettings.from_config({**entry, "options": band}),
+        activations=features, dataset=dataset, subject="01", output=tmp_path / "b.nc",
+    )  # fmt: skip
+    a, b = xr.load_dataset(plain), xr.load_dataset(filtered)
+    assert not set(BADS) & set(a["sensor"].values.tolist()) and a.sizes["sensor"] == 100
+    steps_a = json.loads(a.attrs["preprocessing"])[0]
+    steps_b = json.loads(b.attrs["preprocessing"])[0]
+    assert steps_a["bads"] == BADS and [s["step"] for s in steps_a["steps"]] == ["pick"]
+    assert steps_b["steps"][1] == {"step": "filter", "l_freq": 1.0, "h_freq": 40.0, "method": "fir"}
+    assert not np.allclose(a["r"].values, b["r"].values)

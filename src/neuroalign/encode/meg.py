@@ -8,6 +8,7 @@ window of lags on all but the last contiguous blocks and scores the held-out one
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from mne_bids import get_bids_path_from_fname
 
 from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance
+from neuroalign.data.meg_preprocess import preprocess_raw
 from neuroalign.data.readers.bids_meg import read_bids_meg
 from neuroalign.encode.activations import align_items, read_activations
 from neuroalign.encode.bids import meg_recording, read_events
@@ -87,12 +89,12 @@ def encode_meg(
     alphas = settings.grid
     layers = read_activations(activations, settings.variable, settings.layers)
     recording = meg_recording(dataset, subject, opts.task)
-    with mne.use_log_level("error"):
-        # any BIDS MEG (KIT, FIF, CTF); the channels file's bad channels and references out
-        raw = read_bids_meg(get_bids_path_from_fname(recording.data)).raw.load_data()
-        raw.pick(mne.pick_types(raw.info, meg=True, ref_meg=False, exclude="bads"))
-        if abs(raw.info["sfreq"] - opts.sfreq) > 1e-6:
-            raw.resample(opts.sfreq)
+    # any BIDS MEG (KIT, FIF, CTF): good MEG sensors (the channels file's bads and reference
+    # channels out), optional notch and band-pass, resampled to sfreq; every step recorded
+    rec = read_bids_meg(get_bids_path_from_fname(recording.data))
+    raw, steps = preprocess_raw(
+        rec.raw, l_freq=opts.l_freq, h_freq=opts.h_freq, notch=list(opts.notch), sfreq=opts.sfreq
+    )
     Y = raw.get_data().T
     Y = (Y - Y.mean(0)) / Y.std(0)
     words = read_events(recording.events)
@@ -162,6 +164,16 @@ def encode_meg(
             "leave-one-block-out CV)",
             alpha_convention=ALPHA_CONVENTION,
             null="circular shift of the held-out prediction; p from a normal fitted to each null",
+            preprocessing=json.dumps(
+                [
+                    {
+                        "recording": rec.label,
+                        "path": str(recording.data),
+                        "bads": rec.bads,
+                        "steps": steps,
+                    }
+                ]
+            ),
             n_test_samples=int(np.isin(segments, test_blocks).sum()),
             n_lower_edge=fit.n_lower_edge,
             n_upper_edge=fit.n_upper_edge,

@@ -72,6 +72,10 @@ class MegOptions(StageSettings):
         First and last lag (s).
     sfreq : float
         Sampling rate (Hz) the recording is resampled to.
+    l_freq, h_freq : float or None
+        Band-pass edges (Hz) applied before resampling; None: that side open (both: none).
+    notch : tuple of float
+        Line-noise frequencies (Hz) to notch out; empty: none.
     n_components : int
         Principal components of the features, added to a word-onset impulse.
     test_blocks : int
@@ -86,6 +90,9 @@ class MegOptions(StageSettings):
     tmin: float = -0.1
     tmax: float = 0.6
     sfreq: float = 100.0
+    l_freq: float | None = None
+    h_freq: float | None = None
+    notch: tuple[float, ...] = ()
     n_components: int = 8
     test_blocks: int = 1
     n_perm: int = 200
