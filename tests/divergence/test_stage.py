@@ -99,6 +99,28 @@ def test_an_encoding_stages_held_out_predictions_are_analysed_as_they_are(plante
     assert json.loads(ds.attrs["summary"])["top_category"] == "social"
     assert list(ds["text"].values[:3]) == list(words["word"][:3])
     assert "oracle_error" not in ds  # no features were fitted here
+    assert (
+        json.loads(ds.attrs["summary"])["median_error"] < 1 and "warning" not in ds.attrs["summary"]
+    )
+
+
+def test_predictions_worse_than_the_mean_are_flagged(planted, tmp_path):
+    from neuroalign.divergence.responses import read_meg, word_epochs
+
+    dataset, stores, _ = planted
+
+    data, sfreq, _, words = read_meg(dataset, "01")
+    observed = word_epochs(data, sfreq, words["onset"].to_numpy(), [(0.2, 0.3)])
+    noisy = observed + 3 * float(observed.std()) * np.random.default_rng(0).standard_normal(
+        observed.shape
+    )
+    xr.Dataset({"observed": observed, "prediction": noisy}).to_netcdf(tmp_path / "e.nc")
+    settings = DivergenceSettings.from_config({**FAST, "interval": [0.2, 0.3]})
+    out = divergence(
+        settings, activations=stores["base"], encoding=tmp_path / "e.nc", output=tmp_path / "d.nc"
+    )
+    summary = json.loads(load_netcdf(out).attrs["summary"])
+    assert summary["median_error"] > 1 and "overfit" in summary["warning"]
 
 
 def test_stores_that_are_not_the_recordings_words_are_refused(planted, tmp_path):

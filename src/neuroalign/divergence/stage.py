@@ -224,7 +224,15 @@ def divergence(
         "top_q": float(top["q"].values[0]),
         "n_significant": int(tests["significant"].sum()),
         "planted_category": planted or None,
+        "median_error": float(np.nanmedian(errors.values)),
     }
+    if summary["median_error"] > 1:
+        summary["warning"] = (
+            f"the median word's error is {summary['median_error']:.2f}, worse than predicting "
+            "each sensor-window's mean (1): the predictions overfit, and the category contrasts "
+            "then reflect words with outlying predictions more than the brain"
+        )
+        logger.warning("%s: %s", output, summary["warning"])
     if "oracle_q" in out and planted in list(out["category"].values):
         summary["oracle_q"] = float(out["oracle_q"].sel(category=planted))
     out.attrs.update(

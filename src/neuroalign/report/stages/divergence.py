@@ -125,6 +125,8 @@ def _page(ctx: ReportContext, name: str, ds: xr.Dataset, comp: xr.Dataset | None
                 else "No divergence is planted in this dataset: no category should pass."
             )
         )
+    if s.get("warning"):
+        blocks.append(Notice(f"Warning: {s['warning']}.", "warning"))
     blocks += [_ranking_figure(ctx, slug, ds), _top_words_table(ds)]
     contrasts = [_contrast_figure(ctx, slug, ds, "test_", "the model's features")]
     contrasts.append(_contrast_table(ds, "test_", "Prediction error by category"))
