@@ -574,12 +574,21 @@ def main() -> None:
         help="another input mode (benchmarks/extract_modes.py): bidirectional encoders over "
         "mixed lengths, head_out and attn_pattern units, or LLaVA-style prompts",
     )
+    parser.add_argument(
+        "--max-autotune",
+        action="store_true",
+        help="compile with inductor's GEMM autotuning (Triton matmuls with fused epilogues)",
+    )
     parser.add_argument("--rows", type=int, default=20000, help="rows for ours (--mode)")
     parser.add_argument("--naive-rows", type=int, default=2000, help="rows, naive (--mode)")
     parser.add_argument(
         "--naive-images", type=int, default=2048, help="images for the naive loop (--vision)"
     )
     args = parser.parse_args()
+    if args.max_autotune:
+        import torch._inductor.config as inductor_config
+
+        inductor_config.max_autotune_gemm = True
     if args.mode:
         from extract_modes import MODES
 
