@@ -12,6 +12,7 @@ from neuroalign.settings import write_settings
 from neuroalign.encode import workflow as encode_workflow
 from neuroalign.localize import workflow as localize_workflow
 from neuroalign.reading import word_workflow as reading_word_workflow
+from neuroalign.reading import decode_workflow as reading_decode_workflow
 from neuroalign.divergence import workflow as divergence_workflow
 from neuroalign.vision import encode_workflow as vision_encode_workflow
 from neuroalign.vision import reconstruct_workflow
@@ -161,6 +162,7 @@ def report_inputs(wildcards):
         "activations": [f"{RESULTS}/activations/{m}/{s}.zarr" for m, s in EXTRACTIONS],
         "encoding": encode_workflow.targets(config),
         "reading_words": reading_word_workflow.targets(config),
+        "reading_decode": reading_decode_workflow.targets(config),
         "episodic": episodic_targets(),
         "localize": [
             f"{RESULTS}/localize/{m}/{n}.nc"

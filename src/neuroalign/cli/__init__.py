@@ -29,6 +29,7 @@ COMMANDS = (
     "extract",
     "encode",
     "localize",
+    "decode-reading",
     "episodic",
     "finetune",
     "divergence",

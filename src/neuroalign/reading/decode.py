@@ -74,10 +74,11 @@ class FusionSettings(StageSettings):
     SECTION: ClassVar[str] = "#/$defs/reading_decode/properties/fusion"
 
     d_model: int = 16
+    word_dim: int = 16
     n_layers: int = 1
     n_heads: int = 2
-    max_epochs: int = 40
-    patience: int = 6
+    max_epochs: int = 30
+    patience: int = 5
     lr: float = 3e-3
     validation: float = 0.2
     device: str = "cpu"

@@ -386,22 +386,24 @@ class FusionDecoder(Decoder):
 
     Parameters (``**params``)
     -------------------------
-    d_model : int (16), n_layers : int (1), n_heads : int (2), dropout : float (0.1),
-    lr : float (3e-3), weight_decay : float (1e-2), max_epochs : int (40),
-    patience : int (6), batch_size : int (32), validation : float (0.2),
+    d_model : int (16), word_dim : int (16; principal components of the word features kept),
+    n_layers : int (1), n_heads : int (2), dropout : float (0.1),
+    lr : float (3e-3), weight_decay : float (1e-2), max_epochs : int (30),
+    patience : int (5), batch_size : int (32), validation : float (0.2),
     max_fixations : int (192), device : str ("cpu"; any spec of `neuroalign.devices`),
     threads : int (1; CPU threads while it trains, 0 keeps torch's setting).
     """
 
     _DEFAULTS: ClassVar[dict[str, Any]] = {
         "d_model": 16,
+        "word_dim": 16,
         "n_layers": 1,
         "n_heads": 2,
         "dropout": 0.1,
         "lr": 3e-3,
         "weight_decay": 1e-2,
-        "max_epochs": 40,
-        "patience": 6,
+        "max_epochs": 30,
+        "patience": 5,
         "batch_size": 32,
         "validation": 0.2,
         "max_fixations": 192,
@@ -420,20 +422,24 @@ class FusionDecoder(Decoder):
         seqs_w, seqs_e = [], []
         for i in range(len(trials)):
             pos, _ = trials.sequence(i)
-            words = self.features.items[trials.trials["item"].iloc[i]][pos]
+            words = self._project(self.features.items[trials.trials["item"].iloc[i]])[pos]
             seqs_w.append(words[:cap])
             seqs_e.append(_eye_tokens(trials, i)[:cap])
         length = max(len(s) for s in seqs_w)
-        w = np.zeros((len(trials), length, self.features.dim), np.float32)
+        w = np.zeros((len(trials), length, self.components_.shape[1]), np.float32)
         e = np.zeros((len(trials), length, N_EYE_TOKEN), np.float32)
         mask = np.zeros((len(trials), length), bool)
         for b, (sw, se) in enumerate(zip(seqs_w, seqs_e, strict=True)):
-            w[b, : len(sw)] = (sw - self.mean_) / self.scale_
+            w[b, : len(sw)] = sw
             e[b, : len(se)] = se
             mask[b, : len(sw)] = True
         g = ((eye_measures(trials) - self.g_mean_) / self.g_scale_).astype(np.float32)
         dev = self.device_
         return tuple(torch.from_numpy(a).to(dev) for a in (w, e, mask, g))
+
+    def _project(self, words: np.ndarray) -> np.ndarray:
+        """Whitened principal components of word features (fitted in `fit`)."""
+        return (words - self.mean_) @ self.components_
 
     def _net(self) -> Any:
         import torch
@@ -470,7 +476,7 @@ class FusionDecoder(Decoder):
                 return self.head(pooled + self.measures(g)).squeeze(-1)
 
         outer = self
-        return Net(self.features.dim)
+        return Net(self.components_.shape[1])
 
     def fit(self, trials: ReadingTrials) -> Decoder:
         import torch
@@ -490,9 +496,15 @@ class FusionDecoder(Decoder):
 
         y = self._labels(trials)
         self.device_ = torch.device(resolve_device(str(self._p("device")), "fusion.device"))
-        allw = np.concatenate(list(self.features.items.values()))
+        # Word features reduced to their first principal components over the training
+        # paragraphs' words (unsupervised; a wide model's features would overfit small data).
+        allw = np.concatenate(
+            [self.features.items[k] for k in dict.fromkeys(trials.trials["item"])]
+        )
         self.mean_ = allw.mean(0)
-        self.scale_ = allw.std(0) + 1e-6
+        _, sv, vt = np.linalg.svd(allw - self.mean_, full_matrices=False)
+        k = min(int(self._p("word_dim")), vt.shape[0])
+        self.components_ = (vt[:k].T / (sv[:k] / np.sqrt(len(allw)) + 1e-6)).astype(np.float32)
         measures = eye_measures(trials)
         self.g_mean_, self.g_scale_ = measures.mean(0), measures.std(0) + 1e-6
         inputs = self._tensors(trials)

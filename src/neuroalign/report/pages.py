@@ -27,6 +27,7 @@ STAGE_PAGES: dict[str, str] = {
     "encode": "neuroalign.report.stages.encode",
     "localize": "neuroalign.report.stages.localize",
     "reading_words": "neuroalign.report.stages.reading_words",
+    "reading_decode": "neuroalign.report.stages.reading_decode",
     "divergence": "neuroalign.report.stages.divergence",
     "episodic": "neuroalign.report.stages.episodic",
     "vision_encode": "neuroalign.report.stages.vision_encode",
