@@ -66,7 +66,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if not target.exists():
             raise FileNotFoundError(f"nothing was written to {path}")
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
+            # the previous folder leaves in one rename and is deleted from the hidden folder
+            # after the new one took its place: a kill at any moment leaves the old folder or
+            # the new one whole (or, between the two renames, none), never a half-deleted one
+            os.replace(path, tmp / ".previous")
         os.replace(target, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
