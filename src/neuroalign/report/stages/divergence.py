@@ -216,10 +216,11 @@ def _contrast_figure(ctx: ReportContext, slug: str, ds: xr.Dataset, prefix: str,
     ok = np.isfinite(diff)
     colors = [RECOVERED_COLOR if np.nan_to_num(v, nan=1) < 0.05 else "0.5" for v in q]
     ax.errorbar(
-        np.where(ok, diff, 0), y, xerr=[np.where(ok, diff - lo, 0), np.where(ok, hi - diff, 0)],
+        diff[ok], y[ok], xerr=[diff[ok] - lo[ok], hi[ok] - diff[ok]],
         fmt="none", ecolor="0.3", capsize=3,
     )  # fmt: skip
-    ax.scatter(np.where(ok, diff, 0), y, color=colors, zorder=3)
+    # untested categories (too few words) keep their label and get no marker
+    ax.scatter(diff[ok], y[ok], color=[c for c, k in zip(colors, ok, strict=True) if k], zorder=3)
     ax.axvline(0, color="0.7", lw=1)
     ax.set_yticks(
         y,
