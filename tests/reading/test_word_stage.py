@@ -121,3 +121,45 @@ def test_a_tokenizer_that_drops_characters_names_the_word(sim, tmp_path):
         word_effects(
             _settings(), stimuli=table, output=tmp_path / "x.nc", models={"tiny": f"path:{folder}"}
         )
+
+
+def _store(path, table, layers):
+    """A finished activation store (netCDF) of the table's words with the given layers."""
+    from neuroalign.results import write_netcdf
+
+    words = table["text"].astype(str).to_numpy()
+    data = np.stack(layers, axis=1)  # (item, layer, unit)
+    ds = xr.Dataset(
+        {"resid": (("item", "layer", "unit"), data)},
+        coords={"text": ("item", words), "layer": np.arange(len(layers))},
+        attrs={"complete": "true"},
+    )
+    return write_netcdf(ds, path)
+
+
+def test_layer_features_through_the_ridge_engine(sim, tmp_path):
+    from neuroalign.data.stimuli import read_table
+
+    table_path, _, _ = sim
+    table, _ = read_table(table_path)
+    rng = np.random.default_rng(0)
+    n = len(table)
+    noise = rng.normal(size=(n, 16))
+    signal = noise.copy()
+    signal[:, 0] = table["surprisal"].to_numpy() + 0.1 * rng.normal(size=n)
+    store = _store(tmp_path / "acts.nc", table, [noise, signal])
+    settings = _settings(models=[], features=["feat"], alphas=[1.0, 100.0])
+    out = word_effects(
+        settings, stimuli=table_path, output=tmp_path / "f.nc", activations={"feat": store}
+    )
+    ds = xr.load_dataset(out)
+    gain = ds["feature_r_gain"].sel(measure="mean_FFD").values
+    dll = ds["feature_delta_loglik_heldout"].sel(measure="mean_FFD").values
+    assert list(ds["feature_id"].values) == ["feat:0", "feat:1"]
+    assert gain[1] > gain[0] and dll[1] > 0.005 and dll[1] > dll[0] + 0.005
+    assert "ridge" in ds.attrs["features"]
+    bad = _store(tmp_path / "bad.nc", table.iloc[::-1], [noise])
+    with pytest.raises(NeuroalignError, match=r"item 0 is .* the table's word is 'On'"):
+        word_effects(
+            settings, stimuli=table_path, output=tmp_path / "g.nc", activations={"feat": bad}
+        )

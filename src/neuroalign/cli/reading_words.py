@@ -47,6 +47,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     parser.add_argument(
         "--participants", type=Path, help="participant-level measures (OneStop IA report)"
     )
+    parser.add_argument(
+        "--activations",
+        action="append",
+        default=[],
+        metavar="NAME=STORE",
+        help="activation store of the table's words for a model of `features` (repeat)",
+    )
     parser.add_argument("--output", required=True, type=Path, help="result file (.nc)")
     parser.set_defaults(func=run)
     return parser
@@ -59,12 +66,17 @@ def run(args: argparse.Namespace) -> None:
     from neuroalign.reading.word_stage import word_effects
     from neuroalign.settings import read_settings
 
-    models = {}
-    for spec in args.model:
-        name, sep, source = spec.partition("=")
-        if not sep or not name or not source:
-            raise NeuroalignError(f"--model {spec!r}: give NAME=SOURCE, e.g. gpt2=hf:gpt2")
-        models[name] = source
+    def pairs(specs: list[str], flag: str, example: str) -> dict[str, str]:
+        out = {}
+        for spec in specs:
+            name, sep, value = spec.partition("=")
+            if not sep or not name or not value:
+                raise NeuroalignError(f"{flag} {spec!r}: give NAME=VALUE, e.g. {example}")
+            out[name] = value
+        return out
+
+    models = pairs(args.model, "--model", "gpt2=hf:gpt2")
+    activations = pairs(args.activations, "--activations", "minilm=results/activations/m.zarr")
     settings = read_settings(WordEffectsSettings, args.settings)
     output = word_effects(
         settings,
@@ -72,5 +84,6 @@ def run(args: argparse.Namespace) -> None:
         output=args.output,
         models=models,
         participants=args.participants,
+        activations=activations,
     )
     print(output)

@@ -6,10 +6,10 @@ module imports neither torch nor transformers, so the workflow can read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
-from neuroalign.settings import StageSettings
+from neuroalign.settings import DEFAULT_ALPHAS, StageSettings
 
 __all__ = ["WordEffectsSettings"]
 
@@ -59,6 +59,14 @@ class WordEffectsSettings(StageSettings):
         Refuse or warn about a misaligned table.
     shift : int
         Words by which the measures are moved later in each text first.
+    features : tuple of str
+        Models whose activation stores of the table (every layer) go through the ridge engine.
+    variable : str
+        Unit space of those stores.
+    layers : "all" or tuple of int
+        Layers of those stores.
+    alphas : tuple of float or mapping
+        Ridge penalty grid.
     window : int or None
         Tokens per LM input.
     batch_size : int
@@ -92,6 +100,12 @@ class WordEffectsSettings(StageSettings):
     lag_expected: int = 0
     on_misalignment: str = "error"
     shift: int = 0
+    features: tuple[str, ...] = ()
+    variable: str = "resid"
+    layers: str | tuple[int, ...] = "all"
+    alphas: tuple[float, ...] | dict[str, float] = field(
+        default_factory=lambda: dict(DEFAULT_ALPHAS)
+    )
     window: int | None = None
     batch_size: int = 8
     folds: int = 5

@@ -36,6 +36,7 @@ from neuroalign._check import NeuroalignError
 from neuroalign._io import provenance
 from neuroalign.data.reading_measures import CONVENTIONS, EDGE_NOTE, sentence_edges
 from neuroalign.data.stimuli import read_table
+from neuroalign.reading.features import layer_gains, read_layers
 from neuroalign.reading.lags import check_alignment, lag_profiles, shift_measures
 from neuroalign.reading.regress import (
     EFFECT_COLUMNS,
@@ -173,6 +174,7 @@ def word_effects(
     output: str | Path,
     models: Mapping[str, str] | None = None,
     participants: str | Path | None = None,
+    activations: Mapping[str, str | Path] | None = None,
 ) -> Path:
     """Regress each reading measure of a word table on word predictors; write a netCDF.
 
@@ -189,6 +191,10 @@ def word_effects(
     participants : str or Path, optional
         The participant-level measures (an interest-area report of the OneStop format) of the
         table's words, for the mixed models.
+    activations : mapping of str to str or Path, optional
+        Model name -> activation store of the table's words, for each name in
+        ``settings.features``: every layer against the baseline through the ridge engine
+        (`neuroalign.reading.features`).
 
     Returns
     -------
@@ -323,6 +329,11 @@ def word_effects(
         data,
     )
 
+    # 5. high-dimensional features: each layer over the baseline, through the ridge engine
+    feature_note = _features(
+        settings, activations or {}, table, Y, measures, X_all, base_cols, keep, texts, data
+    )
+
     # lag profiles
     text_names = profiles[measures[0]].texts
     data["lag_r"] = (("measure", "text", "lag"), np.stack([profiles[m].r for m in measures]))
@@ -375,6 +386,7 @@ def word_effects(
             coefficients=COEFFICIENTS,
             delta_loglik=DELTA_LL,
             mixed=mixed_note,
+            features=feature_note,
             conventions=list(conv.notes) if conv else [],
         )
     )
@@ -462,3 +474,51 @@ def _mixed(
         note += f"; not fitted (binary or no participant-level values): {skipped}"
     logger.info("%s", note)
     return note
+
+
+def _features(settings, activations, table, Y, measures, X_all, base_cols, keep, texts, data):
+    """Fill ``data`` with each layer's held-out gain over the baseline; return what was done."""
+    if not settings.features:
+        return "none"
+    from neuroalign.devices import resolve_device
+    from neuroalign.settings import alpha_grid
+
+    words = table["text"].astype(str).tolist()
+    layers = {}
+    for name in settings.features:
+        if name not in activations:
+            raise NeuroalignError(f"features model {name!r} has no activation store; pass one")
+        for layer, X in read_layers(
+            activations[name], words, settings.variable, settings.layers, "the stimulus table"
+        ).items():
+            layers[f"{name}:{layer}"] = X
+    keys = ("r_gain", "r2_gain", "delta_loglik_heldout", "r_baseline", "r_full")
+    out = {k: np.full((len(measures), len(layers)), np.nan) for k in keys}
+    alphas = alpha_grid(settings.alphas)
+    device = resolve_device(settings.device)
+    for i, m in enumerate(measures):
+        for j, X in enumerate(layers.values()):
+            rows = keep & finite_rows(Y[m], X_all[base_cols], X)
+            if rows.sum() <= len(base_cols) + 2 or len(np.unique(texts[rows])) < 2:
+                continue
+            scores = layer_gains(
+                X[rows],
+                X_all.loc[rows, base_cols].to_numpy(float),
+                Y[m][rows],
+                texts[rows],
+                alphas,
+                n_folds=settings.folds,
+                device=device,
+            )
+            for k in keys:
+                out[k][i, j] = scores[k]
+    for k, v in out.items():
+        data[f"feature_{k}"] = (("measure", "feature"), v)
+    data["feature_model"] = ("feature", [f.split(":")[0] for f in layers])
+    data["feature_layer"] = ("feature", [f.split(":", 1)[1] for f in layers])
+    data["feature_id"] = ("feature", list(layers))
+    return (
+        f"{len(layers)} layer(s) of {list(settings.features)} ({settings.variable}): ridge on "
+        "the units over the least-squares baseline, folds of whole texts, penalty by inner CV; "
+        "held-out r, R^2 and delta log-likelihood per word 0.5 log(mse_base / mse_full)"
+    )

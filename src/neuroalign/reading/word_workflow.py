@@ -3,8 +3,9 @@
 Pure functions of the validated config (a mapping), so the rule file stays a thin shell and the
 logic is tested without Snakemake. A ``reading_words`` entry ``<name>`` writes
 ``<results>/reading/words/<name>.nc`` from the stimulus table of its ``stimset``; models built
-here (``models.<m>.init``) are waited for, and a OneStop-format stimulus set also passes its
-interest-area report as the participant-level measures (unless ``mixed: off``).
+here (``models.<m>.init``) and the activation stores of ``features`` are waited for, and a
+OneStop-format stimulus set also passes its interest-area report as the participant-level
+measures (unless ``mixed: off``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ def participants_path(config: Mapping[str, Any], name: str) -> str | None:
     return str(raw_dir(config, stim["dataset"]) / stim["files"][0])
 
 
+def _store(config: Mapping[str, Any], name: str, model: str) -> str:
+    """The activation store of ``model`` on the entry's stimset (the extraction must list it)."""
+    stimset = _entry(config, name)["stimset"]
+    extract = config.get("extract", {}).get(stimset, {})
+    if model not in extract.get("models", []):
+        raise NeuroalignError(
+            f"reading_words.{name}.features names {model!r}, but extract.{stimset}.models does "
+            "not list it; add it there so its activations of the table are extracted"
+        )
+    return str(Path(config["results"]) / "activations" / model / f"{stimset}.zarr")
+
+
 def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The stimulus table, the folders of models built here and the participants' dataset."""
     entry = _entry(config, name)
@@ -69,6 +82,9 @@ def rule_inputs(config: Mapping[str, Any], name: str) -> dict[str, Any]:
             models.append(str(Path(config["results"]) / "models" / model))
     if models:
         inputs["models"] = models
+    stores = [_store(config, name, m) for m in entry.get("features", [])]
+    if stores:
+        inputs["activations"] = stores
     if participants_path(config, name):
         inputs["participants"] = str(dataset_ready(config, config["stimuli"][stimset]["dataset"]))
     return inputs
@@ -81,6 +97,8 @@ def flags(config: Mapping[str, Any], name: str) -> str:
         f"--model {shlex.quote(m + '=' + config['models'][m]['source'])}"
         for m in entry.get("models", [])
     ]
+    for m in entry.get("features", []):
+        out.append(f"--activations {shlex.quote(m + '=' + _store(config, name, m))}")
     path = participants_path(config, name)
     if path:
         out.append(f"--participants {shlex.quote(path)}")
