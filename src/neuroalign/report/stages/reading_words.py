@@ -183,6 +183,8 @@ def _page(ctx: ReportContext, name: str, ds: xr.Dataset) -> Page:
     sections.append(
         Section("Delta log-likelihood", [_delta_figure(ctx, slug, ds), _delta_table(ds)])
     )
+    if "feature_r_gain" in ds:
+        sections.append(Section("Layer features (ridge)", [_feature_table(ds)]))
     sections.append(Section("Alignment (lag profiles)", _lag_blocks(ctx, slug, ds)))
     attrs = [[k, as_text(ds.attrs[k])] for k in SHOWN_ATTRS if k in ds.attrs]
     sections.append(Section("Provenance", [Table(["attribute", "value"], attrs)]))
@@ -438,3 +440,26 @@ def _lag_blocks(ctx: ReportContext, slug: str, ds: xr.Dataset) -> list[Block]:
             )
         )
     return blocks
+
+
+def _feature_table(ds: xr.Dataset) -> Block:
+    rows = []
+    for m in ds["measure"].values:
+        for f in ds["feature"].values if "feature" in ds.coords else range(ds.sizes["feature"]):
+            sel = dict(measure=m, feature=f)
+            rows.append(
+                [
+                    str(m),
+                    str(ds["feature_id"].sel(feature=f).values),
+                    _fmt(float(ds["feature_r_baseline"].sel(**sel))),
+                    _fmt(float(ds["feature_r_gain"].sel(**sel))),
+                    _fmt(float(ds["feature_r2_gain"].sel(**sel))),
+                    _fmt(float(ds["feature_delta_loglik_heldout"].sel(**sel))),
+                ]
+            )
+    return Table(
+        ["measure", "layer", "r baseline", "r gain", "R^2 gain", "held-out delta LL per word"],
+        rows,
+        caption="Each layer's units (ridge, penalty by inner CV) over the least-squares baseline, "
+        "out-of-fold predictions over folds of whole texts.",
+    )
