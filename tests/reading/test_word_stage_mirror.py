@@ -45,7 +45,7 @@ def test_onestop_sample_with_a_tiny_lm_and_mixed_models(starter, shared_data, ti
 
     ia = shared_data / "reading" / "onestop_sample_ia.csv"
     table = write_table(read_onestop_ia(ia, stimset="onestop"), tmp_path / "onestop.parquet")
-    settings = _entry(starter, "onestop")
+    settings = _entry(starter, "onestop", features=[])
     out = word_effects(
         settings, stimuli=table, output=tmp_path / "o.nc", models={"tiny_gpt2": tiny_lm},
         participants=ia,
@@ -67,7 +67,9 @@ def test_ucl_signed_effects_of_cloze_surprisal(starter, shared_data, tmp_path):
 
     path = shared_data / "reading" / "ucl_frank2013_all_measures.csv"
     table = write_table(read_ucl_frank2013(path), tmp_path / "ucl.parquet")
-    settings = _entry(starter, "ucl_frank2013", models=[], corpus_predictors=["cloze_s"])
+    settings = _entry(
+        starter, "ucl_frank2013", models=[], features=[], corpus_predictors=["cloze_s"]
+    )
     ds = xr.load_dataset(word_effects(settings, stimuli=table, output=tmp_path / "u.nc"))
     sel = dict(set="cloze_s", predictor="cloze_s")
     # first-pass reading time grows with surprisal; the N400 grows more negative
