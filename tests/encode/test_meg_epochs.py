@@ -219,3 +219,39 @@ def test_trf_path_preprocessing_is_recorded(epochs_run, sim_meg, tmp_path):
     assert steps_a["bads"] == BADS and [s["step"] for s in steps_a["steps"]] == ["pick"]
     assert steps_b["steps"][1] == {"step": "filter", "l_freq": 1.0, "h_freq": 40.0, "method": "fir"}
     assert not np.allclose(a["r"].values, b["r"].values)
+
+
+@pytest.fixture(scope="module")
+def wide_run(epochs_run, tmp_path_factory):
+    """The same recording encoded from many features (the planted one among 300 noise units),
+    where a penalty chosen for correlation alone would overfit."""
+    _, out, _ = epochs_run
+    root = out.parent
+    store = xr.load_dataset(root / "features.nc")
+    rng = np.random.default_rng(2)
+    values = store["resid"].values[:, 1, :1]
+    wide = np.c_[values, rng.standard_normal((len(values), 300))]
+    wide_store = xr.Dataset(
+        {"resid": (("item", "layer", "unit"), wide[:, None, :])},
+        coords={"story": store["story"], "text": store["text"], "layer": [0]},
+        attrs={"complete": "true"},
+    )
+    wide_store.to_netcdf(root / "wide.nc")
+    result = encode_meg_epochs(
+        _settings(n_perm=0),
+        activations=root / "wide.nc",
+        dataset=root / "sim_meg",
+        subject="01",
+        output=root / "wide-sub-01.nc",
+    )
+    return xr.load_dataset(result)
+
+
+def test_held_out_predictions_are_no_worse_than_the_mean(wide_run):
+    """Penalties are chosen on the squared error, so the stored predictions are usable as
+    predictions (per-word errors downstream), not only as correlates: each word's error over
+    sensors and windows is at most about that of predicting each sensor-window's mean."""
+    ds = wide_run
+    error = (ds["prediction"] - ds["observed"]) ** 2 / ds["observed"].var("word")
+    per_word = error.mean(("sensor", "window"))
+    assert float(per_word.median()) < 1.1

@@ -141,7 +141,8 @@ def fit_windows(
     -------
     fit : dict
         ``prediction`` (n_words, n_targets), ``fold`` (n_words,), ``alpha`` (n_folds,
-        n_targets), ``cv_score`` (n_folds, n_targets): the inner-CV score at the chosen alpha.
+        n_targets), ``cv_score`` (n_folds, n_targets): the inner-CV R² at the chosen alpha
+        (alphas are chosen on R², so that predictions keep their scale).
     """
     runs = np.zeros(len(groups), int) if runs is None else runs
     outer = group_folds(groups, n_folds=n_folds, gap=gap, runs=runs)
@@ -151,7 +152,7 @@ def fit_windows(
     for k, (train, test) in enumerate(outer):
         Xtr, Xte = _standardize(X[train], X[test], n_components)
         inner = _inner_folds(groups[train], n_folds, gap, runs[train])
-        model = make_estimator(RidgeCV, options, alphas=alphas, cv=inner, scoring="r")
+        model = make_estimator(RidgeCV, options, alphas=alphas, cv=inner, scoring="r2")
         model.fit(Xtr, Y[train])
         prediction[test] = model.predict(Xte)
         fold_of[test] = k
