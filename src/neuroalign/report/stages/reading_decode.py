@@ -162,7 +162,7 @@ def _bar_figure(ctx: ReportContext, ds: xr.Dataset, name: str) -> Block | None:
         return None
     regimes = [str(r) for r in ds["regime"].values]
     decoders = [str(d) for d in ds["decoder"].values]
-    fig = MplFigure(figsize=(3.2 * len(tasks) + 0.6, 3.2))
+    fig = MplFigure(figsize=(3.2 * len(tasks) + 1.4, 3.2))
     axes = np.atleast_1d(fig.subplots(1, len(tasks), sharey=True))
     width = 0.8 / len(decoders)
     x = np.arange(len(regimes))
@@ -187,7 +187,7 @@ def _bar_figure(ctx: ReportContext, ds: xr.Dataset, name: str) -> Block | None:
         ax.set_ylim(0, 1.05)
         ax.set_title(TASK_LABELS.get(str(task), str(task)), fontsize=9)
     axes[0].set_ylabel("balanced accuracy")
-    axes[-1].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return ctx.save_figure(
         fig,
@@ -206,7 +206,7 @@ def _online_figure(ctx: ReportContext, ds: xr.Dataset, name: str) -> Block | Non
         return None
     tasks = [t for t in ds["task"].values if np.isfinite(online.sel(task=t)).any()]
     k = ds["k"].values.astype(int)
-    fig = MplFigure(figsize=(3.2 * len(tasks) + 0.6, 3.0))
+    fig = MplFigure(figsize=(3.2 * len(tasks) + 1.4, 3.0))
     axes = np.atleast_1d(fig.subplots(1, len(tasks), sharey=True))
     for ax, task in zip(axes, tasks, strict=True):
         for j, decoder in enumerate(ds["online_decoder"].values):
@@ -221,7 +221,7 @@ def _online_figure(ctx: ReportContext, ds: xr.Dataset, name: str) -> Block | Non
         ax.set_ylim(0, 1.05)
         ax.set_title(TASK_LABELS.get(str(task), str(task)), fontsize=9)
     axes[0].set_ylabel("balanced accuracy")
-    axes[-1].legend(fontsize=7, loc="lower right")
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     regime = REGIME_LABELS.get(ds.attrs.get("online_regime", ""), ds.attrs.get("online_regime"))
     return ctx.save_figure(
