@@ -163,3 +163,38 @@ def test_layer_features_through_the_ridge_engine(sim, tmp_path):
         word_effects(
             settings, stimuli=table_path, output=tmp_path / "g.nc", activations={"feat": bad}
         )
+
+
+def test_command_line_runs_the_stage_and_a_bad_word_is_one_line(sim, tiny_lm, tmp_path, capsys):
+    import json
+
+    from _reading_lm import tiny_gpt2
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from neuroalign.cli import main
+
+    table, _, _ = sim
+    settings = tmp_path / "s.json"
+    settings.write_text(json.dumps({"stimset": "sim_reading", "models": ["tiny"]}))
+    args = ["reading-words", "--settings", str(settings), "--stimuli", str(table)]
+    assert main([*args, "--model", f"tiny={tiny_lm}", "--output", str(tmp_path / "a.nc")]) in (
+        0,
+        None,
+    )
+    assert capsys.readouterr().out.strip().endswith("a.nc")
+    raw = Tokenizer(models.WordLevel({"[UNK]": 0, "[BOS]": 1}, unk_token="[UNK]"))
+    raw.normalizer = normalizers.Lowercase()
+    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    folder = tmp_path / "lower"
+    tiny_gpt2(2).save_pretrained(folder)
+    PreTrainedTokenizerFast(
+        tokenizer_object=raw, unk_token="[UNK]", bos_token="[BOS]"
+    ).save_pretrained(folder)
+    capsys.readouterr()
+    status = main([*args, "--model", f"tiny=path:{folder}", "--output", str(tmp_path / "b.nc")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "reading-words" in line]  # not progress bars
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err
+    assert lines[0].startswith("neuroalign reading-words: error: word 'On'")
+    assert "decode to" in lines[0]
