@@ -17,8 +17,10 @@ trial). :data:`DECODERS` names them; :func:`register_decoder` adds one::
   trial (fixations per word, durations, skipping, regressions, first-pass coverage, and the
   same measures in and out of the critical span where the data mark one).
 - ``fusion``: a RoBERTEye-style transformer over the fixation sequence: each fixation is the
-  features of the fixated word, projected, plus its log duration, relative position, saccade
-  length and regression flag; a small transformer encoder, mean-pooled, gives the logit.
+  features of the fixated word (whitened principal components fitted on the training
+  paragraphs' words), projected, plus its log duration, relative position, saccade length,
+  regression and in-span flags; a small transformer encoder, mean-pooled, plus a projection of
+  the trial's aggregated measures, gives the logit.
   Trained in torch (AdamW, class-balanced BCE) with early stopping on an inner validation
   split of the training trials.
 
@@ -380,9 +382,10 @@ def _eye_tokens(trials: ReadingTrials, i: int) -> np.ndarray:
 class FusionDecoder(Decoder):
     """RoBERTEye-style fusion transformer over the fixation sequence.
 
-    Each fixation token = ``Linear(word features of the fixated word) + Linear(eye features)``
-    plus a learned embedding of its index in the sequence; a transformer encoder (pre-norm),
-    masked mean pooling and a linear head give the logit.
+    Each fixation token = ``Linear(word components of the fixated word) + Linear(eye
+    features)`` plus a learned embedding of its index in the sequence; a transformer encoder
+    (pre-norm), masked mean pooling plus ``Linear(trial measures)`` (:func:`eye_measures`,
+    standardized on the training trials) and a linear head give the logit.
 
     Parameters (``**params``)
     -------------------------
