@@ -60,8 +60,10 @@ class ClusterError(RuntimeError):
 class LocalSlurm:
     """Start with :meth:`start`, stop with :meth:`stop`; ``env`` is what clients need."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, min_memory_mb: int = 0, min_cpus: int = 1):
         self.root = Path(root)
+        self.min_memory_mb = min_memory_mb
+        self.min_cpus = min_cpus
         self.host = socket.gethostname().split(".")[0]
         self.conf = self.root / "slurm.conf"
         self.run = self.root / "run"
@@ -192,8 +194,17 @@ class LocalSlurm:
             "StorageLoc=slurm_acct_db\n"
         )
         os.chmod(dbd, 0o600)
-        # Memory as a consumable (CR_Core_Memory) so that --mem is scheduled, not enforced.
+        # Memory as a consumable (CR_Core_Memory) so that --mem is scheduled, not enforced (no
+        # cgroups). A machine with less than the jobs ask for declares that much anyway
+        # (config_overrides: slurmd takes the declared node) so that a small CI machine can
+        # schedule the profile's requests; the slice itself uses a few hundred MB and one core.
         memory = max(self.memory - 512, 1024)
+        cpus = self.cpus
+        overrides = ""
+        if self.min_memory_mb > memory or self.min_cpus > cpus:
+            memory = max(memory, self.min_memory_mb)
+            cpus = max(cpus, self.min_cpus)
+            overrides = "SlurmdParameters=config_overrides\n"
         self.conf.write_text(
             f"{MARKER}\nClusterName={CLUSTER}\nSlurmctldHost={self.host}(127.0.0.1)\n"
             + auth
@@ -212,11 +223,12 @@ class LocalSlurm:
             "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core_Memory\n"
             "MpiDefault=none\nReturnToService=2\nMinJobAge=600\n"
             "SchedulerType=sched/backfill\n"
-            f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={self.cpus} "
+            + overrides
+            + f"NodeName={self.host} NodeAddr=127.0.0.1 CPUs={cpus} "
             f"RealMemory={memory} State=UNKNOWN\n"
             f"PartitionName={PARTITION} Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n"
         )
-        self.node_memory = memory
+        self.node_memory, self.node_cpus = memory, cpus
 
     def _link_site_conf(self) -> None:
         if SITE_CONF.is_symlink() or SITE_CONF.exists():
