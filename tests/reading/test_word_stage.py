@@ -148,7 +148,9 @@ def test_layer_features_through_the_ridge_engine(sim, tmp_path):
     signal = noise.copy()
     signal[:, 0] = table["surprisal"].to_numpy() + 0.1 * rng.normal(size=n)
     store = _store(tmp_path / "acts.nc", table, [noise, signal])
-    settings = _settings(models=[], features=["feat"], alphas=[1.0, 100.0])
+    settings = _settings(
+        models=[], features=["feat"], alphas=[1.0, 100.0], measures=["mean_FFD", "skip_rate"]
+    )
     out = word_effects(
         settings, stimuli=table_path, output=tmp_path / "f.nc", activations={"feat": store}
     )
