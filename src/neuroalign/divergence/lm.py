@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 
 from neuroalign._check import NeuroalignError, suggest
+from neuroalign.data.readers.qa import QA_FORMATS, qa_texts
 from neuroalign.models.batches import input_device, run_batches
 
 __all__ = [
@@ -121,8 +122,10 @@ def dataset_texts(
         or ``text`` field.
     path : str or Path, optional
         A local copy (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet`` with the dataset's
-        fields, or ``.txt``). Without it a named dataset is read through the ``datasets``
-        library (the hub, or its cache).
+        fields, or ``.txt``). A named dataset's ``.jsonl`` or ``.csv`` is read as released
+        (:func:`neuroalign.data.readers.qa.qa_texts`: a Social IQa or PIQA split with its
+        ``<split>-labels.lst`` beside it, or records that carry their label). Without a path
+        a named dataset is read through the ``datasets`` library (the hub, or its cache).
     limit : int, optional
         Keep the first ``limit`` texts.
 
@@ -142,6 +145,9 @@ def dataset_texts(
         path = Path(path)
         if not path.is_file():
             raise NeuroalignError(f"fine-tuning data {path} does not exist.")
+        if name in QA_FORMATS and path.suffix.lower() in (".jsonl", ".csv"):
+            texts = qa_texts(name, path)
+            return texts[:limit] if limit is not None else texts
         records = _read_records(path)
     elif spec is None:
         raise NeuroalignError("dataset 'text' needs a path (a local text file).")
