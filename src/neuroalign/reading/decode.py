@@ -8,6 +8,13 @@ participants (whole readers resampled, since a reader's trials are not independe
 AUC, and per-paragraph and per-participant error rates. Online decoding refits and scores the
 decoders on the trials cut to their first k fixations (one regime, a grid of k).
 
+``goal_selection`` (:mod:`~neuroalign.reading.decode_select`) decodes which of its paragraph's
+candidate questions an information-seeking reader was given, on those trials only, through the
+selectors registered under the decoder names (``text``, ``eye``; a decoder with no selector,
+such as ``fusion``, is NaN there). Its score is the balanced accuracy over the candidate
+indices (chance 1/k, in ``chance``); data with one question per paragraph (the OneStop sample)
+make it not decodable, with the reason logged and kept in ``attrs["status"]``.
+
 A task whose labels have a single class (or none) is recorded as not decodable (NaN scores,
 its reason in ``attrs["status"]``) rather than failing the run; a training fold with one
 class predicts that class.
@@ -37,6 +44,7 @@ from neuroalign.reading.decode_cv import (
     regime_folds,
 )
 from neuroalign.reading.decode_data import TASKS, ReadingTrials, read_reading_trials
+from neuroalign.reading.decode_select import SELECTORS, choose, make_selector
 from neuroalign.reading.decoders import DECODERS, WordFeatures, make_decoder
 from neuroalign.results import load_netcdf, write_netcdf
 from neuroalign.settings import StageSettings, seed_or_default
@@ -108,6 +116,7 @@ class DecodeReadingSettings(StageSettings):
     dataset: str
     fixations: str = "fixations.csv"
     ia: str = "ia.csv"
+    questions: str = "questions.csv"
     tasks: tuple[str, ...] = ("goal", "correct")
     decoders: tuple[str, ...] = ("text", "eye", "fusion")
     regimes: tuple[str, ...] = ("item", "participant", "both")
@@ -196,8 +205,19 @@ def decode_trials(
     folds = {r: regime_folds(trials.trials, r, settings.n_folds, seed) for r in regimes}
     params = {"fusion": settings.fusion.to_dict()}
     status = {}
+    chance = np.full(len(tasks), 0.5)
     groups = trials.trials["participant"].to_numpy()
     for t, task in enumerate(tasks):
+        if task == "goal_selection":
+            status[task], chance[t] = _select(
+                trials,
+                settings,
+                features,
+                seed,
+                arrays=(t, out, online, item_error, person_error, proba_all),
+                coords=(regimes, decoders, online_decoders, ks, items, people),
+            )
+            continue
         y = labels[t]
         known = np.unique(y[~np.isnan(y)])
         if np.isnan(y).any() or known.size < 2:
@@ -249,6 +269,7 @@ def decode_trials(
             "proba": ((*dims, "trial"), proba_all),
             "label": (("task", "trial"), labels),
             "n_folds": ("regime", [len(folds[r]) for r in regimes]),
+            "chance": ("task", chance),
         },
         coords={
             "task": tasks,
@@ -264,7 +285,12 @@ def decode_trials(
         },
     )
     ds["balanced_accuracy"].attrs["description"] = (
-        "mean per-class recall of out-of-fold predictions (P >= 0.5); chance 0.5"
+        "mean per-class recall of out-of-fold predictions (P >= 0.5; goal_selection: the "
+        "chosen candidate); chance in 'chance'"
+    )
+    ds["chance"].attrs["description"] = (
+        "chance balanced accuracy: 0.5 for the binary tasks, the mean 1/k over trials for "
+        "goal_selection among k candidate questions"
     )
     ds["ci_low"].attrs["description"] = (
         f"{settings.ci_level:.0%} percentile bootstrap interval (participants resampled)"
@@ -281,6 +307,81 @@ def decode_trials(
         }
     )
     return ds
+
+
+def _select(trials, settings, features, seed, *, arrays, coords) -> tuple[str, float]:
+    """Run goal selection into ``arrays`` (in place); return its status and chance level."""
+    t, out, online, item_error, person_error, proba_all = arrays
+    regimes, decoders, online_decoders, ks, items, people = coords
+    y_all = trials.labels("goal_selection")
+    keep = np.flatnonzero(~np.isnan(y_all))
+    n_k = trials.n_candidates()
+    if keep.size == 0 or np.unique(y_all[keep]).size < 2:
+        reason = (
+            "not decodable: no paragraph has two or more candidate questions with their "
+            f"critical spans (most candidates per paragraph: {int(n_k.max(initial=0))}); the "
+            "task needs each paragraph's question bank"
+        )
+        if (n_k >= 2).any():
+            reason = "not decodable: fewer than two candidates were given to information seekers"
+        logger.warning("%s: task 'goal_selection' %s", trials.source, reason)
+        return reason, float("nan")
+    sub = trials.subset(keep)
+    y = y_all[keep].astype(int)
+    chance = float(np.mean(1.0 / n_k[keep]))
+    groups = sub.trials["participant"].to_numpy()
+    skipped = [d for d in (*decoders, *online_decoders) if d not in SELECTORS]
+    if skipped:
+        logger.info("goal_selection: no selector for %s (NaN)", sorted(set(skipped)))
+
+    def run(cut: ReadingTrials, name: str, folds) -> tuple[np.ndarray, np.ndarray]:
+        pred = np.full(len(cut), -1)
+        proba = np.full(len(cut), np.nan)
+        for train, test in folds:
+            selector = make_selector(name, features, seed=seed).fit(cut.subset(train))
+            p = selector.predict_proba(cut.subset(test))
+            pred[test] = choose(p)
+            proba[test] = p[np.arange(len(test)), pred[test]]
+        return pred, proba
+
+    def score(pred: np.ndarray) -> tuple[float, float, float]:
+        low, high = bootstrap_ci(
+            y,
+            pred,
+            groups=groups,
+            n_bootstrap=settings.n_bootstrap,
+            level=settings.ci_level,
+            seed=seed,
+        )
+        return balanced_accuracy(y, pred), low, high
+
+    folds = {r: regime_folds(sub.trials, r, settings.n_folds, seed) for r in regimes}
+    for r, regime in enumerate(regimes):
+        for d, name in enumerate(decoders):
+            if name not in SELECTORS:
+                continue
+            pred, proba = run(sub, name, folds[regime])
+            ba, low, high = score(pred)
+            out["balanced_accuracy"][t, r, d] = ba
+            out["ci_low"][t, r, d], out["ci_high"][t, r, d] = low, high
+            proba_all[t, r, d, keep] = proba
+            table = error_table(y, pred, sub.trials["item_group"].to_numpy())
+            item_error[t, r, d] = table["error_rate"].reindex(items).to_numpy()
+            table = error_table(y, pred, groups)
+            person_error[t, r, d] = table["error_rate"].reindex(people).to_numpy()
+            logger.info("goal_selection %s %s: balanced accuracy %.3f", regime, name, ba)
+    online_folds = folds.get(settings.online.regime) or regime_folds(
+        sub.trials, settings.online.regime, settings.n_folds, seed
+    )
+    for j, k in enumerate(ks):
+        cut = sub.first(k)
+        for d, name in enumerate(online_decoders):
+            if name in SELECTORS:
+                values = score(run(cut, name, online_folds)[0])
+                for key, value in zip(online, values, strict=True):
+                    online[key][t, d, j] = value
+    k_text = "/".join(str(v) for v in sorted(set(n_k[keep])))
+    return f"decoded among {k_text} candidate questions ({keep.size} trials)", chance
 
 
 def decode_reading(
@@ -310,7 +411,8 @@ def decode_reading(
     """
     root = Path(dataset)
     fixations, ia = root / settings.fixations, root / settings.ia
-    trials = read_reading_trials(fixations, ia)
+    questions = root / settings.questions
+    trials = read_reading_trials(fixations, ia, questions if questions.is_file() else None)
     features = None
     if activations is not None:
         spec = settings.features
@@ -326,6 +428,8 @@ def decode_reading(
     logger.info("decoding %s: %d trials", root.name, len(trials))
     ds = decode_trials(trials, settings, features)
     inputs = {"fixations": fixations, "ia": ia}
+    if questions.is_file():
+        inputs["questions"] = questions
     ds.attrs.update(
         provenance(
             stage="decode-reading",

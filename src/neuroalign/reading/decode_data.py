@@ -13,7 +13,11 @@ and interest-area (IA) report in the OneStop format (Berzak et al. 2025):
   whatever its difficulty level (``article_batch``, ``article_id``, ``paragraph_id``), so that
   the "new item" regime never trains on another level of a test paragraph;
 - the **critical span** (``critical_span_indices``, the words that answer the question) where
-  the report has it.
+  the report has it;
+- **goal selection** (``goal_selection``): the paragraph's candidate questions are the distinct
+  questions (each with its critical span) that the reports show for it; the label of an
+  information-seeking trial is the index of its own question among them (NaN for ordinary
+  reading, or where a paragraph has fewer than two candidates).
 
 Fixations outside every interest area are dropped (they are off the text); a trial with no
 fixation on its text, or a fixation on an interest area the paragraph does not have, is a
@@ -40,7 +44,11 @@ __all__ = ["GOAL_COLUMN", "TASKS", "ReadingTrials", "read_reading_trials"]
 logger = logging.getLogger(__name__)
 
 #: Decoding tasks: their label column in :attr:`ReadingTrials.trials` and what 1 means.
-TASKS = {"goal": "information seeking (question shown first)", "correct": "answered correctly"}
+TASKS = {
+    "goal": "information seeking (question shown first)",
+    "correct": "answered correctly",
+    "goal_selection": "which of the paragraph's candidate questions an information seeker had",
+}
 #: The IA-report column of the reading goal (OneStop: the question previewed, i.e. hunting).
 GOAL_COLUMN = "question_preview"
 CORRECT_COLUMN = "is_correct"
@@ -57,7 +65,9 @@ class ReadingTrials:
         One row per trial, index 0..n-1: ``trial`` (a unique name, ``participant:TRIAL``),
         ``participant``, ``item`` (paragraph shown), ``item_group`` (the paragraph whatever its
         level), ``question`` (text, "" if none), ``goal`` and ``correct`` (1.0, 0.0, NaN where
-        unknown), ``n_words``, ``span_start``, ``span_end`` (critical span, -1 if unknown).
+        unknown), ``n_words``, ``span_start``, ``span_end`` (critical span, -1 if unknown),
+        ``question_id`` (item plus question index, "" if none), ``question_index`` (the
+        question's index among the item's candidates, NaN if none).
     fixations : DataFrame
         ``trial`` (row of ``trials``), ``order`` (0-based within the trial), ``position``
         (0-based word index), ``duration`` (s); sorted by trial and order.
@@ -65,12 +75,15 @@ class ReadingTrials:
         Paragraph words by item.
     source : str
         Where the trials came from (file names), for messages and provenance.
+    candidates : dict of str to list of (int, int)
+        Critical spans (start, end) of each item's candidate questions, by question index.
     """
 
     trials: pd.DataFrame
     fixations: pd.DataFrame
     words: dict[str, list[str]]
     source: str = ""
+    candidates: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     _starts: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -100,10 +113,23 @@ class ReadingTrials:
         return len(self.trials)
 
     def labels(self, task: str) -> np.ndarray:
-        """Return the 0/1 labels of ``task`` (``"goal"`` or ``"correct"``; NaN where unknown)."""
+        """Return the labels of ``task`` (NaN where unknown).
+
+        ``goal`` and ``correct`` are 0/1; ``goal_selection`` is the given question's index among
+        the item's candidates, for information-seeking trials of items with two or more.
+        """
         if task not in TASKS:
             raise NeuroalignError(f"unknown decoding task {task!r}; choose one of {list(TASKS)}.")
+        if task == "goal_selection":
+            k = self.n_candidates()
+            index = self.trials["question_index"].to_numpy(float)
+            keep = (self.trials["goal"].to_numpy(float) == 1) & (k >= 2)
+            return np.where(keep, index, np.nan)
         return self.trials[task].to_numpy(float)
+
+    def n_candidates(self) -> np.ndarray:
+        """Number of candidate questions of each trial's item (0 where none is known)."""
+        return np.array([len(self.candidates.get(i, ())) for i in self.trials["item"]], int)
 
     def sequence(self, i: int) -> tuple[np.ndarray, np.ndarray]:
         """Return the word positions and durations (s) of trial ``i``'s fixations, in order."""
@@ -123,12 +149,13 @@ class ReadingTrials:
         fixations = pd.concat(parts, ignore_index=True) if parts else self.fixations.iloc[:0]
         trials = self.trials.iloc[index].reset_index(drop=True)
         words = {k: self.words[k] for k in dict.fromkeys(trials["item"])}
-        return ReadingTrials(trials, fixations, words, self.source)
+        candidates = {k: self.candidates[k] for k in words if k in self.candidates}
+        return ReadingTrials(trials, fixations, words, self.source, candidates)
 
     def first(self, k: int) -> ReadingTrials:
         """Return the trials cut to their first ``k`` fixations (online decoding)."""
         fix = self.fixations[self.fixations["order"] < k].reset_index(drop=True)
-        return ReadingTrials(self.trials, fix, self.words, self.source)
+        return ReadingTrials(self.trials, fix, self.words, self.source, self.candidates)
 
 
 def _flag(values: pd.Series, column: str, where: str) -> np.ndarray:
@@ -156,7 +183,9 @@ def _span(value: object) -> tuple[int, int]:
     return int(min(s[0] for s in spans)), int(max(s[1] for s in spans))
 
 
-def read_reading_trials(fixations: str | Path, ia: str | Path) -> ReadingTrials:
+def read_reading_trials(
+    fixations: str | Path, ia: str | Path, questions: str | Path | None = None
+) -> ReadingTrials:
     """Build :class:`ReadingTrials` from a OneStop-format fixation report and IA report.
 
     Parameters
@@ -166,6 +195,10 @@ def read_reading_trials(fixations: str | Path, ia: str | Path) -> ReadingTrials:
     ia : str or Path
         The interest-area report (one row per word and trial; trial metadata columns such as
         ``question_preview``, ``is_correct``, ``question``, ``critical_span_indices``).
+    questions : str or Path, optional
+        A table of each paragraph's candidate questions (``unique_paragraph_id``,
+        ``question``, ``critical_span_indices``); without it the candidates are the distinct
+        questions the reports show for each paragraph.
 
     Returns
     -------
@@ -250,6 +283,10 @@ def read_reading_trials(fixations: str | Path, ia: str | Path) -> ReadingTrials:
         }
     )
     trials["question_id"] = _question_ids(trials)
+    if questions is not None:
+        candidates, trials["question_index"] = _candidates_from_table(trials, questions)
+    else:
+        candidates, trials["question_index"] = _candidates(trials)
     fix = read_onestop_fixations(fix_path)
     row_of = {
         (p, int(t)): i
@@ -276,7 +313,57 @@ def read_reading_trials(fixations: str | Path, ia: str | Path) -> ReadingTrials:
             "duration": fix["duration"].to_numpy(float),
         }
     )
-    return ReadingTrials(trials, table, words, where)
+    return ReadingTrials(trials, table, words, where, candidates)
+
+
+def _candidates_from_table(
+    trials: pd.DataFrame, path: str | Path
+) -> tuple[dict[str, list[tuple[int, int]]], np.ndarray]:
+    """Candidates from a question table; a trial's question must be one of its item's."""
+    path = check_file(path, "candidate-question table")
+    table = read_delimited(path, "candidate-question table", words=("question",))
+    for column in ("unique_paragraph_id", "question", "critical_span_indices"):
+        if column not in table:
+            raise NeuroalignError(f"{path}: column {column!r} missing.")
+    candidates: dict[str, list[tuple[int, int]]] = {}
+    position: dict[tuple[str, str], int] = {}
+    for item, rows in table.groupby(table["unique_paragraph_id"].astype(str), sort=False):
+        candidates[item] = [_span(v) for v in rows["critical_span_indices"]]
+        position.update({(item, str(q)): j for j, q in enumerate(rows["question"])})
+    index = []
+    for trial, item, question in zip(
+        trials["trial"], trials["item"], trials["question"], strict=True
+    ):
+        if item in candidates and (item, question) not in position:
+            raise NeuroalignError(
+                f"{path}: trial {trial!r} was given a question that paragraph {item!r} does "
+                "not list among its candidates."
+            )
+        index.append(position.get((item, question), np.nan))
+    return candidates, np.asarray(index, float)
+
+
+def _candidates(trials: pd.DataFrame) -> tuple[dict[str, list[tuple[int, int]]], np.ndarray]:
+    """Each item's candidate questions (their spans, by question index) and each trial's index.
+
+    A question counts when its trial marks a critical span; one question shown with two
+    different spans is ambiguous and left out of the item's candidates.
+    """
+    spans: dict[str, dict[int, set]] = {}
+    for qid, a, b in zip(
+        trials["question_id"], trials["span_start"], trials["span_end"], strict=True
+    ):
+        if qid and a >= 0:
+            item, q = qid.rsplit(":q", 1)
+            spans.setdefault(item, {}).setdefault(int(q), set()).add((int(a), int(b)))
+    candidates: dict[str, list[tuple[int, int]]] = {}
+    position: dict[str, int] = {}
+    for item, by_q in spans.items():
+        kept = [q for q in sorted(by_q) if len(by_q[q]) == 1]
+        candidates[item] = [next(iter(by_q[q])) for q in kept]
+        position.update({f"{item}:q{q}": j for j, q in enumerate(kept)})
+    index = np.array([position.get(q, np.nan) for q in trials["question_id"]], float)
+    return candidates, index
 
 
 def _question_ids(trials: pd.DataFrame) -> np.ndarray:

@@ -26,6 +26,7 @@ must stay at chance.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from pathlib import Path
 
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from neuroalign._check import NeuroalignError
 from neuroalign._io import atomic_path, provenance
 from neuroalign.data.simulate import bids
 from neuroalign.data.simulate.settings import SimReadingGoalsSettings
@@ -43,6 +45,7 @@ logger = logging.getLogger(__name__)
 DATASET_ID = "sim_reading_goals"
 FIXATIONS = "fixations.csv"
 IA = "ia.csv"
+QUESTIONS = "questions.csv"
 NULL_DIR = "null"
 MISSING = "."
 _WORDS_PER_LINE = 12
@@ -214,17 +217,22 @@ def simulate_reading_goals(
         width = max(3, round(cfg.span_fraction * n))
         start = int(rng.integers(0, n - width + 1))
         spans.append((start, start + width))
+    candidates = _candidate_spans(items, cfg, seed)
     item_effect = rng.normal(0.0, cfg.comprehension.item_sd, n_items)
     readers = np.column_stack(
         [rng.normal(0.0, cfg.reader_sd, n_part), rng.normal(0.0, cfg.reader_sd / 3, n_part)]
     )
     fix_rows, ia_rows, truth_rows = [], [], []
+    given_rng = np.random.default_rng([seed, 20])
     for p, participant in enumerate(participants):
         order = rng.permutation(n_items)
         goals = np.zeros(n_items, int)
         goals[order[: n_items // 2]] = 1
+        given = _given_questions(goals, cfg.n_questions, given_rng)
         for trial_index, i in enumerate(order, start=1):
             item, (a, b), goal = items[i], spans[i], int(goals[i])
+            if candidates is not None:
+                a, b = candidates[i][given[i]]
             words = item["words"]
             letters = np.array([max(1, sum(ch.isalnum() for ch in w)) for w in words], float)
             positions, durations = read_trial(letters, (a, b), goal, tuple(readers[p]), rng, cfg)
@@ -241,7 +249,9 @@ def simulate_reading_goals(
                 "article_title": item["article_title"],
                 "paragraph_id": item["paragraph_id"],
                 "difficulty_level": level,
-                "question": _question(words[a:b]),
+                "question": _question(words[a:b])
+                if candidates is None
+                else _candidate_questions(words, candidates[i])[given[i]],
                 "question_preview": bool(goal),
                 "is_correct": correct,
                 "selected_answer": "A" if correct else "B",
@@ -287,23 +297,36 @@ def simulate_reading_goals(
                 }
             )
             ia_rows.append(ia)
-            truth_rows.append((participant, meta["unique_paragraph_id"], goal, correct, coverage))
+            truth_rows.append(
+                (participant, meta["unique_paragraph_id"], goal, correct, coverage, given[i])
+            )
     fixations = pd.concat(fix_rows, ignore_index=True)
     ia_report = pd.concat(ia_rows, ignore_index=True)
     trials = pd.DataFrame(
-        truth_rows, columns=["participant", "item", "goal", "correct", "coverage"]
+        truth_rows, columns=["participant", "item", "goal", "correct", "coverage", "given"]
     )
+    item_ids = [
+        f"1_{it['article_id']}_{it['paragraph_id']}_" + ("Adv" if it["paragraph_id"] % 2 else "Ele")
+        for it in items
+    ]
     logger.info("simulating %s: %d participants x %d paragraphs", DATASET_ID, n_part, n_items)
     with atomic_path(Path(output)) as tmp:
         tmp.mkdir()
         fixations.to_csv(tmp / FIXATIONS, index=False)
         ia_report.to_csv(tmp / IA, index=False)
+        table = None
+        if candidates is not None:
+            table = _questions_table(items, item_ids, candidates)
+            table.to_csv(tmp / QUESTIONS, index=False)
         if cfg.null_copy:
             null = tmp / NULL_DIR
             null.mkdir()
             shuffled = _shuffle_labels(trials, np.random.default_rng([seed, 18]))
+            if table is not None:
+                shuffled = _shuffle_given(shuffled, np.random.default_rng([seed, 21]))
+                table.to_csv(null / QUESTIONS, index=False)
             for name, frame in ((FIXATIONS, fixations), (IA, ia_report)):
-                _relabel(frame, shuffled).to_csv(null / name, index=False)
+                _relabel(frame, shuffled, table).to_csv(null / name, index=False)
         bids.write_dataset_description(
             tmp, "neuroalign simulated goal-directed reading", description=_DESCRIPTION
         )
@@ -318,15 +341,26 @@ def simulate_reading_goals(
                 "item_effect": ("item", item_effect),
                 "reader_skip_bias": ("participant", readers[:, 0]),
                 "reader_speed": ("participant", readers[:, 1]),
+                **(
+                    {}
+                    if candidates is None
+                    else {
+                        "given_question": ("trial", trials["given"].to_numpy()),
+                        "candidate_start": (
+                            ("item", "question"),
+                            [[c[0] for c in cs] for cs in candidates],
+                        ),
+                        "candidate_end": (
+                            ("item", "question"),
+                            [[c[1] for c in cs] for cs in candidates],
+                        ),
+                    }
+                ),
             },
             coords={
                 "trial_participant": ("trial", trials["participant"].to_numpy()),
                 "trial_item": ("trial", trials["item"].to_numpy()),
-                "item": [
-                    f"1_{it['article_id']}_{it['paragraph_id']}_"
-                    + ("Adv" if it["paragraph_id"] % 2 else "Ele")
-                    for it in items
-                ],
+                "item": item_ids,
                 "participant": participants,
             },
         )
@@ -337,17 +371,88 @@ def simulate_reading_goals(
             "dataset": DATASET_ID,
             "seed": seed,
             "settings": cfg.to_dict(),
-            "reports": [FIXATIONS, IA],
+            "reports": [FIXATIONS, IA] + ([QUESTIONS] if candidates is not None else []),
+            "n_questions": cfg.n_questions,
             "null": f"{NULL_DIR}/ (labels shuffled within participant)" if cfg.null_copy else None,
             "n_participants": n_part,
             "n_items": n_items,
             "planted": (
                 "goal: skip_outside, skip_inside, span_dwell, regress_into_span; "
                 "comprehension: span_coverage"
+                + ("; goal selection: the given question's span" if candidates is not None else "")
             ),
         }
         bids.write_truth(tmp, truth, summary)
     return Path(output)
+
+
+def _candidate_spans(
+    items: list[dict], cfg: SimReadingGoalsSettings, seed: int
+) -> list[list[tuple[int, int]]] | None:
+    """Disjoint critical spans of each paragraph's candidate questions (None: one question).
+
+    The paragraph is cut into ``n_questions`` equal segments and each question's span (the
+    width of the single-question span, at most a segment) lies at a random place in its own
+    segment. A generator of its own, so the single-question draws are unchanged.
+    """
+    k = cfg.n_questions
+    if k < 2:
+        return None
+    rng = np.random.default_rng([seed, 19])
+    out = []
+    for item in items:
+        n = len(item["words"])
+        edges = np.linspace(0, n, k + 1).round().astype(int)
+        width = min(max(3, round(cfg.span_fraction * n)), int(np.diff(edges).min()))
+        if width < 1:
+            raise NeuroalignError(
+                f"simulate.reading_goals: a paragraph of {n} words cannot hold "
+                f"n_questions={k} spans."
+            )
+        spans = []
+        for lo, hi in itertools.pairwise(edges):
+            start = int(rng.integers(lo, hi - width + 1))
+            spans.append((start, start + width))
+        out.append(spans)
+    return out
+
+
+def _given_questions(goals: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Given question per paragraph for one reader: each goal's trials cycle the k candidates."""
+    given = np.zeros(goals.size, int)
+    if k < 2:
+        return given
+    for g in (0, 1):
+        index = np.flatnonzero(goals == g)
+        given[rng.permutation(index)] = np.arange(index.size) % k
+    return given
+
+
+def _candidate_questions(words: list[str], spans: list[tuple[int, int]]) -> list[str]:
+    """One question text per candidate span (numbered where two would read alike)."""
+    texts = [_question(words[a:b]) for a, b in spans]
+    if len(set(texts)) < len(texts):
+        texts = [f"{t[:-1]} ({q + 1})?" for q, t in enumerate(texts)]
+    return texts
+
+
+def _questions_table(
+    items: list[dict], item_ids: list[str], candidates: list[list[tuple[int, int]]]
+) -> pd.DataFrame:
+    rows = []
+    for item, item_id, spans in zip(items, item_ids, candidates, strict=True):
+        texts = _candidate_questions(item["words"], spans)
+        for q, ((a, b), text) in enumerate(zip(spans, texts, strict=True)):
+            rows.append(
+                {
+                    "unique_paragraph_id": item_id,
+                    "question_id": q,
+                    "question": text,
+                    "critical_span_indices": f"[({a},{b})]",
+                    "span_words": " ".join(item["words"][a:b]),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def _question(span_words: list[str]) -> str:
@@ -371,13 +476,30 @@ def _shuffle_labels(trials: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
     return out
 
 
-def _relabel(frame: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+def _shuffle_given(trials: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Shuffle the given question within each participant (and goal, keeping it balanced)."""
+    out = trials.copy()
+    for _, index in trials.groupby(["participant", "goal"]).groups.items():
+        index = np.asarray(index)
+        out.loc[index, "given"] = trials.loc[rng.permutation(index), "given"].to_numpy()
+    return out
+
+
+def _relabel(
+    frame: pd.DataFrame, labels: pd.DataFrame, questions: pd.DataFrame | None = None
+) -> pd.DataFrame:
     key = labels.set_index(["participant", "item"])
     index = pd.MultiIndex.from_arrays([frame["participant_id"], frame["unique_paragraph_id"]])
     out = frame.copy()
     out["question_preview"] = key["goal"].reindex(index).astype(bool).to_numpy()
     out["is_correct"] = key["correct"].reindex(index).astype(bool).to_numpy()
     out["selected_answer"] = np.where(out["is_correct"], "A", "B")
+    if questions is not None:
+        given = key["given"].reindex(index).to_numpy()
+        bank = questions.set_index(["unique_paragraph_id", "question_id"])
+        pick = pd.MultiIndex.from_arrays([frame["unique_paragraph_id"], given])
+        out["question"] = bank["question"].reindex(pick).to_numpy()
+        out["critical_span_indices"] = bank["critical_span_indices"].reindex(pick).to_numpy()
     return out
 
 

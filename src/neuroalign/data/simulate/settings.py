@@ -314,6 +314,7 @@ class SimReadingGoalsSettings(SimulateSettings):
     duration: GoalDurationModel = field(default_factory=GoalDurationModel)
     goal: GoalEffects = field(default_factory=GoalEffects)
     comprehension: ComprehensionModel = field(default_factory=ComprehensionModel)
+    n_questions: int = 1
     null_copy: bool = True
 
 
