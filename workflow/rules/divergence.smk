@@ -8,6 +8,7 @@ SETTINGS["finetune"] = lambda name: divergence_workflow.finetune_settings(config
 
 rule finetune_model:
     input:
+        unpack(lambda wc: divergence_workflow.finetune_inputs(config, wc.model)),
         settings=lambda wc: settings_file("finetune", wc.model),
     output:
         directory(f"{RESULTS}/models/{{model}}"),

@@ -84,13 +84,19 @@ class DivergenceSettings(StageSettings):
 
 @dataclass(frozen=True, kw_only=True)
 class FinetuneSettings(StageSettings):
-    """How one model is fine-tuned (config ``finetune.<name>``)."""
+    """How one model is fine-tuned (config ``finetune.<name>``).
+
+    The texts come from ``path`` (a local file or a packaged toy text), or from ``data``
+    (``{dataset, file}``: a file of a fetched dataset, by default its training split), or,
+    with neither, from the ``datasets`` library.
+    """
 
     SECTION: ClassVar[str] = "#/$defs/finetune"
 
     base: str | None = None
     dataset: str = "text"
     path: str | None = None
+    data: dict[str, str | None] | None = None
     limit: int | None = None
     steps: int = 200
     batch_size: int = 8
@@ -99,6 +105,12 @@ class FinetuneSettings(StageSettings):
     mlm_probability: float = 0.15
     device: str = "auto"
     seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.path is not None and self.data is not None:
+            raise NeuroalignError(
+                "set either 'path' (a local file) or 'data' (a fetched dataset), not both."
+            )
 
     @property
     def random_seed(self) -> int:

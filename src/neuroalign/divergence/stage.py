@@ -294,9 +294,46 @@ def _texts(settings: FinetuneSettings, data_root: str | Path | None) -> list[str
             )
         with resources.as_file(resources.files("neuroalign.divergence") / "texts" / name) as p:
             return dataset_texts(settings.dataset, path=p, limit=settings.limit)
-    if path and data_root is not None and not Path(path).is_absolute():
+    if settings.data is not None:
+        path = _fetched_path(settings, data_root)
+    elif path and data_root is not None and not Path(path).is_absolute():
         path = Path(data_root) / path
     return dataset_texts(settings.dataset, path=path, limit=settings.limit)
+
+
+def _fetched_path(settings: FinetuneSettings, data_root: str | Path | None) -> Path:
+    """The file of a fine-tune's ``data`` (``{dataset, file}``) inside the raw data folder.
+
+    Without ``file`` it is the training split of the named format (``train.jsonl`` of Social
+    IQa and PIQA, ``train_xl.csv`` of Fig-QA).
+
+    Raises
+    ------
+    NeuroalignError
+        Without a data root, or without ``file`` for a format that has no default split.
+    """
+    from neuroalign.data.readers.qa import QA_FORMATS
+
+    data = settings.data or {}
+    dataset, file = data["dataset"], data.get("file")
+    if data_root is None:
+        raise NeuroalignError(
+            f"data: {{dataset: {dataset}}} needs the raw data folder (--data-root, the "
+            "workflow's <data.root>/raw) where the dataset was fetched."
+        )
+    if not file:
+        if settings.dataset not in QA_FORMATS:
+            raise NeuroalignError(
+                f"data.file: dataset {settings.dataset!r} has no default split; name the file "
+                f"inside {dataset} (e.g. input.txt)."
+            )
+        file = QA_FORMATS[settings.dataset].train_file
+    folder = Path(data_root) / dataset
+    if not folder.is_dir():
+        raise NeuroalignError(
+            f"data.dataset: {folder} does not exist; fetch it first (neuroalign fetch {dataset})."
+        )
+    return folder / file
 
 
 def finetune(

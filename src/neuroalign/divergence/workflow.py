@@ -3,7 +3,8 @@
 Pure functions of the validated config (a mapping). A ``divergence`` entry names a MEG
 ``dataset``, the ``stimset`` whose activations it reads, the ``model`` (and optionally a
 ``finetuned`` model and a ``control``, names in ``models``) and ``subjects``; a ``finetune``
-entry names its ``base`` model and writes ``<results>/models/<name>``.
+entry names its ``base`` model, optionally a fetched dataset (``data.dataset``, whose fetch it
+waits for), and writes ``<results>/models/<name>``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ __all__ = [
     "compare_inputs",
     "data_path",
     "finetune_base",
+    "finetune_inputs",
     "finetune_settings",
     "stage_settings",
     "targets",
@@ -128,3 +130,24 @@ def finetune_base(config: Mapping[str, Any], name: str) -> str:
             f"finetune.{name}.base: {base!r} is not a model in `models`; name the base model."
         )
     return config["models"][base]["source"]
+
+
+def finetune_inputs(config: Mapping[str, Any], name: str) -> dict[str, str]:
+    """What fine-tune ``name`` waits for besides its settings: the fetch stamp of its ``data``.
+
+    Raises
+    ------
+    NeuroalignError
+        When ``data.dataset`` is not listed in the config's ``datasets`` (its subset is
+        needed to know which fetch to wait for).
+    """
+    data = config["finetune"][name].get("data")
+    if not data:
+        return {}
+    dataset = data["dataset"]
+    if dataset not in config.get("datasets", {}):
+        raise NeuroalignError(
+            f"finetune.{name}.data.dataset: {dataset!r} is not in `datasets`; add "
+            f"`datasets: {{{dataset}: {{subset: starter}}}}` so the workflow fetches it."
+        )
+    return {"data": str(fetch_stamp(config, dataset))}
