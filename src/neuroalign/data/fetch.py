@@ -39,6 +39,7 @@ from neuroalign import __version__
 from neuroalign._check import NeuroalignError
 from neuroalign._io import sha256_file, write_json_atomic, write_text_atomic
 from neuroalign.data.archive import extract_archive, extract_member
+from neuroalign.data.dataset_lock import dataset_lock
 from neuroalign.data.download import LocalCopier, RangeDownloader
 from neuroalign.data.manifest import Manifest, ManifestFile, find_manifest, load_manifest
 from neuroalign.settings import StageSettings
@@ -244,9 +245,10 @@ def fetch_dataset(
         "deadline": None if deadline is None else time.monotonic() + deadline,
         "deadline_s": deadline,
     }
-    # One fetch of a dataset at a time: a second one waits here (then skips what the first
-    # verified), so two never write, or sweep the staging folders of, the same files.
-    with _dataset_lock(dataset_dir, manifest.id, retrieve_opts["deadline"]):
+    # One writer of a dataset at a time: a second fetch (or a simulation of the same folder)
+    # waits here, then skips what the first verified, so two never write, or sweep the
+    # staging folders of, the same files.
+    with dataset_lock(dataset_dir, holder="fetch", deadline=retrieve_opts["deadline"]):
         _remove_stale_staging(dataset_dir)
         records = []
         for entry in files:
@@ -518,49 +520,6 @@ def _quiet_pooch() -> Iterator[None]:
         yield
     finally:
         pooch_logger.setLevel(level)
-
-
-#: Lock file that keeps two fetches of one dataset from running at once.
-LOCK_NAME = ".neuroalign-fetch.lock"  # after the dataset id: raw/.<id>.neuroalign-fetch.lock
-
-
-@contextlib.contextmanager
-def _dataset_lock(dataset_dir: Path, dataset: str, deadline: float | None) -> Iterator[None]:
-    """Hold an exclusive lock on the dataset folder; wait (up to ``deadline``) if another has it.
-
-    An ``flock`` on ``raw/.<dataset>.neuroalign-fetch.lock``: released by the kernel when its holder
-    exits, even by kill -9, so a stale lock never blocks a later run.
-    """
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX: no locking
-        yield
-        return
-    # Beside the dataset folder, not in it: the folder holds only the dataset's files.
-    dataset_dir.parent.mkdir(parents=True, exist_ok=True)
-    path = dataset_dir.parent / f".{dataset_dir.name}{LOCK_NAME}"
-    with open(path, "a+") as handle:
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waited:
-                    logger.warning(
-                        "another fetch of %s is running (lock %s); waiting for it", dataset, path
-                    )
-                    waited = True
-                if deadline is not None and time.monotonic() > deadline:
-                    raise NeuroalignError(
-                        f"{path}: another fetch of {dataset!r} held this lock until the fetch's "
-                        "deadline; let it finish, then rerun (verified files are skipped)."
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 #: Suffix of the hidden folder a file is received in before it is moved into place.

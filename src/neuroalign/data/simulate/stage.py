@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from neuroalign._check import NeuroalignError
+from neuroalign.data.dataset_lock import dataset_lock
 from neuroalign.data.simulate.bids import TRUTH_DIR
 from neuroalign.data.simulate.eyetracking import simulate_eyetracking
 from neuroalign.data.simulate.features import read_feature_table
@@ -81,7 +82,17 @@ def simulate(
     first, from :func:`~neuroalign.data.simulate.vision.simulate_vision_images`, so that a
     model's activations for them (``features``, an activation store of the ``sim_vision``
     stimulus set) can drive the voxels.
+
+    One writer of a dataset folder at a time: a simulation takes the lock a fetch takes
+    (:func:`~neuroalign.data.dataset_lock.dataset_lock`, ``.<name>.neuroalign.lock`` beside
+    the folder), so a second simulation of the same folder (another workflow on the same
+    data root) logs that it waits, naming the lock file, and writes after the first.
     """
+    with dataset_lock(output, holder="simulation"):
+        return _simulate(settings, output, features)
+
+
+def _simulate(settings: SimulateSettings, output: str | Path, features: str | Path | None) -> Path:
     if isinstance(settings, SimVisionSettings):
         check_vision_output(output)
         spec = settings.features

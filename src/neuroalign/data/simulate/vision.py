@@ -39,6 +39,7 @@ import xarray as xr
 
 from neuroalign._check import NeuroalignError, suggest
 from neuroalign._io import atomic_path, provenance
+from neuroalign.data.dataset_lock import dataset_lock
 from neuroalign.data.simulate import bids
 from neuroalign.data.simulate.features import reduce_dim
 from neuroalign.data.simulate.settings import SimVisionSettings
@@ -177,18 +178,19 @@ def simulate_vision_images(output: str | Path, settings: SimVisionSettings | Non
 
     cfg = settings or SimVisionSettings()
     output = Path(output)
-    check_vision_output(output)
-    table = image_design(cfg)
-    logger.info("drawing %d images of %d pixels", len(table), cfg.image_size)
-    with atomic_path(output / "images") as tmp:
-        for k, row in enumerate(table.itertuples()):
-            rng = np.random.default_rng([cfg.seed or 0, 11, k])
-            pixels = draw_image(row.shape, row.colour, row.texture, cfg.image_size, rng)
-            path = tmp.parent / row.image
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(pixels).save(path)
-    with atomic_path(output / IMAGE_TABLE) as tmp:
-        table.to_csv(tmp, sep="\t", index=False)
+    with dataset_lock(output, holder="simulation"):  # the lock of `simulate` and fetch
+        check_vision_output(output)
+        table = image_design(cfg)
+        logger.info("drawing %d images of %d pixels", len(table), cfg.image_size)
+        with atomic_path(output / "images") as tmp:
+            for k, row in enumerate(table.itertuples()):
+                rng = np.random.default_rng([cfg.seed or 0, 11, k])
+                pixels = draw_image(row.shape, row.colour, row.texture, cfg.image_size, rng)
+                path = tmp.parent / row.image
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(path)
+        with atomic_path(output / IMAGE_TABLE) as tmp:
+            table.to_csv(tmp, sep="\t", index=False)
     return output
 
 
