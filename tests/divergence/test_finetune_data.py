@@ -13,7 +13,7 @@ from neuroalign.data.fetch import fetch_dataset
 from neuroalign.data.manifest import load_manifest
 from neuroalign.divergence import workflow
 from neuroalign.divergence.settings import FinetuneSettings
-from neuroalign.divergence.stage import _texts, finetune
+from neuroalign.divergence.stage import _texts
 
 FINETUNE_MANIFESTS = ("social_iqa", "piqa", "fig_qa")
 SIQA = [
@@ -68,9 +68,13 @@ def test_a_fetched_split_becomes_the_training_texts(repo_root, tmp_path, tiny_gp
         "Remy was an expert fisherman and was on the water with Kai. What will Kai want to do "
         "next? invite Kai out on the boat",
     ]
-    out = finetune(
-        settings, base=f"path:{tiny_gpt2}", output=tmp_path / "ft", data_root=data / "raw"
-    )
+    entry = tmp_path / "siqa.json"
+    entry.write_text(json.dumps({"dataset": "social_iqa", "data": {"dataset": "social_iqa"},
+                                 "steps": 2, "device": "cpu"}))  # fmt: skip
+    out = tmp_path / "ft"
+    argv = ["finetune", "--settings", str(entry), "--base", f"path:{tiny_gpt2}",
+            "--output", str(out), "--data-root", str(data / "raw")]  # fmt: skip
+    assert main(argv) == 0
     record = json.loads((out / "neuroalign_finetune.json").read_text())
     assert record["n_texts"] == 2 and len(record["losses"]) == 2
     assert json.loads(record["config"])["data"] == {"dataset": "social_iqa"}

@@ -12,11 +12,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "finetune",
         help="fine-tune a causal or masked LM on a named dataset and save it",
         description="Fine-tune a model with an LM head (causal or masked; a sentence encoder "
-        "gets a fresh masked-LM head) on Social IQa, PIQA or a local text file with AdamW, and "
-        "save it with save_pretrained plus neuroalign_finetune.json (per-step losses, "
-        "settings). The settings file holds one entry of the config's `finetune` section "
-        '(docs/divergence.md), e.g. {"dataset": "piqa", "path": "piqa/train.jsonl", '
-        '"steps": 500}; missing keys take their defaults.',
+        "gets a fresh masked-LM head) on Social IQa, PIQA, Fig-QA or a local text file with "
+        "AdamW, and save it with save_pretrained plus neuroalign_finetune.json (per-step "
+        "losses, settings). The settings file holds one entry of the config's `finetune` "
+        'section (docs/divergence.md), e.g. {"dataset": "piqa", "data": {"dataset": "piqa"}, '
+        '"steps": 500} (the train split of a fetched PIQA, read with its labels file under '
+        "--data-root); missing keys take their defaults.",
     )
     parser.add_argument("--settings", required=True, type=Path, help="settings file (JSON)")
     parser.add_argument(
@@ -26,7 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument("--output", required=True, type=Path, help="model folder to write")
     parser.add_argument(
-        "--data-root", type=Path, help="folder a relative `path` of the settings is inside"
+        "--data-root",
+        type=Path,
+        help="raw data folder: a relative `path` of the settings, and the fetched dataset "
+        "that `data` names, are inside it",
     )
     parser.set_defaults(func=run)
     return parser
