@@ -323,7 +323,9 @@ def simulate_reading_goals(
             null.mkdir()
             shuffled = _shuffle_labels(trials, np.random.default_rng([seed, 18]))
             if table is not None:
-                shuffled = _shuffle_given(shuffled, np.random.default_rng([seed, 21]))
+                shuffled = _shuffle_given(
+                    shuffled, cfg.n_questions, np.random.default_rng([seed, 21])
+                )
                 table.to_csv(null / QUESTIONS, index=False)
             for name, frame in ((FIXATIONS, fixations), (IA, ia_report)):
                 _relabel(frame, shuffled, table).to_csv(null / name, index=False)
@@ -476,12 +478,18 @@ def _shuffle_labels(trials: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
     return out
 
 
-def _shuffle_given(trials: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Shuffle the given question within each participant (and goal, keeping it balanced)."""
+def _shuffle_given(trials: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:
+    """New given questions within each participant and (null) goal, independent of the truth.
+
+    Each group's questions are a random permutation of a balanced list (each candidate as
+    often as the group size allows), drawn without looking at the given ones: permuting the
+    given questions themselves would keep the truth of any trial mapped onto itself or onto a
+    trial with the same question, above 1/k when the null goal groups mix the true ones.
+    """
     out = trials.copy()
     for _, index in trials.groupby(["participant", "goal"]).groups.items():
         index = np.asarray(index)
-        out.loc[index, "given"] = trials.loc[rng.permutation(index), "given"].to_numpy()
+        out.loc[index, "given"] = rng.permutation(np.arange(index.size) % k)
     return out
 
 

@@ -1,0 +1,103 @@
+"""Goal selection: the planted given question is recovered in all regimes, the null is not."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from neuroalign.data.simulate.reading_goals import simulate_reading_goals
+from neuroalign.data.simulate.settings import SimReadingGoalsSettings
+from neuroalign.reading.decode import DecodeReadingSettings, decode_reading
+from neuroalign.reading.decode_data import read_reading_trials
+from neuroalign.results import load_netcdf
+
+SIM = {"seed": 4, "n_participants": 16, "n_questions": 3}
+SETTINGS = {
+    "dataset": "sim_reading_goals",
+    "tasks": ["goal", "goal_selection"],
+    "decoders": ["text", "eye"],
+    "n_bootstrap": 200,
+    "online": {"decoders": ["eye"], "k": [20]},
+}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    root = tmp_path_factory.mktemp("select") / "sim_reading_goals"
+    return simulate_reading_goals(root, SimReadingGoalsSettings.from_config(SIM))
+
+
+@pytest.fixture(scope="module")
+def results(sim, tmp_path_factory):
+    out = tmp_path_factory.mktemp("select_out")
+    settings = DecodeReadingSettings.from_config(SETTINGS)
+    return {
+        name: load_netcdf(
+            decode_reading(settings, dataset=sim / sub, output=out / f"{name}.nc"), "result"
+        ).sel(task="goal_selection")
+        for name, sub in (("planted", ""), ("null", "null"))
+    }
+
+
+def test_candidates_and_labels(sim):
+    trials = read_reading_trials(sim / "fixations.csv", sim / "ia.csv", sim / "questions.csv")
+    assert set(trials.n_candidates()) == {3}
+    spans = next(iter(trials.candidates.values()))
+    assert all(b1 <= a2 for (_, b1), (a2, _) in itertools.pairwise(spans))
+    y = trials.labels("goal_selection")
+    goal = trials.trials["goal"].to_numpy()
+    assert np.isnan(y[goal == 0]).all() and not np.isnan(y[goal == 1]).any()
+    # each reader's information-seeking trials cycle the three questions
+    per_reader = trials.trials.assign(y=y)[goal == 1].groupby("participant")["y"]
+    assert (per_reader.nunique() == 3).all()
+    # without the table the candidates come from the questions the reports show
+    same = read_reading_trials(sim / "fixations.csv", sim / "ia.csv")
+    assert set(same.n_candidates()) == {3}
+
+
+def test_planted_selection_well_above_chance(results):
+    ds = results["planted"]
+    assert float(ds["chance"]) == pytest.approx(1 / 3)
+    for regime in ("item", "participant", "both"):
+        eye = ds.sel(regime=regime, decoder="eye")
+        assert float(eye["balanced_accuracy"]) > 0.8, regime
+        assert float(eye["ci_low"]) > 0.6, regime
+        text = ds.sel(regime=regime, decoder="text")
+        assert float(text["ci_low"]) < 0.35 and float(text["balanced_accuracy"]) < 0.5
+    assert float(ds["online_balanced_accuracy"].sel(online_decoder="eye", k=20)) > 1 / 3
+
+
+def test_null_selection_at_chance(results):
+    ds = results["null"]
+    for regime in ("item", "participant", "both"):
+        for decoder in ("text", "eye"):
+            cell = ds.sel(regime=regime, decoder=decoder)
+            # no null cell is above chance; held-out folds of a balanced null can fall below it
+            assert float(cell["ci_low"]) <= 1 / 3, (regime, decoder)
+            assert abs(float(cell["balanced_accuracy"]) - 1 / 3) < 0.15, (regime, decoder)
+    assert abs(float(ds["balanced_accuracy"].mean()) - 1 / 3) < 0.08
+
+
+def test_one_question_per_paragraph_is_skipped_with_reason(tmp_path):
+    root = simulate_reading_goals(
+        tmp_path / "one",
+        SimReadingGoalsSettings.from_config(
+            {"seed": 1, "n_participants": 4, "stories": ["lighthouse"], "null_copy": False}
+        ),
+    )
+    settings = DecodeReadingSettings.from_config(
+        {
+            **SETTINGS,
+            "tasks": ["goal_selection"],
+            "online": {"decoders": ["eye"], "k": [10]},
+            "n_bootstrap": 0,
+        }
+    )
+    ds = load_netcdf(decode_reading(settings, dataset=root, output=tmp_path / "r.nc"), "r")
+    import json
+
+    status = json.loads(ds.attrs["status"])["goal_selection"]
+    assert status.startswith("not decodable") and "candidate questions" in status
+    assert np.isnan(ds["balanced_accuracy"].values).all()
