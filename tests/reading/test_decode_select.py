@@ -11,6 +11,9 @@ from neuroalign.data.simulate.reading_goals import simulate_reading_goals
 from neuroalign.data.simulate.settings import SimReadingGoalsSettings
 from neuroalign.reading.decode import DecodeReadingSettings, decode_reading
 from neuroalign.reading.decode_data import read_reading_trials
+from neuroalign.report.blocks import Figure, Table
+from neuroalign.report.context import ReportContext
+from neuroalign.report.stages.reading_decode import collect
 from neuroalign.results import load_netcdf
 
 SIM = {"seed": 4, "n_participants": 16, "n_questions": 3}
@@ -31,14 +34,17 @@ def sim(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def results(sim, tmp_path_factory):
-    out = tmp_path_factory.mktemp("select_out")
+    out = tmp_path_factory.mktemp("select_out") / "results"
     settings = DecodeReadingSettings.from_config(SETTINGS)
     return {
         name: load_netcdf(
-            decode_reading(settings, dataset=sim / sub, output=out / f"{name}.nc"), "result"
+            decode_reading(
+                settings, dataset=sim / sub, output=out / "reading" / "decode" / f"{name}.nc"
+            ),
+            "result",
         ).sel(task="goal_selection")
         for name, sub in (("planted", ""), ("null", "null"))
-    }
+    }, out
 
 
 def test_candidates_and_labels(sim):
@@ -58,7 +64,7 @@ def test_candidates_and_labels(sim):
 
 
 def test_planted_selection_well_above_chance(results):
-    ds = results["planted"]
+    ds = results[0]["planted"]
     assert float(ds["chance"]) == pytest.approx(1 / 3)
     for regime in ("item", "participant", "both"):
         eye = ds.sel(regime=regime, decoder="eye")
@@ -70,7 +76,7 @@ def test_planted_selection_well_above_chance(results):
 
 
 def test_null_selection_at_chance(results):
-    ds = results["null"]
+    ds = results[0]["null"]
     for regime in ("item", "participant", "both"):
         for decoder in ("text", "eye"):
             cell = ds.sel(regime=regime, decoder=decoder)
@@ -78,6 +84,18 @@ def test_null_selection_at_chance(results):
             assert float(cell["ci_low"]) <= 1 / 3, (regime, decoder)
             assert abs(float(cell["balanced_accuracy"]) - 1 / 3) < 0.15, (regime, decoder)
     assert abs(float(ds["balanced_accuracy"].mean()) - 1 / 3) < 0.08
+
+
+def test_page_marks_chance_one_in_k(results, tmp_path):
+    ctx = ReportContext(config={}, results=results[1], data_root=None, site=tmp_path / "site")
+    page = collect(ctx)
+    tables = [b for sec in page.sections for b in sec.blocks if isinstance(b, Table)]
+    runs = [t for t in tables if t.columns[-1] == "chance"]
+    assert len(runs) == 2
+    rows = [r for r in runs[0].rows if r[0].startswith("goal selection")]
+    assert len(rows) == 6 and {r[-1] for r in rows} == {"0.333"}
+    assert {r[-1] for r in runs[0].rows if r[0] == "reading goal"} == {"0.500"}
+    assert any(isinstance(b, Figure) for sec in page.sections for b in sec.blocks)
 
 
 def test_one_question_per_paragraph_is_skipped_with_reason(tmp_path):
@@ -100,4 +118,13 @@ def test_one_question_per_paragraph_is_skipped_with_reason(tmp_path):
 
     status = json.loads(ds.attrs["status"])["goal_selection"]
     assert status.startswith("not decodable") and "candidate questions" in status
+
+
+def test_onestop_sample_has_no_candidate_questions(shared_data):
+    folder = shared_data / "reading"
+    trials = read_reading_trials(
+        folder / "onestop_sample_fixations.csv", folder / "onestop_sample_ia.csv"
+    )
+    assert set(trials.n_candidates()) == {1}
+    assert np.isnan(trials.labels("goal_selection")).all()
     assert np.isnan(ds["balanced_accuracy"].values).all()

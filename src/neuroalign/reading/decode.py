@@ -381,7 +381,8 @@ def _select(trials, settings, features, seed, *, arrays, coords) -> tuple[str, f
                 for key, value in zip(online, values, strict=True):
                     online[key][t, d, j] = value
     k_text = "/".join(str(v) for v in sorted(set(n_k[keep])))
-    return f"decoded among {k_text} candidate questions ({keep.size} trials)", chance
+    logger.info("goal_selection: %d trials among %s candidate questions", keep.size, k_text)
+    return "decoded", chance
 
 
 def decode_reading(
