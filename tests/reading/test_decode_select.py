@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -114,10 +115,9 @@ def test_one_question_per_paragraph_is_skipped_with_reason(tmp_path):
         }
     )
     ds = load_netcdf(decode_reading(settings, dataset=root, output=tmp_path / "r.nc"), "r")
-    import json
-
     status = json.loads(ds.attrs["status"])["goal_selection"]
     assert status.startswith("not decodable") and "candidate questions" in status
+    assert np.isnan(ds["balanced_accuracy"].values).all()
 
 
 def test_onestop_sample_has_no_candidate_questions(shared_data):
@@ -127,4 +127,3 @@ def test_onestop_sample_has_no_candidate_questions(shared_data):
     )
     assert set(trials.n_candidates()) == {1}
     assert np.isnan(trials.labels("goal_selection")).all()
-    assert np.isnan(ds["balanced_accuracy"].values).all()
