@@ -204,13 +204,28 @@ def _wait_for(predicate, timeout=20.0):
     return False
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """In the child before it starts: SIGINT at its default, as a terminal's foreground job has it.
+
+    A process started with SIGINT ignored (the test run started in the background of a
+    non-interactive shell, ``cmd &``, passes that on to every child) keeps ignoring it: Python
+    then installs no KeyboardInterrupt handler, Ctrl-C is not delivered to it as it would be
+    from a terminal, and the fetch ran to the end and exited 0. That was this test's flake, not
+    a swallowed Ctrl-C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_mid_download_keeps_the_part_file_and_says_so(tmp_path):
-    with TricklingServer(interval=0.002) as server:
+    with TricklingServer(interval=0.002) as server:  # 16 kB: about 35 s to send
         manifest = write_manifest(tmp_path / "manifests", server.url)
         data = tmp_path / "data"
         part = data / "raw" / "toy" / "sub" / "a.bin.part"
-        proc = _run_fetch(_fetch_argv(manifest, data))
-        assert _wait_for(lambda: part.is_file() and part.stat().st_size > 100)
+        proc = _run_fetch(_fetch_argv(manifest, data), preexec_fn=_sigint_as_in_a_terminal)
+        # the download is under way: bytes reached the .part (its first buffer, 4-8 kB, was
+        # written out) and the fetch still runs
+        assert _wait_for(lambda: part.is_file() and part.stat().st_size > 100, timeout=60)
+        assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 130, err
