@@ -9,6 +9,7 @@ after the first, and the dataset must be whole and the same as one run's.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -110,3 +111,23 @@ def test_two_simulations_of_one_dataset_wait_for_each_other(tmp_path):
     xr.testing.assert_identical(written, reference)
     # nothing left but the dataset and its (hidden) lock file
     assert sorted(p.name for p in raw.iterdir()) == sorted([out.name, lock_path(out).name])
+
+
+def test_a_lock_held_past_the_deadline_is_one_line_naming_the_file_and_the_holder(tmp_path, caplog):
+    from neuroalign._check import NeuroalignError
+    from neuroalign.data.dataset_lock import dataset_lock
+
+    folder = tmp_path / "raw" / "toy"
+    with dataset_lock(folder, holder="simulation") as held:  # another open file: a second holder
+        assert held == lock_path(folder) and held.read_text().split() == [
+            "simulation",
+            str(os.getpid()),
+        ]
+        with pytest.raises(NeuroalignError) as info:
+            with dataset_lock(folder, holder="fetch", deadline=time.monotonic() + 0.3, poll=0.05):
+                pytest.fail("two holders of one dataset's lock")
+    line = str(info.value)
+    assert "\n" not in line and str(held) in line and "another simulation of 'toy'" in line
+    assert "waiting for it" in caplog.text and f"pid {os.getpid()}" in caplog.text
+    with dataset_lock(folder, holder="fetch", deadline=time.monotonic() + 0.3):
+        pass  # released: the next one takes it at once
