@@ -420,14 +420,15 @@ def _candidate_spans(
 
 
 def _given_questions(goals: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Given question per paragraph for one reader: each goal's trials cycle the k candidates."""
-    given = np.zeros(goals.size, int)
+    """Given question per paragraph for one reader: each drawn uniformly among the k.
+
+    Independent draws, not a balanced design: balancing each reader's questions would make a
+    held-out fold's questions the complement of the training folds', so that a decoder that
+    learns no more than the training majority scores below chance.
+    """
     if k < 2:
-        return given
-    for g in (0, 1):
-        index = np.flatnonzero(goals == g)
-        given[rng.permutation(index)] = np.arange(index.size) % k
-    return given
+        return np.zeros(goals.size, int)
+    return rng.integers(0, k, goals.size)
 
 
 def _candidate_questions(words: list[str], spans: list[tuple[int, int]]) -> list[str]:
@@ -479,17 +480,13 @@ def _shuffle_labels(trials: pd.DataFrame, rng: np.random.Generator) -> pd.DataFr
 
 
 def _shuffle_given(trials: pd.DataFrame, k: int, rng: np.random.Generator) -> pd.DataFrame:
-    """New given questions within each participant and (null) goal, independent of the truth.
+    """The null's given questions: drawn anew for every trial, independent of the truth.
 
-    Each group's questions are a random permutation of a balanced list (each candidate as
-    often as the group size allows), drawn without looking at the given ones: permuting the
-    given questions themselves would keep the truth of any trial mapped onto itself or onto a
-    trial with the same question, above 1/k when the null goal groups mix the true ones.
+    (Permuting the given questions within a participant would keep the truth of the trials a
+    permutation maps onto themselves, and make held-out folds complement the training folds.)
     """
     out = trials.copy()
-    for _, index in trials.groupby(["participant", "goal"]).groups.items():
-        index = np.asarray(index)
-        out.loc[index, "given"] = rng.permutation(np.arange(index.size) % k)
+    out["given"] = rng.integers(0, k, len(trials))
     return out
 
 
