@@ -22,6 +22,11 @@ in the columns of the OneStop EyeLink Data Viewer exports, measures computed fro
 fixations. With ``null_copy`` the folder ``null/`` holds the same two reports with the goal and
 comprehension labels shuffled within each participant: the planted null, where any decoder
 must stay at chance.
+
+With ``n_questions`` k >= 2, each paragraph has k candidate questions with disjoint critical
+spans (``questions.csv``); every trial is given one, drawn uniformly, and the goal effects act
+on that question's span (goal selection: which question the reader had). The null's given
+questions are drawn anew, independent of the truth. With k = 1 the reports are those above.
 """
 
 from __future__ import annotations
@@ -332,7 +337,7 @@ def simulate_reading_goals(
         bids.write_dataset_description(
             tmp, "neuroalign simulated goal-directed reading", description=_DESCRIPTION
         )
-        (tmp / "README").write_text(_README)
+        (tmp / "README").write_text(_README + (_README_QUESTIONS if candidates else ""))
         truth = xr.Dataset(
             {
                 "goal": ("trial", trials["goal"].to_numpy()),
@@ -521,4 +526,9 @@ paragraph's critical span (critical_span_indices) and regress into it; answering
 correctly (is_correct) depends on how much of the span was fixated. null/ holds the same
 reports with both labels shuffled within each participant (a planted null). The planted truth
 is in derivatives/neuroalign-truth/. These are not real data.
+"""
+_README_QUESTIONS = """
+Each paragraph has several candidate questions: questions.csv lists them, each with its critical
+span; each trial's question and critical_span_indices are the one it was given, and
+information-seeking readers read for that span. null/ draws the given questions anew.
 """
