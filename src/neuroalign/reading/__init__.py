@@ -2,7 +2,8 @@
 
 Decoding (:mod:`neuroalign.reading.decode`): trials from fixation and interest-area reports
 (:mod:`~neuroalign.reading.decode_data`), decoders behind one interface
-(:mod:`~neuroalign.reading.decoders`) and grouped cross-validation over the three
+(:mod:`~neuroalign.reading.decoders`), goal selection among a paragraph's candidate questions
+(:mod:`~neuroalign.reading.decode_select`) and grouped cross-validation over the three
 generalization regimes (:mod:`~neuroalign.reading.decode_cv`).
 
 Word-level analyses (:mod:`neuroalign.reading.word_stage`): surprisal and entropy from causal

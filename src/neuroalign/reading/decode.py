@@ -180,8 +180,10 @@ def decode_trials(
         ``online_balanced_accuracy``, ``online_ci_low``, ``online_ci_high`` (task, decoder, k);
         ``item_error`` (task, regime, decoder, item), ``participant_error`` (task, regime,
         decoder, participant); ``proba`` (task, regime, decoder, trial) out-of-fold;
-        ``label`` (task, trial); ``n_folds`` (regime). ``attrs["status"]`` (JSON) says per
-        task whether it was decodable and why not.
+        ``label`` (task, trial); ``n_folds`` (regime); ``chance`` (task). For
+        ``goal_selection`` ``label`` is the given question's index among the paragraph's
+        candidates (NaN for ordinary reading) and ``proba`` the chosen candidate's probability.
+        ``attrs["status"]`` (JSON) says per task whether it was decodable and why not.
     """
     seed = seed_or_default(settings.seed)
     features = features or WordFeatures.hashed(trials.words, settings.features.dim)
