@@ -195,6 +195,33 @@ def bench_fmri(args, out):
     }
 
 
+def bench_fmri_devices(args, out):
+    """The fMRI reference problem on one GPU and with its targets split between ``--devices``
+    (one thread per device), side by side: times, speedup, identical alphas."""
+    devices = args.devices.split(",")
+    n, p, t = args.n, args.p, args.t
+    X, Y, _, _ = planted_fmri(n, 1000, p, t, devices[0])
+    X, Y = X.cpu(), Y.cpu()  # both runs move their share from host memory
+    alphas = np.logspace(-1, 8, args.n_alphas)
+    folds = block_folds(n, args.folds)
+    options = dict(fit_intercept=True, widen_fraction=None, dtype="float32")
+    options["n_targets_batch"] = args.batch
+    one, t_one, _ = timed(
+        lambda: ridge_cv(X, Y, alphas, folds, device=devices[0], **options), args.repeats
+    )
+    split, t_split, _ = timed(
+        lambda: ridge_cv(X, Y, alphas, folds, devices=devices, **options), args.repeats
+    )
+    out["fmri_devices"] = {
+        "devices": devices,
+        "one_device": summary(t_one),
+        "split": summary(t_split),
+        "speedup": float(np.median(t_one) / np.median(t_split)),
+        "identical_alphas": bool(np.array_equal(one.best_alphas, split.best_alphas)),
+        "max_coef_diff": float(np.abs(one.coef - split.coef).max()),
+    }
+
+
 def bench_breakdown(args, out):
     """Where the fMRI time goes: eigendecompositions, CV products, refit; precision variants."""
     from neuroalign.encoding.ridge import refit
@@ -479,6 +506,9 @@ def main() -> None:
     parser.add_argument("--cpu-n", type=int, default=2000)
     parser.add_argument("--cpu-p", type=int, default=1000)
     parser.add_argument("--cpu-t", type=int, default=5000)
+    parser.add_argument(
+        "--devices", default="cuda:0,cuda:1", help="fmri_devices: the devices to split over"
+    )
     parser.add_argument("--out", default=None, help="JSON file for the results")
     args = parser.parse_args()
     out = {
@@ -489,6 +519,7 @@ def main() -> None:
         start = time.perf_counter()
         problems = {
             "fmri": bench_fmri,
+            "fmri_devices": bench_fmri_devices,
             "meg": bench_meg,
             "cpu": bench_cpu,
             "breakdown": bench_breakdown,

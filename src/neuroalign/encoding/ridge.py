@@ -14,13 +14,17 @@ The final refit forms weights only for the alpha each target chose:
 Targets are scored and refit in blocks of ``n_targets_batch``. When a block runs out of device
 memory it is split in halves and tried again (the smaller blocks are kept for the rest of the
 loop); each target depends on its own column only, so the alphas, scores and weights equal
-those of the unconstrained fit.
+those of the unconstrained fit. For the same reason :func:`ridge_cv` can split the targets
+between several devices (``devices``): each device decomposes the features itself and scores and
+refits its own contiguous share of the targets, on a thread of its own, and the grid is widened
+on the scores of all targets together, so the alphas are those of a single-device fit.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -446,6 +450,7 @@ def ridge_cv(
     decomp_dtype: str | torch.dtype = "float64",
     tf32_scoring: bool = False,
     keep_on_device: bool = False,
+    devices: Sequence[str | torch.device] | None = None,
 ) -> RidgeCVResult:
     """Ridge regression with one alpha per target chosen by cross-validation.
 
@@ -466,6 +471,10 @@ def ridge_cv(
     {decomp_dtype}
     {tf32_scoring}
     {keep_on_device}
+    devices : sequence of str or torch.device, optional
+        Split the targets between these devices (contiguous shares, one thread each), in
+        place of ``device``; results are gathered on the CPU (``keep_on_device`` must be
+        False). The alphas equal those of a fit on one device.
 
     Returns
     -------
@@ -476,16 +485,28 @@ def ridge_cv(
         fit_intercept=fit_intercept,
         route=route,
         n_targets_batch=n_targets_batch,
-        device=device,
         dtype=dtype,
         decomp_dtype=decomp_dtype,
     )
+    shards = _shards(Y, devices, device, keep_on_device)
     if widen_fraction is not None:
         check_range("widen_fraction", widen_fraction, 0, 1)
     for attempt in range(max_widen + 1):
-        scores, baseline = cv_scores(
-            X, Y, alphas, folds, scoring=scoring, tf32_scoring=tf32_scoring, **common
+        parts = _on_shards(
+            shards,
+            lambda on, cols, a=alphas: cv_scores(
+                X,
+                Y[:, cols],
+                a,
+                folds,
+                scoring=scoring,
+                tf32_scoring=tf32_scoring,
+                device=on,
+                **common,
+            ),
         )
+        scores = np.concatenate([p[0] for p in parts], axis=1)
+        baseline = np.concatenate([p[1] for p in parts])
         best = np.argmax(scores, axis=0)
         n_lower, n_upper = edge_counts(scores, baseline, best)
         n_targets = scores.shape[1]
@@ -500,7 +521,18 @@ def ridge_cv(
         )
         alphas = widen(alphas, grow_low, grow_high)
     best_alphas = alphas[best]
-    coef, intercept, used = refit(X, Y, best_alphas, keep_on_device=keep_on_device, **common)
+    parts = _on_shards(
+        shards,
+        lambda on, cols: refit(
+            X, Y[:, cols], best_alphas[cols], keep_on_device=keep_on_device, device=on, **common
+        ),
+    )
+    if len(parts) == 1:
+        coef, intercept, used = parts[0]
+    else:
+        coef = np.concatenate([p[0] for p in parts], axis=1)
+        intercept = np.concatenate([p[1] for p in parts])
+        used = parts[0][2]
     return RidgeCVResult(
         coef=coef,
         intercept=intercept,
@@ -511,3 +543,27 @@ def ridge_cv(
         n_lower_edge=n_lower,
         n_upper_edge=n_upper,
     )
+
+
+def _shards(
+    Y, devices: Sequence | None, device: str | torch.device | None, keep_on_device: bool
+) -> list[tuple[str | torch.device | None, slice]]:
+    """(device, contiguous target columns) of each share; one share without ``devices``."""
+    n_targets = Y.shape[1]
+    if not devices or len(devices) == 1:
+        return [(devices[0] if devices else device, slice(0, n_targets))]
+    if keep_on_device:
+        raise NeuroalignError(
+            "keep_on_device needs one device: with several devices the results are gathered "
+            "on the CPU; set keep_on_device=False or give one device"
+        )
+    edges = np.linspace(0, n_targets, len(devices) + 1).round().astype(int)
+    return [(on, slice(a, b)) for on, a, b in zip(devices, edges[:-1], edges[1:], strict=True)]
+
+
+def _on_shards(shards: list, run: Callable) -> list:
+    """``run(device, columns)`` for each share, each on a thread of its own when several."""
+    if len(shards) == 1:
+        return [run(*shards[0])]
+    with ThreadPoolExecutor(max_workers=len(shards)) as pool:
+        return list(pool.map(lambda shard: run(*shard), shards))
