@@ -157,6 +157,7 @@ def ours(
     compile: bool = False,
     sink: bool = True,
     storage_dtype: str = "float32",
+    devices: list[str] | None = None,
 ) -> tuple[float, int]:
     """The engine into memory (``out_dir`` None) or a Zarr store, or with no sink (``sink``
     False: chunks are dropped); returns seconds and the bytes copied to the host."""
@@ -172,6 +173,7 @@ def ours(
         batch_size=batch,
         compile=compile,
         storage_dtype=storage_dtype,
+        devices=devices,
     )
     sync(str(ex.devices[0]))
     start = time.perf_counter()
@@ -330,6 +332,9 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
         rates["ours_compiled_zarr"] = lengths.sum() / t_comp_zarr
         rates["ours_compiled_zarr_bf16"] = lengths.sum() / t_comp_bf16
         rates["ours_compiled_engine"] = lengths.sum() / t_comp_engine
+    sharded = {}
+    if args.devices:
+        sharded = devices_run(model, tokenizer, table, args, lengths, rates)
     profiled = {}
     if args.profile_dir is not None and arch in args.profile.split(","):
         profiled = profile_ours(model, tokenizer, table, args, arch)
@@ -389,8 +394,31 @@ def run_arch(arch: str, args: argparse.Namespace, device: str) -> dict:
             if k in rates
         },
         **compiled,
+        **sharded,
         **profiled,
         "peak_host_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+    }
+
+
+def devices_run(model, tokenizer, table, args, lengths, rates) -> dict:
+    """Ours into memory with the inputs shared between ``--devices`` (a replica on each),
+    against one device: the rate, the scaling and the largest difference of the results."""
+    from neuroalign.models.extract import Extractor
+    from neuroalign.models.store import extract_dataset
+
+    devices = args.devices.split(",")
+    run = dict(n_context=args.context, batch=args.batch, out_dir=None)
+    ours(model, tokenizer, table.iloc[:2000], devices=devices, **run)  # warm-up
+    t_multi, _ = ours(model, tokenizer, table, devices=devices, **run)
+    rates["ours_devices"] = lengths.sum() / t_multi
+    check = table.iloc[:4000]
+    kw = dict(units="resid", context=f"words:{args.context}", batch_size=args.batch)
+    one = extract_dataset(Extractor(model, tokenizer, **kw), check)["resid"].values
+    multi = extract_dataset(Extractor(model, tokenizer, devices=devices, **kw), check)
+    return {
+        "devices": devices,
+        "devices_scaling": round(float(rates["ours_devices"] / rates["ours"]), 2),
+        "devices_max_abs_diff": float(np.abs(multi["resid"].values - one).max()),
     }
 
 
@@ -573,6 +601,11 @@ def main() -> None:
         choices=["bidir", "heads", "vlm"],
         help="another input mode (benchmarks/extract_modes.py): bidirectional encoders over "
         "mixed lengths, head_out and attn_pattern units, or LLaVA-style prompts",
+    )
+    parser.add_argument(
+        "--devices",
+        default=None,
+        help="also run ours with the inputs shared between these devices (cuda:0,cuda:1)",
     )
     parser.add_argument(
         "--max-autotune",
