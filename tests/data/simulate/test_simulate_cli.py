@@ -121,4 +121,5 @@ def test_failure_mid_write_leaves_no_output(tmp_path, monkeypatch, kind):
     }[kind]
     with pytest.raises(RuntimeError, match="disk full"):
         simulate(settings, output=out)
-    assert list(tmp_path.iterdir()) == []
+    # Nothing but the dataset's (released) lock file, which simulations and fetches share.
+    assert [p.name for p in tmp_path.iterdir()] in ([], [f".sim_{kind}.neuroalign.lock"])
