@@ -115,11 +115,8 @@ def run_fmri(args: argparse.Namespace) -> None:
     print(f"wrote {output} and {args.maps or maps_folder(output)}/")
 
 
-def run_meg(args: argparse.Namespace) -> None:
-    """``neuroalign encode meg``."""
-    from neuroalign.encode.meg import encode_meg, evoked_file
-
-    output = encode_meg(
+def _run_meg_kind(args: argparse.Namespace, stage, evoked_file) -> None:
+    output = stage(
         _settings(args),
         activations=args.activations,
         dataset=args.dataset,
@@ -128,21 +125,20 @@ def run_meg(args: argparse.Namespace) -> None:
         evoked=args.evoked,
     )
     print(f"wrote {output} and {args.evoked or evoked_file(output)}")
+
+
+def run_meg(args: argparse.Namespace) -> None:
+    """``neuroalign encode meg``."""
+    from neuroalign.encode.meg import encode_meg, evoked_file
+
+    _run_meg_kind(args, encode_meg, evoked_file)
 
 
 def run_meg_epochs(args: argparse.Namespace) -> None:
     """``neuroalign encode meg_epochs``."""
     from neuroalign.encode.meg_epochs import encode_meg_epochs, evoked_file
 
-    output = encode_meg_epochs(
-        _settings(args),
-        activations=args.activations,
-        dataset=args.dataset,
-        subject=args.subject,
-        output=args.output,
-        evoked=args.evoked,
-    )
-    print(f"wrote {output} and {args.evoked or evoked_file(output)}")
+    _run_meg_kind(args, encode_meg_epochs, evoked_file)
 
 
 def run_eyetracking(args: argparse.Namespace) -> None:
