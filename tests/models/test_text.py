@@ -18,6 +18,7 @@ from neuroalign.models.text import (
     build_windows,
     collate_text,
     parse_context,
+    tokenize_sentences,
     tokenize_stories,
     tokenize_windows,
 )
@@ -101,6 +102,69 @@ def test_story_tokenization_equals_window_tokenization(kind, context, tokenizer,
     story = tokenize_stories(tok, table, policy, 512, n_checked=4)
     _assert_same_work(story, per_window)
     assert np.array_equal(np.sort(story.rows), np.arange(len(table)))
+
+
+def _sentences():
+    parts = STORY.split(". ")
+    texts = [*parts, " ".join(parts), "cat", "Unbelievably,  nobody noticed"]
+    return pd.DataFrame({"item": np.arange(100, 100 + len(texts)), "text": texts})
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "byte_level", "prefix_sensitive"])
+def test_sentence_tokenization_equals_window_tokenization(kind, tokenizer):
+    tok = {"wordpiece": tokenizer, "byte_level": _byte_level_bpe(), "prefix_sensitive": None}[
+        kind
+    ] or _prefix_sensitive()
+    table = _sentences()
+    policy = parse_context("sentence")
+    texts, items = table["text"].to_numpy(), table["item"].to_numpy()
+    per_window = tokenize_windows(tok, build_windows(table, policy), texts, items, 512)
+    fast = tokenize_stories(tok, table, policy, 512)
+    _assert_same_work(fast, per_window)
+    np.testing.assert_array_equal(fast.length, per_window.length)
+    assert (fast.hi - fast.lo == fast.length).all() or kind == "prefix_sensitive"
+
+
+def test_sentences_ignore_truncation_set_on_the_rust_tokenizer(tokenizer):
+    table = _sentences()
+    texts, items = table["text"].to_numpy(), table["item"].to_numpy()
+    want = tokenize_sentences(tokenizer, texts, items, 512)
+    tokenizer.backend_tokenizer.enable_truncation(4)
+    try:
+        _assert_same_work(tokenize_sentences(tokenizer, texts, items, 512), want)
+    finally:
+        tokenizer.backend_tokenizer.no_truncation()
+    assert want.n_tokens.max() > 4
+
+
+def test_sentences_fall_back_to_the_tokenizer_call_where_the_rust_one_differs(
+    tokenizer, monkeypatch
+):
+    table = _sentences()
+    texts, items = table["text"].to_numpy(), table["item"].to_numpy()
+    want = tokenize_sentences(tokenizer, texts, items, 512)
+    rust = text_module._rust_encode
+
+    def dropped_last(backend, batch):
+        ids, offsets = rust(backend, batch)
+        return [x[:-1] for x in ids], [x[:-1] for x in offsets]
+
+    monkeypatch.setattr(text_module, "_rust_encode", dropped_last)
+    _assert_same_work(tokenize_sentences(tokenizer, texts, items, 512), want)
+
+
+def test_sentence_errors_name_the_item(tokenizer):
+    table = _sentences()
+    texts, items = table["text"].to_numpy(copy=True), table["item"].to_numpy()
+    texts[3] = "\u200b"
+    with pytest.raises(NeuroalignError, match=r"item 103 .*no token"):
+        tokenize_sentences(tokenizer, texts, items, 512)
+    n_tokens = tokenize_sentences(tokenizer, table["text"].to_numpy(), items, 512).n_tokens
+    limit = int(np.sort(n_tokens)[-2])  # only the passage (item 102) is longer
+    with pytest.raises(NeuroalignError, match=f"items 102-102 need .* than the model's {limit};"):
+        tokenize_sentences(tokenizer, table["text"].to_numpy(), items, limit)
+    empty = tokenize_sentences(tokenizer, texts[:0], items[:0], 512)
+    assert len(empty) == 0
 
 
 def test_byte_level_windows_start_with_the_story_space():

@@ -18,6 +18,7 @@ inputs while the rest of the corpus is being tokenized.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import re
 import threading
@@ -418,7 +419,8 @@ def tokenize_stories(
     With word context each story is tokenized once and the windows are cut from its tokens;
     ``n_checked`` windows spread over the corpus are also tokenized on their own, and if any
     differs (a tokenizer whose tokens depend on the text around a word) every window is
-    tokenized on its own (:func:`tokenize_windows`). Sentences are tokenized one by one.
+    tokenized on its own (:func:`tokenize_windows`). Sentences are tokenized in one call
+    (:func:`tokenize_sentences`).
 
     Parameters
     ----------
@@ -441,7 +443,9 @@ def tokenize_stories(
     _require_fast(tokenizer)
     texts = table["text"].astype(str).to_numpy()
     items = table["item"].to_numpy() if "item" in table else np.arange(len(table))
-    if policy.kind == "sentence" or not len(table):
+    if policy.kind == "sentence":
+        return tokenize_sentences(tokenizer, texts, items, max_tokens)
+    if not len(table):
         return tokenize_windows(tokenizer, build_windows(table, policy), texts, items, max_tokens)
     work, bounds = _story_work(tokenizer, _groups(table), texts, items, policy, max_tokens)
     sample = np.unique(np.linspace(0, len(work) - 1, n_checked).round().astype(np.int64))
@@ -559,6 +563,101 @@ def tokenize_windows(
         rows=np.concatenate(rows).astype(np.int64) if rows else np.zeros(0, np.int64),
         lo=np.array(lo, dtype=np.int64),
         hi=np.array(hi, dtype=np.int64),
+    )
+
+
+def _encode(tokenizer: Any, texts: list[str], n_checked: int = 16) -> tuple[list, list]:
+    """Token ids and character offsets of each text, with special tokens.
+
+    Straight from the Rust tokenizer behind ``tokenizer`` when it has no truncation or padding
+    set and gives what ``tokenizer(...)`` gives on ``n_checked`` texts spread over the list (it
+    skips the conversion of every encoding to Python dicts); else through ``tokenizer(...)``.
+    """
+
+    def called(batch: list[str]) -> tuple[list, list]:
+        out = tokenizer(
+            batch,
+            return_offsets_mapping=True,
+            return_attention_mask=False,
+            return_token_type_ids=False,
+            add_special_tokens=True,
+            verbose=False,
+        )
+        return out["input_ids"], [[tuple(o) for o in offs] for offs in out["offset_mapping"]]
+
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None or backend.truncation is not None or backend.padding is not None:
+        return called(texts)
+    sample = [texts[i] for i in np.unique(np.linspace(0, len(texts) - 1, n_checked).astype(int))]
+    if called(sample) != _rust_encode(backend, sample):
+        return called(texts)
+    return _rust_encode(backend, texts)
+
+
+def _rust_encode(backend: Any, texts: list[str]) -> tuple[list, list]:
+    encodings = backend.encode_batch(texts, add_special_tokens=True)
+    return [e.ids for e in encodings], [e.offsets for e in encodings]
+
+
+def tokenize_sentences(
+    tokenizer: Any, texts: np.ndarray, items: np.ndarray, max_tokens: int
+) -> TextWork:
+    """Tokenize whole sentences, one input each, with array operations after one tokenizer call.
+
+    A sentence is its only target, so its item spans every token that covers characters (from
+    the first to the last); the result equals :func:`tokenize_windows` on the sentence windows
+    of :func:`build_windows`, without its per-token alignment loop.
+
+    Parameters
+    ----------
+    tokenizer : PreTrainedTokenizerFast
+        A fast tokenizer (it must return offset mappings).
+    texts : ndarray of str
+        One sentence (or passage) per table row.
+    items : ndarray
+        The ``item`` column of the table, for error messages.
+    max_tokens : int
+        Longest input the model takes.
+
+    Returns
+    -------
+    work : TextWork
+    """
+    _require_fast(tokenizer)
+    prefix, suffix = _special_template(tokenizer)
+    n = len(texts)
+    ids, offsets = _encode(tokenizer, [str(t) for t in texts]) if n else ([], [])
+    n_tokens = np.fromiter(map(len, ids), np.int64, n)
+    for i in np.flatnonzero(n_tokens > max_tokens)[:1]:
+        raise NeuroalignError(
+            f"stimulus items {items[i]}-{items[i]} need {n_tokens[i]} tokens, more than the "
+            f"model's {max_tokens}; use a smaller stride or shorter sentences"
+        )
+    total = int(n_tokens.sum())
+    flat = np.fromiter(itertools.chain.from_iterable(ids), np.int64, total)
+    chars = np.fromiter(
+        itertools.chain.from_iterable(itertools.chain.from_iterable(offsets)), np.int64, 2 * total
+    ).reshape(total, 2)
+    sentence = np.repeat(np.arange(n, dtype=np.int64), n_tokens)
+    pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n_tokens) - n_tokens, n_tokens)
+    covers = chars[:, 1] > chars[:, 0]  # special tokens cover no characters
+    n_covering = np.bincount(sentence[covers], minlength=n)
+    for i in np.flatnonzero(n_covering == 0)[:1]:
+        raise _no_token_error(items[i], texts[i])
+    covering = pos[covers]
+    ends = np.cumsum(n_covering)
+    body = (pos >= len(prefix)) & (pos < np.repeat(n_tokens - len(suffix), n_tokens))
+    length = n_tokens - len(prefix) - len(suffix)
+    return TextWork(
+        tokens=flat[body],
+        start=np.cumsum(length) - length,
+        length=length,
+        prefix=prefix,
+        suffix=suffix,
+        ptr=np.arange(n + 1, dtype=np.int64),
+        rows=np.arange(n, dtype=np.int64),
+        lo=covering[ends - n_covering] - len(prefix),
+        hi=covering[ends - 1] + 1 - len(prefix),
     )
 
 
