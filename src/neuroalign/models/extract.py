@@ -49,6 +49,7 @@ from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.fused import fused_mlps
 from neuroalign.models.hooks import StopForward, capture
 from neuroalign.models.maskless import longest_maskless, maskless, model_configs
+from neuroalign.models.patchify import patch_matmuls
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
     ContextPolicy,
@@ -586,8 +587,9 @@ class Extractor:
 
     def _run_device(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
         """Run the jobs' inputs on one device, blocks compiled (and their MLPs' GELU fused,
-        :mod:`neuroalign.models.fused`) if asked; yield each job once all its batches have
-        reached the host."""
+        :mod:`neuroalign.models.fused`) if asked, patch embeddings as matrix products
+        (:mod:`neuroalign.models.patchify`); yield each job once all its batches have reached
+        the host."""
         jobs = iter(jobs)
         first = next(jobs, None)
         if first is None:
@@ -597,6 +599,7 @@ class Extractor:
         with (
             compiled_blocks(replica.model, blocks, self.compiled or "inductor"),
             fused_mlps(replica.model, self.arch, blocks),
+            patch_matmuls(replica.model),
         ):
             yield from self._run_batches(replica, itertools.chain([first], jobs))
 
