@@ -265,6 +265,8 @@ class _Replica:
         self.batch_size = BatchSize(1)
         #: The CUDA stream of the copies to the host (None on other devices).
         self.copy_stream: torch.cuda.Stream | None = None
+        #: The CUDA stream of the copies of inputs to the device (None on other devices).
+        self.input_stream: torch.cuda.Stream | None = None
         #: Longest batch that runs without an attention mask (None: every batch keeps it).
         self.maskless: int | None = None
         #: The model's configs, which a batch without a mask switches (found once).
@@ -512,11 +514,11 @@ class Extractor:
         unmasked = causal and "attention_mask" not in inputs
         if "position_ids" in inputs and self._position_offset:
             inputs = {**inputs, "position_ids": inputs["position_ids"] + self._position_offset}
-        feed = {
-            k: (v.pin_memory() if pin else v).to(device, non_blocking=True)
-            for k, v in inputs.items()
-            if replica.accepted is None or k in replica.accepted
-        }
+        feed = _to_device(
+            {k: v for k, v in inputs.items() if replica.accepted is None or k in replica.accepted},
+            device,
+            replica.input_stream,
+        )
         if "pixel_values" in feed:
             pixels = feed["pixel_values"]
             if pixels.dtype == torch.uint8:
@@ -629,6 +631,7 @@ class Extractor:
         pin = replica.device.type == "cuda"
         if pin and replica.copy_stream is None:
             replica.copy_stream = torch.cuda.Stream(replica.device)
+            replica.input_stream = torch.cuda.Stream(replica.device)
         for job in jobs:
             lengths = _lengths(job.work)
 
@@ -813,6 +816,26 @@ def _lengths(work: Any) -> np.ndarray:
     if isinstance(work, TextWork):
         return work.n_tokens
     return np.array([len(w) for w in work], dtype=np.int64)
+
+
+def _to_device(
+    inputs: dict[str, torch.Tensor], device: torch.device, stream: torch.cuda.Stream | None
+) -> dict[str, torch.Tensor]:
+    """Copy a batch's inputs to ``device``.
+
+    On CUDA the copies run from pinned memory on ``stream``, which the current stream then
+    waits for: queued while the device still runs the batch before, they overlap its kernels
+    instead of running between them. Elsewhere (``stream`` None) they are plain copies.
+    """
+    if stream is None:
+        return {k: v.to(device) for k, v in inputs.items()}
+    with torch.cuda.stream(stream):
+        moved = {k: v.pin_memory().to(device, non_blocking=True) for k, v in inputs.items()}
+    current = torch.cuda.current_stream(device)
+    current.wait_stream(stream)
+    for value in moved.values():
+        value.record_stream(current)  # its memory is not reused before the batch's kernels end
+    return moved
 
 
 def _to_host(
