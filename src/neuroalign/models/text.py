@@ -284,6 +284,13 @@ def _no_token_error(item: Any, word: str) -> NeuroalignError:
     )
 
 
+def _too_long_error(first: Any, last: Any, n_tokens: int, max_tokens: int) -> NeuroalignError:
+    return NeuroalignError(
+        f"stimulus items {first}-{last} need {n_tokens} tokens, more than the model's "
+        f"{max_tokens}; use a smaller stride or shorter sentences"
+    )
+
+
 def _spans_error(item: Any, piece: str, word: str) -> NeuroalignError:
     return NeuroalignError(
         f"stimulus item {item}: token {piece!r} spans word {word!r} and its neighbour; the "
@@ -362,10 +369,8 @@ def _story_work(
         if len(too_long):
             w = too_long[0]
             n_needed = int(end[w] - w_first[target[w]]) + len(prefix) + len(suffix)
-            raise NeuroalignError(
-                f"stimulus items {items[rows[target[w]]]}-{items[rows[stop[w] - 1]]} need "
-                f"{n_needed} tokens, more than the model's {max_tokens}; use a smaller stride "
-                "or shorter sentences"
+            raise _too_long_error(
+                items[rows[target[w]]], items[rows[stop[w] - 1]], n_needed, max_tokens
             )
         counts = stop - target
         owner = np.repeat(np.arange(len(target)), counts)
@@ -541,10 +546,8 @@ def tokenize_windows(
             )
             ids, offsets = one["input_ids"], one["offset_mapping"]
         if len(ids) > max_tokens:
-            raise NeuroalignError(
-                f"stimulus items {items[window.targets[0]]}-{items[window.targets[-1]]} need "
-                f"{len(ids)} tokens, more than the model's {max_tokens}; use a smaller stride "
-                "or shorter sentences"
+            raise _too_long_error(
+                items[window.targets[0]], items[window.targets[-1]], len(ids), max_tokens
             )
         positions = _align(window, texts, offsets, items)
         bodies.append(np.asarray(ids[len(prefix) : len(ids) - len(suffix)], dtype=np.int64))
@@ -628,11 +631,10 @@ def tokenize_sentences(
     n = len(texts)
     ids, offsets = _encode(tokenizer, [str(t) for t in texts]) if n else ([], [])
     n_tokens = np.fromiter(map(len, ids), np.int64, n)
-    for i in np.flatnonzero(n_tokens > max_tokens)[:1]:
-        raise NeuroalignError(
-            f"stimulus items {items[i]}-{items[i]} need {n_tokens[i]} tokens, more than the "
-            f"model's {max_tokens}; use a smaller stride or shorter sentences"
-        )
+    too_long = np.flatnonzero(n_tokens > max_tokens)
+    if len(too_long):
+        i = too_long[0]
+        raise _too_long_error(items[i], items[i], n_tokens[i], max_tokens)
     total = int(n_tokens.sum())
     flat = np.fromiter(itertools.chain.from_iterable(ids), np.int64, total)
     chars = np.fromiter(
@@ -642,8 +644,9 @@ def tokenize_sentences(
     pos = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(n_tokens) - n_tokens, n_tokens)
     covers = chars[:, 1] > chars[:, 0]  # special tokens cover no characters
     n_covering = np.bincount(sentence[covers], minlength=n)
-    for i in np.flatnonzero(n_covering == 0)[:1]:
-        raise _no_token_error(items[i], texts[i])
+    empty = np.flatnonzero(n_covering == 0)
+    if len(empty):
+        raise _no_token_error(items[empty[0]], texts[empty[0]])
     covering = pos[covers]
     ends = np.cumsum(n_covering)
     body = (pos >= len(prefix)) & (pos < np.repeat(n_tokens - len(suffix), n_tokens))
