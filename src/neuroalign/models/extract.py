@@ -48,7 +48,7 @@ from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.fused import fused_mlps
 from neuroalign.models.hooks import StopForward, capture
-from neuroalign.models.maskless import longest_maskless, maskless, model_configs
+from neuroalign.models.maskless import is_causal, longest_maskless, maskless, model_configs
 from neuroalign.models.patchify import patch_matmuls
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
 from neuroalign.models.text import (
@@ -271,8 +271,12 @@ class _Replica:
         self.maskless: int | None = None
         #: The model's configs, which a batch without a mask switches (found once).
         self.configs: list[Any] = []
-        #: Attention kernels, fastest first (None: not measured yet; empty: the default order).
+        #: Attention kernels, cheapest first (None: not measured yet; empty: the default order).
         self.attention: list | None = None
+        #: Share of the batches that come in a new shape (from the first chunk's lengths).
+        self.new_shapes = 0.0
+        #: Whether every attention module of the model is causal.
+        self.causal = False
 
 
 def _ranks_attention(device: torch.device) -> bool:
@@ -484,6 +488,7 @@ class Extractor:
             replica.batch_size = BatchSize(self.batch_size)
             replica.maskless = longest_maskless(replica.model, self.arch)
             replica.configs = model_configs(replica.model)
+            replica.causal = is_causal(replica.model, self.arch)
         return replicas
 
     def _collate(
@@ -542,7 +547,11 @@ class Extractor:
                     pooled[space, pos] = pool_tokens(tensor, index, self.pooling)
 
         if replica.attention is None:
-            replica.attention = self._attention_order(replica, inputs)
+            if "attention_mask" in feed:
+                problem = "masked"
+            else:
+                problem = "causal" if replica.causal and self._mode != "image" else "full"
+            replica.attention = self._attention_order(replica, inputs, problem)
         if replica.attention:
             kernels = sdpa_kernel(replica.attention, set_priority=True)
         else:
@@ -565,9 +574,13 @@ class Extractor:
                 out[space] = torch.stack([pooled[space, p] for p in range(len(self.layers))], 1)
         return out
 
-    def _attention_order(self, replica: _Replica, inputs: dict[str, torch.Tensor]) -> list:
-        """Attention kernels fastest first on this batch's shape, for a model that runs
-        ``scaled_dot_product_attention`` on a device where the kernels are timed; else []."""
+    def _attention_order(
+        self, replica: _Replica, inputs: dict[str, torch.Tensor], problem: str = "causal"
+    ) -> list:
+        """Attention kernels cheapest first on this batch's shape and attention ``problem``
+        (:func:`~neuroalign.models.attention.rank_backends`), their set-up on new shapes
+        counted, for a model that runs ``scaled_dot_product_attention`` on a device where the
+        kernels are timed; else []."""
         config = getattr(self.model, "config", None)
         if getattr(config, "_attn_implementation", None) != "sdpa":
             return []
@@ -583,8 +596,10 @@ class Extractor:
             self.arch.head_dim,
             dtype=dtype,
             device=replica.device,
+            problem=problem,
+            new_shapes=replica.new_shapes,
         )
-        logger.info("attention kernels, fastest first: %s", ", ".join(b.name for b in order))
+        logger.info("attention kernels, cheapest first: %s", ", ".join(b.name for b in order))
         return order
 
     def _run_device(self, replica: _Replica, jobs: Iterable[_Job]) -> Iterator[_Job]:
@@ -634,6 +649,8 @@ class Extractor:
             replica.input_stream = torch.cuda.Stream(replica.device)
         for job in jobs:
             lengths = _lengths(job.work)
+            if replica.attention is None:
+                replica.new_shapes = new_shape_share(lengths[job.order], replica.batch_size.size)
 
             def step(batch: np.ndarray, job: _Job = job) -> tuple[dict, PoolPlan]:
                 inputs, plan = self._collate(job.work, batch, pin)
@@ -809,6 +826,21 @@ class Extractor:
         patches = n_patches(config, tuple(feed["pixel_values"].shape[-2:]))
         prefix = seq_len - patches if patches and patches <= seq_len else 0
         return seq_len, prefix
+
+
+def new_shape_share(lengths: np.ndarray, batch_size: int) -> float:
+    """Share of the batches of ``lengths`` (in batch order, longest first) whose padded
+    length no batch before them had: the batches in a shape an attention kernel has not seen.
+
+    Examples
+    --------
+    >>> new_shape_share(np.array([9, 9, 7, 7, 5, 5]), 2)
+    1.0
+    >>> new_shape_share(np.array([9, 9, 9, 9, 8, 8]), 2)
+    0.6666666666666666
+    """
+    padded = np.asarray(lengths)[::batch_size]
+    return len(np.unique(padded)) / len(padded) if len(padded) else 0.0
 
 
 def _lengths(work: Any) -> np.ndarray:
