@@ -24,7 +24,7 @@ from neuroalign._io import provenance
 from neuroalign.devices import resolve_device
 from neuroalign.results import load_netcdf, write_netcdf
 from neuroalign.settings import StageSettings, seed_or_default
-from neuroalign.vision.metrics import METRICS, build_feature_metrics, evaluate
+from neuroalign.vision.metrics import METRICS, build_feature_metrics, evaluate, resize
 from neuroalign.vision.retrieval import bootstrap_ci
 
 __all__ = [
@@ -86,7 +86,12 @@ class MetricsSettings(StageSettings):
 
 
 def load_images(paths, size: int) -> np.ndarray:
-    """Images as float32 (n, 3, size, size) in [0, 1] (RGB, bilinear resize)."""
+    """Images as float32 (n, 3, size, size) in [0, 1].
+
+    Each file is read at its own size as RGB (transparent pixels over white) and resized as a
+    tensor with `neuroalign.vision.metrics.resize` (bilinear, no antialiasing, as MindEye's
+    evaluation resizes its image tensors).
+    """
     from PIL import Image
 
     out = np.empty((len(paths), 3, size, size), np.float32)
@@ -95,8 +100,11 @@ def load_images(paths, size: int) -> np.ndarray:
         if not path.is_file():
             raise NeuroalignError(f"image not found: {path}.")
         with Image.open(path) as img:
-            img = img.convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
-            out[k] = np.asarray(img, np.float32).transpose(2, 0, 1) / 255.0
+            if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+                rgba = img.convert("RGBA")
+                img = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+            pixels = np.array(img.convert("RGB"), np.uint8)
+        out[k] = resize(pixels[None], size)[0].numpy()
     return out
 
 
@@ -148,6 +156,12 @@ def read_recons(recons: str | Path, which: str = "chosen") -> pd.DataFrame:
             table = table[table["sample"] == table.groupby("image_id")["sample"].transform("min")]
         else:
             table = table[table["chosen"].astype(bool)]
+            twice = table["image_id"][table["image_id"].duplicated()]
+            if len(twice):
+                raise NeuroalignError(
+                    f"{recons}: column 'chosen' marks {int(twice.size) + 1} or more samples "
+                    f"of image {twice.iloc[0]!r}; mark one sample per image."
+                )
         # The chosen reconstructions form one set, whichever sample each image's is.
         table = table.assign(chosen_sample=table["sample"], sample=0)
     table = table.assign(
@@ -204,10 +218,17 @@ def evaluate_images(
     ids = sorted(set(table["image_id"]))
     truth_images = load_images([truth_paths[i] for i in ids], settings.image_size)
     per_sample = []
-    for _, group in table.groupby("sample"):
+    for sample, group in table.groupby("sample"):
         group = group.set_index("image_id").reindex(ids)
         if group["path"].isna().any():
-            continue  # a sample not drawn for every image is left out of the mean
+            # A sample not drawn for every image is left out of the mean.
+            logger.warning(
+                "sample %s lacks %d of %d images; left out of the metrics",
+                sample,
+                int(group["path"].isna().sum()),
+                len(ids),
+            )
+            continue
         scores = evaluate(
             truth_images,
             load_images(list(group["path"]), settings.image_size),

@@ -1,8 +1,11 @@
 """Image reconstruction metrics, as MindEye's ``final_evaluations.ipynb`` defines them.
 
-Images are float tensors of shape (n, 3, H, W) in [0, 1]; both sets are first resized to a
-common square size (MindEye: 256). Every resize is bilinear with antialiasing (torchvision's
-``Resize`` on tensors).
+Images are float tensors of shape (n, 3, H, W) in [0, 1] (uint8 arrays are divided by 255;
+channels-last and grayscale arrays are taken as well); both sets are first resized to a common
+square size (MindEye: 256). Every resize is bilinear without antialiasing, as torchvision's
+``Resize`` did on tensors in the versions MindEye's evaluation pins (0.15, 0.16; the default
+became antialiased in 0.17): a shrunk image (a 512-pixel reconstruction at 256) gets the same
+numbers as there.
 
 - ``pixcorr``: Resize(425), flatten, Pearson r per image, mean (higher is better).
 - ``ssim``: Resize(425), ``rgb2gray``, scikit-image SSIM (gaussian_weights, sigma 1.5,
@@ -27,6 +30,7 @@ caches). Every metric has a percentile-bootstrap interval over images.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +40,8 @@ import torch
 
 from neuroalign._check import NeuroalignError
 from neuroalign.vision.retrieval import bootstrap_ci, two_way_scores
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CLIP_MEAN",
@@ -80,25 +86,46 @@ HIGHER_IS_BETTER = {m: FEATURE_METRICS.get(m, "two_way") != "distance" for m in 
 LOW_LEVEL_SIZE = 425
 
 
+#: How far float images may stray outside [0, 1] (rounding) before they are refused.
+RANGE_TOLERANCE = 1e-3
+
+
 def _images(x) -> torch.Tensor:
+    """Images as float32 (n, 3, H, W) in [0, 1], from float or uint8 arrays of shape
+    (n, 3, H, W), (n, H, W, 3) or (n, H, W) (grayscale)."""
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if x.ndim == 3:
+        x = x.unsqueeze(1).expand(-1, 3, -1, -1)
+    elif x.ndim == 4 and x.shape[1] != 3 and x.shape[-1] == 3:
+        x = x.permute(0, 3, 1, 2)
     if x.ndim != 4 or x.shape[1] != 3:
         raise NeuroalignError(
-            f"images must be (n, 3, height, width) in [0, 1]; got shape {tuple(x.shape)}."
+            f"images must be (n, 3, height, width) in [0, 1] (or uint8, channels-last, "
+            f"grayscale); got shape {tuple(x.shape)}."
         )
-    return x.to(torch.float32)
+    if x.dtype == torch.uint8:
+        return x.to(torch.float32) / 255.0
+    x = x.to(torch.float32)
+    if x.numel() and (x.min() < -RANGE_TOLERANCE or x.max() > 1 + RANGE_TOLERANCE):
+        raise NeuroalignError(
+            f"image values span [{float(x.min()):.3g}, {float(x.max()):.3g}]; metrics take "
+            "[0, 1] (map a decoder's [-1, 1] output with (x + 1) / 2)."
+        )
+    return x.clamp(0.0, 1.0)
 
 
-def resize(images, size: int) -> torch.Tensor:
-    """Bilinear, antialiased resize to ``size`` x ``size`` (torchvision ``Resize`` on tensors).
+def resize(images, size: int, *, antialias: bool = False) -> torch.Tensor:
+    """Bilinear resize to ``size`` x ``size``, as torchvision ``Resize`` on tensors.
 
     MindEye's images are square, so ``Resize(size)`` (shorter side) is this square resize.
+    ``antialias`` is off, as ``Resize`` was on tensors in the torchvision versions MindEye's
+    evaluation pins; turn it on for torchvision 0.17's default.
     """
     images = _images(images)
     if images.shape[-2:] == (size, size):
         return images
     return torch.nn.functional.interpolate(
-        images, size=(size, size), mode="bilinear", align_corners=False, antialias=True
+        images, size=(size, size), mode="bilinear", align_corners=False, antialias=antialias
     )
 
 
@@ -334,6 +361,15 @@ def evaluate(
             low, high = bootstrap_ci(per, n_boot=n_bootstrap, level=ci_level, seed=seed + k)
         else:
             low = high = float("nan")
+        undefined = int(np.isnan(np.asarray(per, float)).sum())
+        if undefined:
+            logger.warning(
+                "%s: %d of %d images have no score (constant pixels or features); the "
+                "mean is over the rest",
+                name,
+                undefined,
+                len(per),
+            )
         higher = HIGHER_IS_BETTER.get(name, True)
         if name in feature_metrics:
             higher = feature_metrics[name].kind != "distance"
@@ -446,7 +482,8 @@ def build_feature_metrics(
                 net = tvm.inception_v3(weights=None, aux_logits=False, init_weights=True)
             module = _Node(net, "avgpool")
         elif name == "effnet":
-            net = tvm.efficientnet_b1(weights="IMAGENET1K_V1" if pre else None)
+            # MindEye's EfficientNet_B1_Weights.DEFAULT, which is IMAGENET1K_V2.
+            net = tvm.efficientnet_b1(weights="IMAGENET1K_V2" if pre else None)
             module = _Node(net, "avgpool")
         elif name == "swav":
             if pre:

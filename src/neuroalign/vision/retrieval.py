@@ -6,18 +6,26 @@
 - **Top-1 retrieval** (`retrieval`): cosine similarity within random subsets of
   ``min(300, N)`` items (30 subsets by default). Forward (brain -> image): each prediction
   picks the most similar true embedding of its subset; backward (image -> brain): each true
-  embedding picks the most similar prediction. Chance is ``1 / subset_size``.
+  embedding picks the most similar prediction. Chance is ``1 / subset_size``. These are the
+  directions as MindEye's papers name them; their evaluation code's ``fwd_sim`` ranks the
+  predictions for each image (its rows are images), so the column MindEye's code and tables
+  call forward is our backward, and the reverse. With fewer than 300 items the subsets are
+  smaller and chance higher: such numbers are not comparable with MindEye's (a warning says
+  so).
 - **Confidence intervals** (`bootstrap_ci`): percentile bootstrap of the mean of per-item scores
   (items resampled with replacement; each item's score is computed once on the full set).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 
 from neuroalign._check import NeuroalignError
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "RetrievalResult",
@@ -184,6 +192,15 @@ def retrieval(
     real, pred = _pair(real, pred)
     n = len(real)
     size = min(int(subset_size), n)
+    if size < subset_size:
+        logger.warning(
+            "retrieval among %d items, not %d: chance is 1/%d and the numbers are not "
+            "comparable with subsets of %d",
+            size,
+            subset_size,
+            size,
+            subset_size,
+        )
     real, pred = _unit(real), _unit(pred)
     rng = np.random.default_rng(seed)
     hits_f = np.zeros(n)
