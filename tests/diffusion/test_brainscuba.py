@@ -267,3 +267,85 @@ def test_image_captioner_captions_the_nearest_bank_images(tokenizer, tmp_path):
     assert out == caption_embeddings(bank[[2, 0]], captioner)  # deterministic
     assert out[0] == fn([2])[0] and out[1] == fn([0])[0]  # the nearest image's own caption
     assert all(isinstance(c, str) for c in out)
+
+
+def test_every_voxel_is_captioned_and_its_roi_counts_the_words(tmp_path, bank):
+    from neuroalign.diffusion.brainscuba import BrainscubaSettings, caption_voxels, read_captions
+    from neuroalign.results import load_netcdf, write_netcdf
+
+    enc, store, stimuli = _encoder_and_bank(tmp_path, bank)
+    # A third ROI over voxels 4-7: two point at image 11, two at image 42.
+    ds = load_netcdf(enc).load()
+    ds["roi_mixed"] = ("voxel", (np.arange(12) >= 4) & (np.arange(12) < 8))
+    write_netcdf(ds, tmp_path / "enc3.nc")
+    settings = BrainscubaSettings.from_config({"top_k": 2, "chunk_size": 64, "device": "cpu"})
+    assert settings.voxels
+    out = caption_voxels(
+        settings, encoder=tmp_path / "enc3.nc", bank=store, stimuli=stimuli, output=tmp_path / "v"
+    )
+    table = read_captions(out)[0].set_index("roi")
+    assert list(table.loc["red", "voxel_ids"]) == list(range(6))
+    assert list(table.loc["red", "voxel_captions"]) == ["img011"] * 6
+    assert list(table.loc["blue", "top_words"]) == ["img042 (6)"]
+    mixed = table.loc["mixed"]
+    assert list(mixed["voxel_captions"]) == ["img011", "img011", "img042", "img042"]
+    assert sorted(mixed["top_words"]) == ["img011 (2)", "img042 (2)"]
+    off = caption_voxels(
+        settings.replace(voxels=False),
+        encoder=enc,
+        bank=store,
+        stimuli=stimuli,
+        output=tmp_path / "off",
+    )
+    assert "voxel_captions" not in read_captions(off)[0].columns
+
+
+def test_top_words_count_each_caption_once_without_stop_words():
+    from neuroalign.diffusion.brainscuba import top_words
+
+    got = top_words(["The dog and the dog", "a dog on a beach", "beach at night", "B"], 5)
+    assert got == [("dog", 2), ("beach", 2), ("night", 1)]
+
+
+def test_prefix_captions_end_at_the_stop_text(tokenizer):
+    torch.manual_seed(2)
+    mapper = torch.nn.Linear(16, 4 * 32)
+    lm = _tiny_lm()
+    e = np.random.default_rng(1).standard_normal((4, 16))
+
+    def captioner(stop, new_tokens=12):
+        return PrefixCaptioner(
+            lm,
+            tokenizer,
+            mapper,
+            prefix_length=4,
+            num_beams=1,
+            max_new_tokens=new_tokens,
+            stop=stop,
+        )
+
+    free = captioner(None)
+    # A stop text that the greedy continuation of the first embedding reaches mid-caption.
+    x = torch.as_tensor(e[:1], dtype=torch.float32)
+    ids = lm.generate(
+        inputs_embeds=mapper(x).reshape(1, 4, 32),
+        attention_mask=torch.ones(1, 4, dtype=torch.long),
+        max_new_tokens=12,
+        do_sample=False,
+        pad_token_id=0,
+        eos_token_id=None,
+    )[0].tolist()
+    stop = next(
+        tokenizer.decode([t])
+        for t in ids[2:]
+        if tokenizer.encode(tokenizer.decode([t]), add_special_tokens=False) == [t]
+    )
+    unstopped = caption_embeddings(e, free)
+    stopped = caption_embeddings(e, captioner(stop))
+    for full, cut in zip(unstopped, stopped, strict=True):
+        if stop in full:
+            assert cut == full[: full.index(stop) + len(stop)].strip()
+        else:
+            assert cut == full
+    assert len(stopped[0]) < len(unstopped[0])
+    assert caption_embeddings(e, captioner(stop, 40))[0] == stopped[0]  # generation ended

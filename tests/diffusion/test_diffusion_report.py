@@ -91,8 +91,10 @@ def test_captions_page(tmp_path):
     page = captions.collect(ctx)
     assert page is not None and page.simulated
     rows = page.sections[0].blocks[1].rows
-    assert {r[0]: r[2] for r in rows} == {"red": "img011", "blue": "img042"}
-    assert rows[0][4].startswith(("img011 (", "img042 ("))
+    # ROI, voxels, words of its voxels' captions, caption, norm, top images
+    assert {r[0]: r[2] for r in rows} == {"red": "img011 (6)", "blue": "img042 (6)"}
+    assert {r[0]: r[3] for r in rows} == {"red": "img011", "blue": "img042"}
+    assert rows[0][5].startswith(("img011 (", "img042 ("))
     # no image files: said in words, no empty gallery
     texts = [b.text for b in page.sections[0].blocks if hasattr(b, "level")]
     assert "The bank's image files are not available to show." in texts

@@ -231,3 +231,31 @@ def test_bicubic_resize_stays_in_the_pixel_range_as_the_processor():
     assert float(ref.min()) >= -1 and float(ref.max()) <= 1
     assert float(ours.min()) >= -1 - 1e-6 and float(ours.max()) <= 1 + 1e-6
     assert float((ours - ref).abs().mean()) < 0.02
+
+
+def test_crop_larger_than_the_image_pads_as_the_processor_does():
+    from transformers import CLIPImageProcessor
+
+    rng = np.random.default_rng(1)
+    proc = CLIPImageProcessor(do_resize=False, crop_size={"height": 32, "width": 36})
+    for h, w in ((20, 25), (40, 21), (32, 36)):
+        img = _pixels(rng, h, w)
+        ref = proc(images=[img], return_tensors="pt")["pixel_values"]
+        x = torch.from_numpy(img.transpose(2, 0, 1)[None].astype(np.float32) / 255)
+        torch.testing.assert_close(ImagePrep.from_processor(proc)(x), ref, atol=1e-5, rtol=0)
+
+
+def test_longest_edge_sizes_and_unknown_sizes():
+    import pytest
+
+    from neuroalign._check import NeuroalignError
+
+    prep = ImagePrep({"longest_edge": 32}, None, "bilinear", 1 / 255, (0.0,) * 3, (1.0,) * 3)
+    assert prep.output_shape(48, 96) == (16, 32) and prep.output_shape(96, 48) == (32, 16)
+    capped = ImagePrep(
+        {"shortest_edge": 32, "longest_edge": 40}, None, "bilinear", 1 / 255, (0.0,) * 3, (1.0,) * 3
+    )
+    assert capped.output_shape(40, 40) == (32, 32) and capped.output_shape(40, 80) == (20, 40)
+    odd = ImagePrep({"max_pixels": 1024}, None, "bilinear", 1 / 255, (0.0,) * 3, (1.0,) * 3)
+    with pytest.raises(NeuroalignError, match=r"max_pixels.*shortest_edge"):
+        odd.output_shape(8, 8)

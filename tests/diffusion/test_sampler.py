@@ -194,3 +194,44 @@ def test_cfg_and_tiny_guidance_decoder(tiny_sd, colour_encoder):
     torch.testing.assert_close(batch, singles, atol=1e-5, rtol=0)
     # CFG changes the images; the unguided CFG images differ from the guided ones.
     assert not torch.equal(batch, sampler.sample(seeds).images)
+
+
+def test_zero_terminal_snr_schedule_runs_guided(tiny_sd, colour_encoder):
+    # Rescaled betas put alpha_bar = 0 at the first trailing step: that step runs unguided.
+    _, parts = tiny_sd
+    obj = _objectives(colour_encoder)["red"]
+    config = {
+        **parts.scheduler_config,
+        "prediction_type": "v_prediction",
+        "rescale_betas_zero_snr": True,
+        "timestep_spacing": "trailing",
+    }
+    sampler = GuidedSampler(
+        parts.unet,
+        parts.vae,
+        config,
+        scheduler="ddim",
+        steps=STEPS,
+        prompt_embeds=prompt_states(parts),
+    )
+    scheduler = make_scheduler(config, "ddim")
+    scheduler.set_timesteps(STEPS)
+    assert float(scheduler.alphas_cumprod[int(scheduler.timesteps[0])]) == 0.0
+    base = obj(colour_encoder(sampler.sample(SEEDS[:4]).images))
+    images = sampler.sample(SEEDS[:4], score=lambda im: obj(colour_encoder(im)), scale=SCALE)
+    assert torch.isfinite(images.images).all()
+    assert (obj(colour_encoder(images.images)) > base).sum() >= 3
+
+
+def test_a_gradient_that_is_not_finite_stops_with_the_fix(tiny_sd):
+    _, parts = tiny_sd
+    sampler = _sampler(parts, "ddim")
+    with pytest.raises(Exception, match=r"not finite.*lower the scale"):
+        sampler.sample(SEEDS[:2], score=lambda im: im.mean((1, 2, 3)) / 0.0, scale=1.0)
+
+
+def test_ddim_does_not_clip_latents_unless_its_config_says_so(tiny_sd):
+    _, parts = tiny_sd
+    config = {k: v for k, v in parts.scheduler_config.items() if k != "clip_sample"}
+    assert make_scheduler(config, "ddim").config.clip_sample is False
+    assert make_scheduler({**config, "clip_sample": True}, "ddim").config.clip_sample is True

@@ -13,9 +13,15 @@ embeddings turns it into text:
 
 The softmax runs as a stream over chunks of the bank (a running maximum, as in online softmax),
 so memory stays bounded by ``chunk_size`` rows whatever the bank's size; it runs in torch on any
-device (CPU or CUDA). A voxel set (an ROI) is described by the mean of its voxels' *normalized*
-weight rows (`roi_directions`): every voxel counts the same, whatever its weight norm, and
-directions that disagree cancel.
+device (CPU or CUDA). BrainSCUBA's unit is the voxel: each voxel's own direction is projected
+and captioned, and an ROI is described by its voxels' captions, here by their most frequent
+words (`top_words`). The ROI's row also carries the caption of one direction, the mean of its
+voxels' *normalized* weight rows (`roi_directions`): every voxel counts the same, whatever its
+weight norm, and directions that disagree cancel. Through the softmax, that caption is not an
+aggregate of the voxels' captions; it is a summary the paper does not make.
+
+The softmax's ``temperature`` multiplies the cosines (150, as BrainSCUBA's code and paper use
+it): larger values put the weight on fewer bank images.
 
 Captioners (`caption_embeddings` takes any callable from embeddings to strings):
 
@@ -63,6 +69,7 @@ __all__ = [
     "project_directions",
     "read_captions",
     "roi_directions",
+    "top_words",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,6 +101,10 @@ class CaptionerSettings(StageSettings):
         ``table``, ``image``: nearest bank images whose captions are joined.
     num_beams, max_new_tokens : int
         Beam search.
+    stop : str or None
+        ``prefix``: the caption ends after the first occurrence of this text (ClipCap's
+        checkpoints end a sentence with "." and never learned the end-of-text token); None:
+        at end-of-text or ``max_new_tokens`` only.
     """
 
     SECTION: ClassVar[str] = "#/$defs/brainscuba/properties/captioner"
@@ -106,6 +117,7 @@ class CaptionerSettings(StageSettings):
     n_nearest: int = 1
     num_beams: int = 5
     max_new_tokens: int = 20
+    stop: str | None = "."
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +138,11 @@ class BrainscubaSettings(StageSettings):
         ROIs described (None: every ROI of the encoder).
     top_k : int
         Bank images kept per ROI (highest softmax weight).
+    voxels : bool
+        Also caption every voxel of the described ROIs (BrainSCUBA's unit): each ROI's row
+        gets its voxels' ids and captions and their most frequent words.
+    n_words : int
+        Words kept per ROI in ``top_words``.
     captioner : CaptionerSettings
         How the projected embeddings become text.
     device : str
@@ -140,6 +157,8 @@ class BrainscubaSettings(StageSettings):
     chunk_size: int = 8192
     rois: tuple[str, ...] | None = None
     top_k: int = 8
+    voxels: bool = True
+    n_words: int = 10
     captioner: CaptionerSettings = field(default_factory=CaptionerSettings)
     device: str = "auto"
 
@@ -287,6 +306,28 @@ def roi_directions(weights: np.ndarray, masks: Mapping[str, np.ndarray]) -> dict
     return out
 
 
+def top_words(captions: Sequence[str], n_words: int = 10) -> list[tuple[str, int]]:
+    """The most frequent words of a set of captions, with their counts, stop words left out.
+
+    A word counts once per caption; ties keep the order of first use.
+
+    Examples
+    --------
+    >>> top_words(["a red ball on grass", "the red car", "red and blue"], 2)
+    [('red', 3), ('ball', 1)]
+    """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    counts: dict[str, int] = {}
+    for caption in captions:
+        words = dict.fromkeys(re.findall(r"[a-z][a-z0-9'-]*", str(caption).lower()))
+        for word in words:
+            if word not in ENGLISH_STOP_WORDS and len(word) > 1:
+                counts[word] = counts.get(word, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])  # stable: first use breaks ties
+    return ranked[: max(0, int(n_words))]
+
+
 # ---------------------------------------------------------------------------- captioners
 
 Captioner = Callable[[np.ndarray], Sequence[str]]
@@ -354,6 +395,10 @@ class PrefixCaptioner:
         Prefix tokens.
     num_beams, max_new_tokens : int
         Beam search (deterministic: no sampling).
+    stop : str or None
+        The caption ends after the first occurrence of this text: generation stops at a token
+        that is this text (when one is) as at end-of-text, and the decoded caption is cut
+        after it. None: end-of-text and ``max_new_tokens`` only.
     """
 
     def __init__(
@@ -365,6 +410,7 @@ class PrefixCaptioner:
         prefix_length: int,
         num_beams: int = 5,
         max_new_tokens: int = 20,
+        stop: str | None = ".",
     ) -> None:
         self.lm = lm.eval()
         self.tokenizer = tokenizer
@@ -372,6 +418,22 @@ class PrefixCaptioner:
         self.prefix_length = int(prefix_length)
         self.num_beams = int(num_beams)
         self.max_new_tokens = int(max_new_tokens)
+        self.stop = stop or None
+
+    def _stop_ids(self, eos: Any) -> list[int] | None:
+        """End-of-text and the stop token (when the stop text is one token)."""
+        ids = [] if eos is None else list(eos) if isinstance(eos, (list, tuple)) else [eos]
+        if self.stop is not None:
+            token = self.tokenizer.encode(self.stop, add_special_tokens=False)
+            if len(token) == 1:
+                ids.append(int(token[0]))
+        return list(dict.fromkeys(ids)) or None
+
+    def _cut(self, text: str) -> str:
+        """The caption up to and including the first stop text."""
+        if self.stop is None or self.stop not in text:
+            return text.strip()
+        return text[: text.index(self.stop) + len(self.stop)].strip()
 
     def __call__(self, embeddings: np.ndarray) -> list[str]:
         import torch
@@ -381,7 +443,8 @@ class PrefixCaptioner:
         config = self.lm.config
         eos = getattr(config, "eos_token_id", None)
         pad = getattr(config, "pad_token_id", None)
-        pad = eos if pad is None else pad
+        pad = (eos[0] if isinstance(eos, (list, tuple)) else eos) if pad is None else pad
+        stops = self._stop_ids(eos)
         out = []
         with torch.no_grad():
             for row in np.atleast_2d(embeddings):
@@ -398,10 +461,10 @@ class PrefixCaptioner:
                     max_new_tokens=self.max_new_tokens,
                     do_sample=False,
                     pad_token_id=pad,
-                    eos_token_id=eos,
+                    eos_token_id=stops,
                 )
                 # decoder-only generate with inputs_embeds returns the new tokens only
-                out.append(self.tokenizer.decode(ids[0], skip_special_tokens=True).strip())
+                out.append(self._cut(self.tokenizer.decode(ids[0], skip_special_tokens=True)))
         return out
 
 
@@ -601,6 +664,7 @@ def _make_captioner(
             prefix_length=spec.prefix_length,
             num_beams=beams,
             max_new_tokens=new_tokens,
+            stop=spec.stop,
         )
         return captioner, f"prefix captioning with {source}"
     raise NeuroalignError(f"captioner kind {kind!r}: use table, image or prefix.")
@@ -673,6 +737,9 @@ def caption_voxels(
             settings.captioner, embeddings, image_ids, table, root, device
         )
     captions = caption_embeddings(proj.projected, captioner)
+    per_voxel = {}
+    if settings.voxels:
+        per_voxel = _voxel_captions(enc, rois, names, embeddings, captioner, settings)
     rows = []
     for i, name in enumerate(names):
         top_ids = [str(image_ids[j]) for j in proj.top_index[i]]
@@ -690,6 +757,7 @@ def caption_voxels(
                 "top_image_ids": top_ids,
                 "top_weights": [float(x) for x in proj.top_weight[i]],
                 "top_images": images,
+                **per_voxel.get(name, {}),
             }
         )
     frame = pd.DataFrame(rows)
@@ -708,6 +776,44 @@ def caption_voxels(
     _write_parquet(frame, meta, Path(output))
     logger.info("captions of %d ROIs -> %s", len(rows), output)
     return Path(output)
+
+
+def _voxel_captions(
+    enc: Mapping[str, Any],
+    rois: Mapping[str, np.ndarray],
+    names: Sequence[str],
+    bank: np.ndarray,
+    captioner: Captioner,
+    settings: BrainscubaSettings,
+) -> dict[str, dict[str, Any]]:
+    """Each described ROI's voxels projected and captioned one by one (BrainSCUBA's unit):
+    ``voxel_ids`` (the encoder's voxel labels), ``voxel_captions`` and ``top_words`` ("word
+    (count)") per ROI."""
+    masks = {name: np.asarray(rois[name], bool) for name in names}
+    voxels = np.flatnonzero(np.any(np.stack(list(masks.values())), axis=0))
+    logger.info("captioning %d voxels of %d ROIs", len(voxels), len(names))
+    proj = project_directions(
+        np.asarray(enc["weights"])[voxels],
+        bank,
+        temperature=settings.temperature,
+        chunk_size=settings.chunk_size,
+        device=resolve_device(settings.device),
+    )
+    by_voxel = dict(
+        zip(voxels.tolist(), caption_embeddings(proj.projected, captioner), strict=True)
+    )
+    out = {}
+    labels = np.asarray(enc["voxels"])
+    labels = labels.tolist() if labels.dtype.kind in "iu" else [str(v) for v in labels]
+    for name in names:
+        index = np.flatnonzero(masks[name]).tolist()
+        texts = [by_voxel[v] for v in index]
+        out[name] = {
+            "voxel_ids": [labels[v] for v in index],
+            "voxel_captions": texts,
+            "top_words": [f"{w} ({c})" for w, c in top_words(texts, settings.n_words)],
+        }
+    return out
 
 
 def _write_parquet(frame: pd.DataFrame, meta: Mapping[str, Any], path: Path) -> None:

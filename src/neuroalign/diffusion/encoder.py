@@ -335,14 +335,31 @@ class ImagePrep:
         return self.crop if self.crop is not None else (h, w)
 
     def _resized(self, height: int, width: int) -> tuple[int, int]:
+        """The resize's output size: ``shortest_edge`` (capped by ``longest_edge`` when both
+        are given), ``longest_edge`` alone, or ``height`` and ``width``."""
         if not self.size:
             return height, width
-        if "shortest_edge" in self.size:
-            edge = int(self.size["shortest_edge"])
+        size = self.size
+        if "shortest_edge" in size or "longest_edge" in size:
             short, long = min(height, width), max(height, width)
-            other = int(edge * long / short)
-            return (edge, other) if height <= width else (other, edge)
-        return int(self.size["height"]), int(self.size["width"])
+            if "shortest_edge" in size:
+                new_short = int(size["shortest_edge"])
+                new_long = int(new_short * long / short)
+                if size.get("longest_edge") and new_long > int(size["longest_edge"]):
+                    new_short, new_long = (
+                        int(int(size["longest_edge"]) * short / long),
+                        int(size["longest_edge"]),
+                    )
+            else:
+                new_long = int(size["longest_edge"])
+                new_short = int(new_long * short / long)
+            return (new_short, new_long) if height <= width else (new_long, new_short)
+        if "height" in size and "width" in size:
+            return int(size["height"]), int(size["width"])
+        raise NeuroalignError(
+            f"image processor size {size}: expected shortest_edge, longest_edge or height and "
+            "width; resize the images before the encoder or use another processor"
+        )
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """Images (batch, 3, height, width) in [0, 1] -> the model's ``pixel_values``."""
@@ -357,7 +374,13 @@ class ImagePrep:
                 x = x.clamp(0, 1)
         if self.crop is not None:
             ch, cw = self.crop
-            top, left = max(0, (h - ch) // 2), max(0, (w - cw) // 2)
+            if ch > h or cw > w:  # processors pad a smaller image with zeros, centred
+                top, left = -(-max(0, ch - h) // 2), -(-max(0, cw - w) // 2)
+                x = torch.nn.functional.pad(
+                    x, (left, max(0, cw - w) - left, top, max(0, ch - h) - top)
+                )
+                h, w = x.shape[-2:]
+            top, left = (h - ch) // 2, (w - cw) // 2
             x = x[..., top : top + ch, left : left + cw]
         shape = (1, -1, 1, 1)
         mean = torch.tensor(self.mean, device=x.device, dtype=x.dtype).view(shape)

@@ -39,14 +39,24 @@ SCHEDULERS = {
 }
 
 
+#: Steps whose signal level ``alpha_bar`` is below this run unguided (zero terminal SNR).
+MIN_GUIDED_ALPHA_BAR = 1e-6
+
+
 def make_scheduler(config: dict, name: str) -> Any:
     """A fresh scheduler of kind ``name`` from a saved scheduler's config (its betas and
-    prediction type carry over); DPM-Solver++ is the multistep ``dpmsolver++`` algorithm."""
+    prediction type carry over); DPM-Solver++ is the multistep ``dpmsolver++`` algorithm.
+
+    DDIM clips its x0 estimate to [-1, 1] unless told not to, which is wrong for latents: from a
+    config without ``clip_sample`` (an Euler or DPM-Solver config), it does not clip.
+    """
     import diffusers
 
     check_option("scheduler", name, tuple(SCHEDULERS))
     cls = getattr(diffusers, SCHEDULERS[name])
     extra = {"algorithm_type": "dpmsolver++"} if name == "dpmpp" else {}
+    if name == "ddim":
+        extra["clip_sample"] = bool(config.get("clip_sample", False))
     return cls.from_config({**config, **extra})
 
 
@@ -203,6 +213,14 @@ class GuidedSampler:
             image = self.decode(blend(x0, z_vp, level.alpha_bar), self.guidance_decoder)
             objective = score(image).sum() * float(scale)
             (grad,) = torch.autograd.grad(objective, z)
+        if not bool(torch.isfinite(grad).all()):
+            fix = "lower the scale or check the encoder's objective"
+            if self.dtype != torch.float32:
+                fix = f"run in float32 (diffusion.synthesize.<name>.dtype: float32) or {fix}"
+            raise NeuroalignError(
+                f"the guidance gradient at timestep {int(t)} is not finite (an overflow in "
+                f"{self.dtype} or in the encoder); {fix}."
+            )
         return grad.detach(), out.detach()
 
     # -- the loop --------------------------------------------------------------------------
@@ -247,7 +265,10 @@ class GuidedSampler:
         with torch.no_grad():
             for t in scheduler.timesteps:
                 z_in = scheduler.scale_model_input(latents, t)
-                if scale != 0:
+                # At zero signal (the first step of a zero-terminal-SNR schedule) the x0
+                # estimate holds nothing of the latent to guide and the shift would divide
+                # by sqrt(alpha_bar) = 0: that step runs unguided.
+                if scale != 0 and noise_level(scheduler, t).alpha_bar >= MIN_GUIDED_ALPHA_BAR:
                     grad, guided_out = self.guidance(scheduler, latents, t, score, scale)
                     out = guided_out if fuse else self._main_output(z_in, t)
                     out = guide_output(out, grad, noise_level(scheduler, t), self.prediction_type)

@@ -56,36 +56,44 @@ def collect(ctx: ReportContext) -> Page | None:
 
 
 def caption_rows(table) -> list[list[str]]:
-    """Rows of the caption table: ROI, voxels, caption, norm, top images with their weights."""
+    """Rows of the caption table: ROI, voxels, the most frequent words of its voxels' captions
+    (when voxels were captioned), caption, norm, top images with their weights."""
     rows = []
+    words = "top_words" in table.columns
     for rec in table.itertuples(index=False):
         ids = list(rec.top_image_ids)[:N_TOP]
         weights = list(rec.top_weights)[:N_TOP]
         top = ", ".join(f"{i} ({float(w):.2f})" for i, w in zip(ids, weights, strict=True))
         norm = float(rec.norm)
-        rows.append(
-            [
-                str(rec.roi),
-                str(int(rec.n_voxels)),
-                str(rec.caption),
-                f"{norm:.3f}" if np.isfinite(norm) else "",
-                top,
-            ]
-        )
+        row = [str(rec.roi), str(int(rec.n_voxels))]
+        if words:
+            row.append(", ".join(list(rec.top_words)))
+        row += [str(rec.caption), f"{norm:.3f}" if np.isfinite(norm) else "", top]
+        rows.append(row)
     return rows
 
 
 def _section(ctx: ReportContext, table, meta: dict, name: str, simulated: bool) -> Section:
     blocks: list[Block] = [Notice(SIMULATED_NOTICE, "simulated")] if simulated else []
     config = str(meta.get("config", ""))
+    words = "top_words" in table.columns
+    header = ["ROI", "voxels"] + (["words of its voxels' captions (voxels)"] if words else [])
+    header += ["caption of the ROI direction", "norm", f"top {N_TOP} bank images (softmax weight)"]
+    per_voxel = (
+        "Every voxel's own weight direction is projected and captioned (BrainSCUBA's unit); the "
+        "words column counts, per ROI, the voxels whose caption holds each word. "
+        if words
+        else ""
+    )
     blocks.append(
         Table(
-            ["ROI", "voxels", "caption", "norm", f"top {N_TOP} bank images (softmax weight)"],
+            header,
             caption_rows(table),
-            caption="Each ROI's direction (mean of its voxels' unit-normalized encoder weights) "
-            "projected onto the bank of image embeddings with a softmax (temperature "
-            f"{_temperature(config)}) and captioned by: {meta.get('captioner', '')}. Norm: the "
-            "softmax-weighted norm of the bank embeddings.",
+            caption=f"{per_voxel}Each ROI's direction (mean of its voxels' unit-normalized "
+            "encoder weights) projected onto the bank of image embeddings with a softmax "
+            f"(temperature {_temperature(config)}) and captioned by: "
+            f"{meta.get('captioner', '')}. Norm: the softmax-weighted norm of the bank "
+            "embeddings.",
         )
     )
     slug = slugify(f"captions-{name}")
