@@ -615,6 +615,13 @@ def main() -> None:
         action="store_true",
         help="compile with inductor's GEMM autotuning (Triton matmuls with fused epilogues)",
     )
+    parser.add_argument(
+        "--heads-attention",
+        default="sdpa",
+        choices=["sdpa", "eager"],
+        help="--mode heads: the attention ours runs (sdpa: the kept rows' weights beside the "
+        "fused kernel; eager: every weight materialized); the naive loop is eager",
+    )
     parser.add_argument("--rows", type=int, default=20000, help="rows for ours (--mode)")
     parser.add_argument("--naive-rows", type=int, default=2000, help="rows, naive (--mode)")
     parser.add_argument(

@@ -5,9 +5,11 @@
   order (padding to the longest of each batch) with ``output_hidden_states=True`` and the
   masked mean on the device; ours sorts each chunk by length, so padding is small.
 * ``heads``: GPT-2 small over word windows, reading ``head_out`` (every head's output at the
-  word, all layers) and ``attn_pattern`` (each head's attention to the last ``n_lags`` keys,
-  eager attention); the naive loop takes ``output_attentions=True`` and hooks the heads'
-  mixed values (the input of the attention's output projection).
+  word, all layers) and ``attn_pattern`` (each head's attention to the last ``n_lags`` keys);
+  ours runs SDPA attention and computes the kept rows' weights beside it
+  (``--heads-attention eager``: every weight materialized), the naive loop takes eager
+  attention with ``output_attentions=True`` and hooks the heads' mixed values (the input of
+  the attention's output projection).
 * ``vlm``: a LLaVA-style model (a ViT-B/16 CLIP tower, 196 image tokens, projected into a
   Llama-style 1.2B language model) over image+caption prompts, mean pooling of every
   language layer; the naive loop runs the processor and ``output_hidden_states=True``.
@@ -156,6 +158,7 @@ def bidir_run(args: argparse.Namespace) -> dict:
     n_naive = min(args.naive_rows, len(enc))
 
     def naive_loop():
+        model.set_attn_implementation("eager")  # the weights of output_attentions
         with torch.no_grad():
             for i in range(0, n_naive, args.naive_batch):
                 batch = tokenizer(
@@ -227,7 +230,7 @@ def heads_run(args: argparse.Namespace) -> dict:
     config = transformers.GPT2Config(vocab_size=50304)
     with torch.device(device):
         model = transformers.GPT2Model._from_config(
-            config, dtype=dtype, attn_implementation="eager"
+            config, dtype=dtype, attn_implementation=args.heads_attention
         ).eval()
     ids = windows(table, tokenizer, args.context)
     lengths = np.array([len(x) for x in ids])
@@ -245,6 +248,7 @@ def heads_run(args: argparse.Namespace) -> dict:
     ]
 
     def naive_loop():
+        model.set_attn_implementation("eager")  # the weights of output_attentions
         with torch.no_grad():
             for i in range(0, n_naive, args.naive_batch):
                 chunk = ids[i : i + args.naive_batch]
@@ -266,6 +270,7 @@ def heads_run(args: argparse.Namespace) -> dict:
     finally:
         for hook in hooks:
             hook.remove()
+        model.set_attn_implementation(args.heads_attention)
     mm = matmul_rate(model, args.batch * int(lengths.mean()), device, dtype)
     bound = lengths.sum() / (forward_flops(model, lengths) / mm)
     return _report(
@@ -280,15 +285,22 @@ def heads_run(args: argparse.Namespace) -> dict:
     )
 
 
-def _check_heads(model, tokenizer, table, ids, n_context: int) -> dict:
-    """Ours (``head_out``) against each word's window run alone, the projection's input at
-    its last token read by a hook."""
+def _check_heads(model, tokenizer, table, ids, n_context: int, n_lags: int = 16) -> dict:
+    """Ours (``head_out``, ``attn_pattern``) against each word's window run alone under eager
+    attention: the projection's input at its last token read by a hook, and the last token's
+    attention weights over the ``n_lags`` tokens before it (``output_attentions``)."""
     from neuroalign.models.extract import Extractor
     from neuroalign.models.store import extract_dataset
 
     n = 200
     ds = extract_dataset(
-        Extractor(model, tokenizer, units="head_out", context=f"words:{n_context}"),
+        Extractor(
+            model,
+            tokenizer,
+            units="head_out,attn_pattern",
+            context=f"words:{n_context}",
+            n_lags=n_lags,
+        ),
         table.iloc[:n],
     )
     device = next(model.parameters()).device
@@ -297,19 +309,33 @@ def _check_heads(model, tokenizer, table, ids, n_context: int) -> dict:
         block.attn.c_proj.register_forward_pre_hook(lambda m, a: mixed.append(a[0]))
         for block in model.h
     ]
-    worst, scale = 0.0, 0.0
+    impl = model.config._attn_implementation
+    worst, scale, worst_pattern = 0.0, 0.0, 0.0
+    model.set_attn_implementation("eager")
     try:
         with torch.no_grad():
             for i in range(n):
                 mixed.clear()
-                model(torch.tensor([ids[i]], device=device))
+                out = model(torch.tensor([ids[i]], device=device), output_attentions=True)
                 want = torch.stack([m[0, -1].float() for m in mixed]).cpu().numpy()
                 worst = max(worst, float(np.abs(ds["head_out"].values[i] - want).max()))
                 scale = max(scale, float(np.abs(want).max()))
+                last = len(ids[i]) - 1
+                keys = last - np.arange(n_lags)
+                pattern = torch.stack([a[0, :, last].float() for a in out.attentions])
+                pattern = pattern.cpu().numpy()[:, :, np.maximum(keys, 0)] * (keys >= 0)
+                got = ds["attn_pattern"].values[i].reshape(pattern.shape)
+                worst_pattern = max(worst_pattern, float(np.abs(got - pattern).max()))
     finally:
         for hook in hooks:
             hook.remove()
-    return {"max_abs_diff": worst, "scale": scale, "relative": worst / scale}
+        model.set_attn_implementation(impl)
+    return {
+        "max_abs_diff": worst,
+        "scale": scale,
+        "relative": worst / scale,
+        "attn_pattern_max_abs_diff": worst_pattern,
+    }
 
 
 # -- LLaVA-style image+text prompts ----------------------------------------------------------
@@ -383,6 +409,7 @@ def vlm_run(args: argparse.Namespace) -> dict:
     n_naive = min(args.naive_rows, n)
 
     def naive_loop():
+        model.set_attn_implementation("eager")  # the weights of output_attentions
         with torch.no_grad():
             for i in range(0, n_naive, args.naive_batch):
                 enc = processor(

@@ -126,9 +126,16 @@ def test_attn_pattern_matches_attention_weights(tokenizer, sentence_table):
     np.testing.assert_allclose(got, weights[1][0, :, q, q - np.arange(4)], atol=1e-6)
 
 
-def test_attn_pattern_needs_eager_attention(tokenizer, sentence_table):
+def test_attn_pattern_needs_an_implementation_that_returns_weights(tokenizer, sentence_table):
+    from transformers import AttentionInterface
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    # A custom backend (as external kernels register them) returns no weights.
+    AttentionInterface.register("test_weightless", sdpa_attention_forward)
+    AttentionMaskInterface.register("test_weightless", sdpa_mask)
     model = make_gpt2()
-    model.set_attn_implementation("sdpa")
+    model.set_attn_implementation("test_weightless")
     ex = Extractor(model, tokenizer, units="attn_pattern", context="sentence")
     with pytest.raises(NeuroalignError, match="eager"):
         extract_dataset(ex, sentence_table)

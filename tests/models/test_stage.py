@@ -81,7 +81,7 @@ def test_bad_settings_are_one_line_naming_the_field(section, field):
 
 def test_attention_implementation():
     assert ModelSettings(source="hf:x").attn_implementation() is None
-    assert ModelSettings(source="hf:x", units=("attn_pattern",)).attn_implementation() == "eager"
+    assert ModelSettings(source="hf:x", units=("attn_pattern",)).attn_implementation() is None
     assert ModelSettings(source="hf:x", attention="sdpa").attn_implementation() == "sdpa"
 
 

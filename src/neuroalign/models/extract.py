@@ -42,12 +42,13 @@ from torch.nn.attention import sdpa_kernel
 from neuroalign._check import NeuroalignError, check_option, check_range
 from neuroalign.models import units as unit_spaces
 from neuroalign.models.attention import rank_backends
+from neuroalign.models.attention_rows import SDPA_LIKE, QueryRows, query_rows, rows_attention
 from neuroalign.models.autocompile import should_compile
 from neuroalign.models.batches import BatchSize, iter_batches
 from neuroalign.models.compiled import compilable_blocks, compiled_blocks
 from neuroalign.models.discover import Architecture, discover, position_offset
 from neuroalign.models.fused import fused_mlps
-from neuroalign.models.hooks import StopForward, capture
+from neuroalign.models.hooks import StopForward, capture, parse_address
 from neuroalign.models.maskless import is_causal, longest_maskless, maskless, model_configs
 from neuroalign.models.patchify import patch_matmuls
 from neuroalign.models.pooling import POOLINGS, PoolPlan, pool_attention, pool_tokens
@@ -277,6 +278,10 @@ class _Replica:
         self.new_shapes = 0.0
         #: Whether every attention module of the model is causal.
         self.causal = False
+        #: Attention modules whose weights are read (``attn_pattern``).
+        self.weight_modules: list[torch.nn.Module] = []
+        #: Whether those weights come as the items' rows (:mod:`neuroalign.models.attention_rows`).
+        self.rows = False
 
 
 def _ranks_attention(device: torch.device) -> bool:
@@ -489,6 +494,11 @@ class Extractor:
             replica.maskless = longest_maskless(replica.model, self.arch)
             replica.configs = model_configs(replica.model)
             replica.causal = is_causal(replica.model, self.arch)
+            replica.weight_modules = [
+                replica.model.get_submodule(parse_address(a)[0])
+                for a in self.consumers
+                if parse_address(a)[1] == "weights"
+            ]
         return replicas
 
     def _collate(
@@ -556,9 +566,15 @@ class Extractor:
             kernels = sdpa_kernel(replica.attention, set_priority=True)
         else:
             kernels = contextlib.nullcontext()
+        rows = contextlib.nullcontext()
+        if replica.rows:
+            batch = next(iter(inputs.values())).shape[0]
+            wanted = QueryRows.from_flat(plan.last, batch, seq_len).to(device)
+            rows = query_rows(replica.weight_modules, wanted)
         with (
             torch.inference_mode(),
             kernels,
+            rows,
             maskless(replica.configs) if unmasked else contextlib.nullcontext(),
             capture(replica.model, self.consumers, on_activation, stop_after=self.stop_after),
         ):
@@ -582,7 +598,7 @@ class Extractor:
         counted, for a model that runs ``scaled_dot_product_attention`` on a device where the
         kernels are timed; else []."""
         config = getattr(self.model, "config", None)
-        if getattr(config, "_attn_implementation", None) != "sdpa":
+        if getattr(config, "_attn_implementation", None) not in SDPA_LIKE:
             return []
         if not _ranks_attention(replica.device):
             return []
@@ -614,6 +630,7 @@ class Extractor:
         self.compiled = self._backend(replica, first)
         blocks = compilable_blocks(self.arch, self.consumers) if self.compiled else []
         with (
+            rows_attention(replica.model, bool(replica.weight_modules)) as replica.rows,
             compiled_blocks(replica.model, blocks, self.compiled or "inductor"),
             fused_mlps(replica.model, self.arch, blocks),
             patch_matmuls(replica.model),

@@ -11,7 +11,8 @@ transformers builds no mask for an attention implementation that has no mask fun
 registered (as for external attention backends). :data:`NAME` is registered as such an
 implementation: it is transformers' own SDPA attention, so each attention module applies its own
 causality (``is_causal``) and the kernels are the same. :func:`longest_maskless` says which
-batches may run under it; :func:`maskless` switches the model's configs to it for one forward.
+batches may run under it; :func:`maskless` switches the model's configs to it for one forward
+(a model under :data:`~neuroalign.models.attention_rows.ROWS` to its maskless counterpart).
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
+from neuroalign.models.attention_rows import ROWS, ROWS_MASKLESS, SDPA_LIKE
 from neuroalign.models.discover import Architecture
 
 #: The attention implementation registered with transformers.
 NAME = "neuroalign_maskless_sdpa"
+#: The maskless counterpart of each implementation that has one.
+_MASKLESS = {"sdpa": NAME, ROWS: ROWS_MASKLESS}
 
 
 def _attention(
@@ -81,7 +85,7 @@ def longest_maskless(model: torch.nn.Module, arch: Architecture) -> int | None:
         None if the model needs its mask (not causal, or not SDPA attention).
     """
     configs = model_configs(model)
-    if not configs or any(c._attn_implementation != "sdpa" for c in configs):
+    if not configs or any(c._attn_implementation not in SDPA_LIKE for c in configs):
         return None
     if not is_causal(model, arch):
         return None
@@ -97,11 +101,12 @@ def longest_maskless(model: torch.nn.Module, arch: Architecture) -> int | None:
 @contextlib.contextmanager
 def maskless(configs: list[Any]) -> Iterator[None]:
     """Run the attention of the model whose :func:`model_configs` are ``configs`` as
-    :data:`NAME` inside the block (configs restored after)."""
+    :data:`NAME` (or, under the rows implementation, its maskless counterpart) inside the block
+    (configs restored after)."""
     saved = [c._attn_implementation for c in configs]
     try:
         for config in configs:
-            config._attn_implementation = NAME
+            config._attn_implementation = _MASKLESS.get(config._attn_implementation, NAME)
         yield
     finally:
         for config, value in zip(configs, saved, strict=True):

@@ -155,8 +155,9 @@ def pool_attention(
 
     Parameters
     ----------
-    weights : tensor of shape (batch, head, query, key)
-        Attention weights of a padded batch.
+    weights : tensor of shape (batch, head, query, key) or (n_items, head, key)
+        Attention weights of a padded batch, or the rows of the items' last tokens already
+        (:mod:`neuroalign.models.attention_rows`).
     index : dict of str to tensor
         A plan's index tensors.
     n_lags : int
@@ -170,7 +171,7 @@ def pool_attention(
     seq_len = weights.shape[-1]
     batch = torch.div(index["last"], seq_len, rounding_mode="floor")
     query = index["last"] - batch * seq_len
-    rows = weights[batch, :, query, :]
+    rows = weights if weights.ndim == 3 else weights[batch, :, query, :]
     lags = torch.arange(n_lags, device=weights.device)
     keys = query.unsqueeze(1) - lags.unsqueeze(0)
     valid = keys >= 0

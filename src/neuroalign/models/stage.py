@@ -75,7 +75,8 @@ class ModelSettings(StageSettings):
         accelerate sharding of a model larger than one GPU (``auto``, ``balanced``, ...); None
         runs whole replicas.
     attention : {"auto", "eager", "sdpa", "flash_attention_2"}
-        Attention implementation; ``auto`` is ``eager`` when ``attn_pattern`` is extracted.
+        Attention implementation; ``auto``: transformers' default (SDPA, under which
+        ``attn_pattern`` computes only the rows it keeps).
     batch_size : int
         Inputs per forward pass (halved on out-of-memory).
     n_lags : int
@@ -110,10 +111,9 @@ class ModelSettings(StageSettings):
     init: ModelInit | None = None
 
     def attn_implementation(self) -> str | None:
-        """The attention implementation to load with (None: transformers' default)."""
-        if self.attention != "auto":
-            return self.attention
-        return "eager" if "attn_pattern" in self.units else None
+        """The attention implementation to load with (None: transformers' default, which
+        serves ``attn_pattern`` too, :mod:`neuroalign.models.attention_rows`)."""
+        return None if self.attention == "auto" else self.attention
 
 
 @dataclass(frozen=True)
