@@ -136,3 +136,62 @@ def test_missing_images_are_named(inputs, monkeypatch, tmp_path):
             subject="01",
             output=tmp_path / "x.nc",
         )
+
+
+def test_constant_voxels_get_no_score_and_do_not_count_in_fdr():
+    from neuroalign.encoding.stats import bh_qvalues
+    from neuroalign.vision.encode import fit_images
+
+    sim = simulate(seed=5, n_train=120, n_test=40)
+    Y = sim.Y.copy()
+    Y[:, 7] = 2.0  # a voxel constant over every image
+    train, test = sim.train, sim.test
+    X = sim.features["planted"]["0"]
+    fit = fit_images(
+        X[train],
+        Y[train],
+        X[test],
+        Y[test],
+        sim.ceiling,
+        alphas=np.array([1.0, 10.0, 100.0]),
+        folds=[(np.arange(60), np.arange(60, 120)), (np.arange(60, 120), np.arange(60))],
+        rng=np.random.default_rng(0),
+        n_perm=50,
+    )
+    assert np.isnan(fit.r[7]) and np.isnan(fit.p[7]) and np.isnan(fit.q[7])
+    assert np.isnan(fit.r2[7])
+    others = np.delete(np.arange(Y.shape[1]), 7)
+    np.testing.assert_allclose(fit.q[others], bh_qvalues(fit.p[others]))
+
+
+def test_without_repeats_the_scores_stand_and_the_ceiling_is_nan(inputs, monkeypatch, caplog):
+    import logging
+
+    root, store, betas = inputs
+    once = betas.repeat == 0
+    single = vision_data.VisionBetas(
+        betas=betas.betas[once],
+        image_ids=betas.image_ids[once],
+        repeat=betas.repeat[once],
+        session=betas.session[once],
+        split=betas.split[once],
+        rois=betas.rois,
+        mask=betas.mask,
+        dataset="sim_vision",
+        subject="01",
+    )
+    _patch(monkeypatch, single)
+    settings = VisionEncodeSettings.from_config({**SETTINGS, "p_method": "empirical"})
+    with caplog.at_level(logging.WARNING, logger="neuroalign.vision.encode"):
+        out = encode_images(
+            settings,
+            activations={"planted": store},
+            dataset=root,
+            subject="01",
+            output=root / "once" / "sub-01.nc",
+        )
+    assert "no image was shown twice" in caplog.text
+    ds = load_netcdf(out)
+    assert np.isnan(ds["normalized"].values).all()
+    assert np.isfinite(ds["r"].values).all() and np.nanmin(ds["p"].values) >= 1 / 101
+    assert "(1 + #null >= r)" in ds.attrs["null"]

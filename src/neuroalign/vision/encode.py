@@ -131,6 +131,7 @@ def fit_images(
     folds,
     rng: np.random.Generator,
     n_perm: int = 1000,
+    p_method: str = "gaussian",
     **options: Any,
 ) -> ImageFit:
     """Fit voxel-wise ridge on the training images and score it on the held-out test images.
@@ -154,6 +155,8 @@ def fit_images(
         Draws the permutations of the null.
     n_perm : int
         Permutations of the test images (0: NaN p and q).
+    p_method : {"gaussian", "empirical"}
+        How p comes from the null (`neuroalign.encoding.stats.p_values`).
     **options
         Options of :class:`~neuroalign.encoding.estimators.RidgeCV` (``device``, ``dtype``,
         ``solver``, ``solver_params``, ...).
@@ -167,18 +170,21 @@ def fit_images(
     model = make_estimator(RidgeCV, options, alphas=alphas, cv=list(folds))
     model.fit(X_train, Y_train)
     pred = np.asarray(model.predict(X_test), float)
-    r = pearson_r(Y_test, pred)
+    # A voxel constant over the test images has no score (not r = 0), and no p: it does not
+    # count among the voxels FDR controls over.
+    constant = np.ptp(Y_test, axis=0) == 0
+    r = np.where(constant, np.nan, pearson_r(Y_test, pred))
     if n_perm > 0:
         null = block_permutation_null(
             Y_test, pred, block=1, n_perm=n_perm, rng=rng, device=model.device
         )
-        p = p_values(r, null, method="gaussian")
+        p = np.where(constant, np.nan, p_values(r, null, method=p_method))
         q = bh_qvalues(p)
     else:
         p = q = np.full(r.shape, np.nan)
     return ImageFit(
         r=r,
-        r2=r2_score(Y_test, pred),
+        r2=np.where(constant, np.nan, r2_score(Y_test, pred)),
         normalized=normalized_score(r, ceiling),
         p=p,
         q=q,
@@ -375,8 +381,13 @@ def encode_images(
     if not activations:
         raise NeuroalignError("encode_images: give at least one activation store.")
     betas = read_vision_betas(dataset, subject, zscore_sessions=settings.zscore_sessions)
-    # NSD's ceiling, in percent, for the number of trials averaged in the test responses.
-    ceiling = np.asarray(noise_ceiling(betas), float) / 100
+    # NSD's ceiling, in percent, for the trials averaged in each test response, of the betas
+    # as they are scored (session-z-scored or not).
+    try:
+        ceiling = noise_ceiling(betas, zscore=settings.zscore_sessions) / 100
+    except NeuroalignError as err:
+        logger.warning("%s: the normalized scores are NaN, r, p and q stand", err)
+        ceiling = np.full(betas.n_voxels, np.nan)
     avg, (train, test) = _split(betas)
     Y = np.asarray(avg.betas, float)
     ids = np.asarray(avg.image_ids).astype(str)
@@ -409,7 +420,12 @@ def encode_images(
             models=list(activations),
             ceiling_convention=CEILING_CONVENTION,
             score="Pearson r and R^2 against the trial-averaged test responses",
-            null="permutation of the test images; p from a normal fitted to each voxel's null",
+            null="permutation of the test images; p "
+            + (
+                "from a normal fitted to each voxel's null"
+                if settings.p_method == "gaussian"
+                else "as (1 + #null >= r) / (1 + n_permutations)"
+            ),
             bootstrap="percentile intervals over test-image resamples (ceiling held fixed)",
             simulated=str(betas.dataset).startswith("sim_"),
             n_train_images=int(train.size),
@@ -499,6 +515,7 @@ def encode_arrays(
                     folds=folds,
                     rng=np.random.default_rng(settings.random_seed + 1),
                     n_perm=settings.n_permutations,
+                    p_method=settings.p_method,
                     device=device,
                     dtype=settings.dtype,
                 )
@@ -513,8 +530,12 @@ def encode_arrays(
     roi_names = list(rois)
     roi_masks = np.stack([np.asarray(rois[n], bool) for n in roi_names])
     summary = roi_summary(stack["normalized"], stack["q"], rois, q_level=settings.q_level)
+    # Layers are chosen on the voxels that are scored (ceiling at least min_ceiling), or on
+    # every voxel of an ROI that has none such.
+    scored = usable > 0
+    cv_masks = [m & scored if (m & scored).any() else m for m in roi_masks]
     roi_cv = np.stack(
-        [[np.mean(f.cv_score[m]) if m.any() else np.nan for m in roi_masks] for f in fits]
+        [[np.mean(f.cv_score[m]) if m.any() else np.nan for m in cv_masks] for f in fits]
     )
     counts = bootstrap_counts(
         test.size, settings.n_bootstrap, np.random.default_rng(settings.random_seed + 2)

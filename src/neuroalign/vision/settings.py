@@ -44,6 +44,10 @@ class VisionEncodeSettings(StageSettings):
         Cross-validation folds over the training images.
     n_permutations : int
         Test-image permutations per voxel null (0: no p and q).
+    p_method : {"gaussian", "empirical"}
+        p from a normal fitted to each voxel's null (resolves the small p-values FDR over many
+        voxels needs; as the language encoders) or the count ``(1 + #null >= r) / (1 +
+        n_permutations)``.
     n_bootstrap : int
         Test-image bootstrap resamples of the ROI scores (0: no intervals).
     ci_level : float
@@ -75,6 +79,7 @@ class VisionEncodeSettings(StageSettings):
     )
     folds: int = 5
     n_permutations: int = 1000
+    p_method: str = "gaussian"
     n_bootstrap: int = 1000
     ci_level: float = 0.95
     q_level: float = 0.05

@@ -20,6 +20,7 @@ Formats (``format=``):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,14 +29,18 @@ import pandas as pd
 from neuroalign._check import NeuroalignError, suggest
 from neuroalign.data.vision._betas import (
     VisionBetas,
+    finite_voxels,
     ncsnr,
     noise_ceiling,
     planted_noise_ceiling,
     repeat_index,
+    trials_per_test_image,
     zscore_sessions,
 )
 from neuroalign.data.vision._betas import zscore_sessions as _zscore
 from neuroalign.data.vision._things import is_things, read_things, things_image_table
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("nsd", "things", "bold5000", "nod")
 
@@ -109,6 +114,8 @@ def read_vision_betas(
         Z-score each voxel within each session over all its trials (NSD practice; see
         :func:`~neuroalign.data.vision._betas.zscore_sessions`). This uses the session's test
         trials too; pass False to get raw betas and normalize with training statistics only.
+        Voxels with a non-finite beta on any trial are set to 0 on every trial, with a
+        warning that counts them (`finite_voxels`).
 
     Returns
     -------
@@ -118,6 +125,15 @@ def read_vision_betas(
     root = Path(dataset_dir)
     fmt = _format(root, format)
     betas = _readers()[fmt][1](root, str(subject))
+    bad = finite_voxels(betas)
+    if bad.any():
+        logger.warning(
+            "%s sub-%s: %d of %d voxels have non-finite betas; they are set to 0 and get no score",
+            betas.dataset,
+            subject,
+            int(bad.sum()),
+            bad.size,
+        )
     if zscore_sessions:
         betas.betas = _zscore(betas.betas, betas.session)
     return betas
@@ -139,11 +155,13 @@ __all__ = [
     "FORMATS",
     "VisionBetas",
     "detect_format",
+    "finite_voxels",
     "ncsnr",
     "noise_ceiling",
     "planted_noise_ceiling",
     "read_image_table",
     "read_vision_betas",
     "repeat_index",
+    "trials_per_test_image",
     "zscore_sessions",
 ]

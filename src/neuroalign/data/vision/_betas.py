@@ -188,14 +188,19 @@ def zscore_sessions(betas: np.ndarray, session: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def ncsnr(betas: VisionBetas) -> np.ndarray:
+def ncsnr(betas: VisionBetas, zscore: bool = True) -> np.ndarray:
     """Return each voxel's noise-ceiling SNR (NSD's ``ncsnr``).
 
-    The betas are z-scored within session; for every image with two or more trials the
-    variance over its trials (ddof 1) is the noise variance; averaged over those images it is
-    ``noise_var``, and with unit total variance the signal variance is ``1 - noise_var``::
+    For every image with two or more trials the variance over its trials (ddof 1) is the
+    noise variance; averaged over those images it is ``noise_var``. NSD z-scores the betas
+    within session first (``zscore``), so the total variance is 1 and the signal variance
+    ``1 - noise_var``::
 
         ncsnr = sqrt(max(1 - noise_var, 0) / noise_var)
+
+    Without ``zscore`` (betas scored as they are read) the total variance is the variance of
+    all trials, and the signal variance ``max(total_var - noise_var, 0)``: the same SNR of the
+    responses the encoder is scored on.
 
     Returns
     -------
@@ -206,7 +211,10 @@ def ncsnr(betas: VisionBetas) -> np.ndarray:
     NeuroalignError
         If no image was shown twice.
     """
-    z = zscore_sessions(betas.betas, betas.session).astype(np.float64)
+    if zscore:
+        values = zscore_sessions(betas.betas, betas.session).astype(np.float64)
+    else:
+        values = np.asarray(betas.betas, np.float64)
     ids, inverse, counts = np.unique(betas.image_ids, return_inverse=True, return_counts=True)
     repeated = counts[inverse] >= 2
     if not repeated.any():
@@ -214,52 +222,80 @@ def ncsnr(betas: VisionBetas) -> np.ndarray:
             f"{betas.dataset} sub-{betas.subject}: no image was shown twice, so there is no "
             "noise ceiling; read sessions that repeat images."
         )
-    rows, groups = z[repeated], inverse[repeated]
+    rows, groups = values[repeated], inverse[repeated]
     n_img = len(ids)
-    sums = np.zeros((n_img, z.shape[1]))
-    sq = np.zeros((n_img, z.shape[1]))
+    sums = np.zeros((n_img, values.shape[1]))
+    sq = np.zeros((n_img, values.shape[1]))
     np.add.at(sums, groups, rows)
     np.add.at(sq, groups, rows**2)
     n = counts.astype(float)[:, None]
     keep = counts >= 2
     var = (sq[keep] - sums[keep] ** 2 / n[keep]) / (n[keep] - 1)
     noise_var = var.mean(axis=0)
-    signal_var = np.maximum(1.0 - noise_var, 0.0)
+    total_var = 1.0 if zscore else values.var(axis=0)
+    signal_var = np.maximum(total_var - noise_var, 0.0)
     return np.sqrt(
         np.divide(signal_var, noise_var, out=np.zeros_like(noise_var), where=noise_var > 0)
     )
 
 
-def noise_ceiling(betas: VisionBetas, n_average: int | None = None) -> np.ndarray:
+def trials_per_test_image(betas: VisionBetas) -> np.ndarray:
+    """Trials of each test image (an image is a test image if any of its trials is; all its
+    trials count, as `average_repeats` averages them); every image when none is marked test."""
+    test = np.isin(betas.image_ids, betas.image_ids[betas.split == "test"])
+    ids = betas.image_ids[test] if test.any() else betas.image_ids
+    return np.unique(ids, return_counts=True)[1]
+
+
+def noise_ceiling(
+    betas: VisionBetas, n_average: int | None = None, *, zscore: bool = True
+) -> np.ndarray:
     """Return each voxel's noise ceiling in percent of variance (NSD's definition).
 
     ``NC = 100 * ncsnr**2 / (ncsnr**2 + 1 / n)``: the percentage of the variance of a
     response averaged over ``n`` trials that a perfect model of the image-driven signal could
-    explain (Allen et al. 2022, Methods; `ncsnr` gives the SNR).
+    explain (Allen et al. 2022, Methods; `ncsnr` gives the SNR). When the test images were
+    seen different numbers of times (NSD subjects who did not finish all sessions), ``1 / n``
+    is the mean over the test images of one over each image's trials, the NSD data manual's
+    ``(A/3 + B/2 + C/1) / (A + B + C)`` for A, B and C images with 3, 2 and 1 trials.
 
     Parameters
     ----------
     betas : VisionBetas
         Single-trial betas (not averaged), with repeated images.
     n_average : int, optional
-        Number of trials averaged in the responses the ceiling is for; None: the most common
-        number of trials of the test images (3 for NSD's shared images seen three times).
+        Number of trials averaged in every response the ceiling is for; None: each test
+        image's own number of trials (`trials_per_test_image`), as the trial-averaged test
+        responses have them.
+    zscore : bool
+        Whether the SNR is of session-z-scored betas (NSD; `ncsnr`).
 
     Returns
     -------
     nc : ndarray, shape (n_voxels,)
         In percent, 0..100.
     """
-    snr = ncsnr(betas)
+    snr = ncsnr(betas, zscore=zscore)
     if n_average is None:
-        test = betas.split == "test"
-        ids = betas.image_ids[test] if test.any() else betas.image_ids
-        _, counts = np.unique(ids, return_counts=True)
-        values, freq = np.unique(counts, return_counts=True)
-        n_average = int(values[np.argmax(freq)])
-    if n_average < 1:
+        inverse_n = float(np.mean(1.0 / trials_per_test_image(betas)))
+    elif n_average < 1:
         raise NeuroalignError(f"noise_ceiling: n_average must be >= 1; got {n_average}.")
-    return 100.0 * snr**2 / (snr**2 + 1.0 / n_average)
+    else:
+        inverse_n = 1.0 / n_average
+    return 100.0 * snr**2 / (snr**2 + inverse_n)
+
+
+def finite_voxels(betas: VisionBetas) -> np.ndarray:
+    """Set every voxel with a non-finite beta to 0 on all trials, in place; return their mask.
+
+    Such voxels (outside the brain in some releases, or failed fits) would spread NaN into
+    session z-scores and averages; as constants they get no score and no ceiling, and the
+    voxel order (the mask's) is kept.
+    """
+    bad = ~np.isfinite(betas.betas).all(axis=0)
+    if bad.any():
+        betas.betas[:, bad] = 0.0
+    return bad
 
 
 def planted_noise_ceiling(snr: np.ndarray, n_average: int) -> np.ndarray:

@@ -128,7 +128,9 @@ def _fit_page(ctx: ReportContext, folder: Path, path: Path) -> Page:
                 caption="Layer sweep per ROI: median over the ROI's voxels of the held-out "
                 "normalized score sign(r) r^2 / noise ceiling (solid, with its bootstrap "
                 "interval over test images) and the median over the voxels with q < "
-                f"{ds.attrs.get('q_level', 0.05)} in that fit (dashed). 1 is as good as the "
+                f"{ds.attrs.get('q_level', 0.05)} in that fit (dashed; those voxels are "
+                "selected on the same test images they are scored on, so the dashed line is "
+                "biased upwards and only the solid one estimates the ROI). 1 is as good as the "
                 "noise in the averaged test trials allows.",
             )
         )
