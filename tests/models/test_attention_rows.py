@@ -22,7 +22,8 @@ MODELS = {
 
 def _patterns(make, impl, tokenizer, table, **kwargs):
     model = make(attn_implementation=impl)
-    ex = Extractor(model, tokenizer, units="attn_pattern,head_out", n_lags=5, **kwargs)
+    kwargs = {"units": "attn_pattern,head_out", "n_lags": 5, **kwargs}
+    ex = Extractor(model, tokenizer, **kwargs)
     ds = extract_dataset(ex, table)
     return ds, model
 
@@ -107,3 +108,17 @@ def test_story_patterns_across_maskless_batches(tokenizer, story_table):
     eager, _ = _patterns(make_gpt2, "eager", tokenizer, stories, **kwargs)
     fused, _ = _patterns(make_gpt2, "sdpa", tokenizer, stories, **kwargs)
     np.testing.assert_allclose(fused["attn_pattern"], eager["attn_pattern"], atol=1e-6)
+
+
+def test_compiled_blocks_between_the_read_ones(tokenizer, story_table):
+    # Block 1 has no hook inside and runs compiled; its attention asks for no rows.
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    kwargs = dict(units="attn_pattern,resid", layers="0,2", context="words:3", batch_size=4)
+    eager, _ = _patterns(make_gpt2, "eager", tokenizer, story_table, **kwargs)
+    fused, _ = _patterns(make_gpt2, "sdpa", tokenizer, story_table, compile="eager", **kwargs)
+    assert counters["stats"]["unique_graphs"] >= 1
+    for space in ("attn_pattern", "resid"):
+        np.testing.assert_allclose(fused[space], eager[space], atol=1e-6, err_msg=space)
