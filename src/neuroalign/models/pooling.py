@@ -106,16 +106,54 @@ class PoolPlan:
             seq_len=seq_len,
         )
 
+    def spans(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+        """Each item's tokens as one run of its batch row, when they all are: the item's slot
+        (``row * n_slots + k`` for the row's k-th item), the run ``lo`` to ``hi - 1`` in the
+        row, and the slots per row (the most items of one row); None otherwise.
+
+        Examples
+        --------
+        >>> plan = PoolPlan.from_spans(np.arange(3), np.array([0, 1, 1]), np.array([0, 0, 2]),
+        ...                            np.array([3, 2, 4]), seq_len=5)
+        >>> slot, lo, hi, n_slots = plan.spans()
+        >>> slot.tolist(), lo.tolist(), hi.tolist(), n_slots
+        ([0, 2, 3], [0, 0, 2], [3, 2, 4], 2)
+        """
+        counts = self.n_tokens
+        if len(counts) == 0 or (counts < 1).any():
+            return None
+        starts = np.cumsum(counts) - counts
+        head = self.tokens[starts]
+        expected = np.repeat(head - starts, counts) + np.arange(counts.sum(), dtype=np.int64)
+        row, lo = np.divmod(head, self.seq_len)
+        hi = lo + counts
+        if not np.array_equal(expected, self.tokens) or (hi > self.seq_len).any():
+            return None
+        order = np.argsort(row, kind="stable")
+        per_row = np.bincount(row)
+        first_of_row = np.cumsum(per_row) - per_row
+        k = np.empty_like(row)
+        k[order] = np.arange(len(row)) - first_of_row[row[order]]
+        n_slots = int(per_row.max())
+        return row * n_slots + k, lo, hi, n_slots
+
     def to(self, device: torch.device | str, pin: bool = False) -> dict[str, torch.Tensor]:
         """Return the index tensors on ``device`` (``first``, ``last``, ``tokens``, ``owner``,
-        ``counts``), copied in one transfer (from pinned memory if ``pin``, so the copy does
-        not wait for the device)."""
+        ``counts``, and when every item is one run of tokens (`spans`) ``span_slot``,
+        ``span_lo``, ``span_hi`` and ``span_slots``, whose length is the slots per row),
+        copied in one transfer (from pinned memory if ``pin``, so the copy does not wait for the
+        device)."""
         parts = [self.first, self.last, self.tokens, self.owner, self.n_tokens]
+        names = ["first", "last", "tokens", "owner", "counts"]
+        spans = self.spans()
+        if spans is not None:
+            slot, lo, hi, n_slots = spans
+            parts += [slot, lo, hi, np.arange(n_slots)]
+            names += ["span_slot", "span_lo", "span_hi", "span_slots"]
         packed = torch.from_numpy(np.concatenate(parts).astype(np.int64, copy=False))
         if pin:
             packed = packed.pin_memory()
         packed = packed.to(device, non_blocking=True)
-        names = ("first", "last", "tokens", "owner", "counts")
         return dict(zip(names, packed.split([len(p) for p in parts]), strict=True))
 
 
@@ -130,22 +168,48 @@ def pool_tokens(hidden: torch.Tensor, index: dict[str, torch.Tensor], how: str) 
         A plan's index tensors (:meth:`PoolPlan.to`), on ``hidden``'s device.
     how : {"last", "mean", "first"}
         ``last``: the item's last token; ``first``: its first token (the CLS token of an
-        image); ``mean``: the mean over the item's tokens (summed in float32).
+        image); ``mean``: the mean over the item's tokens.
 
     Returns
     -------
     pooled : tensor of shape (n_items, n_units)
         In ``hidden``'s dtype.
+
+    Notes
+    -----
+    When every item is one run of tokens (the index has ``span_*``; words, sentences, image
+    patches) and ``hidden`` is float32 or bfloat16, the mean is one batched matrix product: a
+    0/1 matrix of each row's items over its positions times the row's activations, summed in
+    float32 by the product and divided by the counts (the product rounds the sum to bfloat16
+    once before the division). It reads the activations once, where gathering the tokens and
+    adding them into their items reads and writes them in float32 several times. Otherwise
+    (float16, whose range a sum can leave, or scattered tokens) the tokens are gathered and
+    summed in float32.
     """
     check_option("pooling", how, POOLINGS)
     flat = hidden.reshape(-1, hidden.shape[-1])
     if how != "mean":
         return flat.index_select(0, index[how])
+    if "span_slot" in index and hidden.dtype in (torch.float32, torch.bfloat16):
+        return _mean_of_runs(hidden, index)
     total = torch.zeros(
         index["counts"].shape[0], flat.shape[1], dtype=torch.float32, device=flat.device
     )
     total.index_add_(0, index["owner"], flat.index_select(0, index["tokens"]).float())
     return (total / index["counts"].unsqueeze(1)).to(hidden.dtype)
+
+
+def _mean_of_runs(hidden: torch.Tensor, index: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mean of each item's run of tokens as a batched matrix product (`pool_tokens`)."""
+    batch, seq_len, width = hidden.shape
+    n_slots = index["span_slots"].shape[0]
+    positions = torch.arange(seq_len, device=hidden.device)
+    lo, hi = index["span_lo"].unsqueeze(1), index["span_hi"].unsqueeze(1)
+    runs = ((positions >= lo) & (positions < hi)).to(hidden.dtype)
+    select = hidden.new_zeros(batch * n_slots, seq_len).index_copy_(0, index["span_slot"], runs)
+    sums = torch.bmm(select.view(batch, n_slots, seq_len), hidden).view(-1, width)
+    sums = sums.index_select(0, index["span_slot"]).float()
+    return (sums / index["counts"].unsqueeze(1)).to(hidden.dtype)
 
 
 def pool_attention(
