@@ -149,7 +149,9 @@ def test_stage_writes_pngs_table_and_provenance(tmp_path, pipe, embeds):
         out[1::3] *= -1
         return out
 
-    settings = ReconstructSettings.from_config({"n_samples": 3, "steps": 2, "seed": 3})
+    settings = ReconstructSettings.from_config(
+        {"n_samples": 3, "steps": 2, "seed": 3, "batch_size": 9}
+    )
     out = reconstruct(
         settings,
         decode=decode,
@@ -188,6 +190,91 @@ def test_stage_writes_pngs_table_and_provenance(tmp_path, pipe, embeds):
     Image.fromarray(np.clip(np.round(again[0] * 255), 0, 255).astype(np.uint8)).save(again_png)
     digest = hashlib.sha256((out / row["path"]).read_bytes()).hexdigest()
     assert hashlib.sha256(again_png.read_bytes()).hexdigest() == digest
+
+
+def test_batches_are_embedded_and_written_as_they_come(tmp_path, pipe, embeds):
+    decode = _decode_nc(tmp_path / "decode.nc", embeds, ["a", "b", "c"], ["test"] * 3)
+    sizes = []
+
+    def embedder(images):
+        sizes.append(len(images))
+        return embed_images(pipe)(images)
+
+    tables = {}
+    for batch in (2, 9):
+        settings = ReconstructSettings.from_config(
+            {"n_samples": 3, "steps": 2, "seed": 1, "batch_size": batch}
+        )
+        out = reconstruct(
+            settings, decode=decode, output=tmp_path / f"b{batch}", pipeline=pipe, embedder=embedder
+        )
+        tables[batch] = read_recons(out)[0]
+    assert sizes == [2, 2, 2, 2, 1, 9]
+    # A batch makes what smaller batches make (to float rounding: a pixel level at most).
+    pd.testing.assert_frame_equal(tables[2], tables[9], check_exact=False, atol=1e-4)
+    for rel in tables[2]["path"]:
+        a = np.asarray(_png(tmp_path / "b2" / rel), np.int16)
+        b = np.asarray(_png(tmp_path / "b9" / rel), np.int16)
+        assert np.abs(a - b).max() <= 1
+
+
+def test_predictions_of_another_size_than_the_pipeline_are_refused(tmp_path, pipe, embeds):
+    decode = _decode_nc(tmp_path / "decode.nc", embeds[:, :16], ["a", "b", "c"], ["test"] * 3)
+    settings = ReconstructSettings.from_config({"n_samples": 1, "steps": 2})
+    with pytest.raises(NeuroalignError, match="16 values but the pipeline is conditioned on 32"):
+        reconstruct(settings, decode=decode, output=tmp_path / "r", pipeline=pipe)
+    assert not (tmp_path / "r").exists()
+
+
+def test_truths_are_checked_before_any_image_is_made(tmp_path, pipe, embeds, caplog):
+    import logging
+
+    from PIL import Image
+
+    decode = _decode_nc(tmp_path / "decode.nc", embeds, ["a", "b", "c"], ["test"] * 3)
+    (tmp_path / "images").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "a.png")
+    stimuli = tmp_path / "stim.parquet"
+    table = pd.DataFrame({"image_id": ["a", "b"], "image": ["images/a.png", "images/b.png"]})
+    table.to_parquet(stimuli)
+    settings = ReconstructSettings.from_config({"n_samples": 1, "steps": 2})
+    made = []
+    with pytest.raises(NeuroalignError, match="ground-truth image of 'b' not found"):
+        reconstruct(
+            settings,
+            decode=decode,
+            output=tmp_path / "r",
+            pipeline=pipe,
+            stimuli=stimuli,
+            embedder=lambda im: made.append(im) or np.ones((len(im), 32)),
+        )
+    assert made == []
+    table.iloc[:1].to_parquet(stimuli)
+    with caplog.at_level(logging.WARNING, logger="neuroalign.vision.reconstruct"):
+        out = reconstruct(
+            settings, decode=decode, output=tmp_path / "r", pipeline=pipe, stimuli=stimuli
+        )
+    assert "2 images to reconstruct have no ground truth" in caplog.text
+    assert read_recons(out)[0]["truth"].tolist() == ["truth/a.png", "", ""]
+    pd.DataFrame({"image_id": ["q"], "image": ["images/a.png"]}).to_parquet(stimuli)
+    with pytest.raises(NeuroalignError, match="none of the 3 images"):
+        reconstruct(settings, decode=decode, output=tmp_path / "r2", pipeline=pipe, stimuli=stimuli)
+
+
+def test_split_is_looked_up_through_the_image_ids(tmp_path, embeds):
+    # decode.nc's layout: predictions of the test images, the split of every image beside them.
+    ds = xr.Dataset(
+        {
+            "pred": (("image_test", "dim"), embeds),
+            "split": (("image",), ["train", "test", "test", "test"]),
+        },
+        coords={"image_test": list("bcd"), "image": list("abcd"), "dim": np.arange(32)},
+    )
+    ds["image_id"] = ds["image_test"]
+    path = write_netcdf(ds, tmp_path / "decode.nc")
+    assert list(read_predictions(path, split="test")[1]) == ["b", "c", "d"]
+    with pytest.raises(NeuroalignError, match=r"no prediction of a 'train' image.*holds test"):
+        read_predictions(path, split="train")
 
 
 def test_default_best_of_n_uses_the_pipeline_encoder(tmp_path, pipe, embeds):

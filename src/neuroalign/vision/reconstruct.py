@@ -42,7 +42,9 @@ __all__ = [
     "METADATA_KEY",
     "ReconstructSettings",
     "best_of_n",
+    "check_embedding_size",
     "cosine",
+    "embedding_size",
     "read_predictions",
     "read_recons",
     "reconstruct",
@@ -80,7 +82,9 @@ class ReconstructSettings(StageSettings):
     steps : int
         Denoising steps.
     guidance_scale : float
-        Classifier-free guidance scale (1 or less: no guidance).
+        Classifier-free guidance scale (1 or less: no guidance, the default, which the tiny
+        demo pipeline needs; diffusers' StableUnCLIPImg2ImgPipeline defaults to 10, MindEye1
+        used 3.5 with Versatile Diffusion, MindEye2 5: set it for a real checkpoint).
     noise_level : int
         Noise added to the image embeddings (0: none).
     prompt : str
@@ -186,14 +190,37 @@ def read_predictions(
     if pred.ndim != 2:
         raise NeuroalignError(f"{path}: {variable} has dims {pred.dims}; expected (image, embed)")
     dim = pred.dims[0]
-    ids = pred["image_id"] if "image_id" in pred.coords else pred[dim]
+    ids = np.asarray((pred["image_id"] if "image_id" in pred.coords else pred[dim]).values)
+    ids = ids.astype(str)
     keep = np.ones(pred.shape[0], dtype=bool)
-    if split is not None and "split" in pred.coords and pred["split"].dims == (dim,):
-        keep = np.asarray(pred["split"].values).astype(str) == split
-        if not keep.any():
-            raise NeuroalignError(f"{path}: no image of split {split!r}")
+    if split is not None:
+        splits = _splits(ds, dim, ids)
+        if splits is not None:
+            keep = splits == split
+            if not keep.any():
+                held = ", ".join(sorted(set(splits)))
+                raise NeuroalignError(
+                    f"{path}: no prediction of a {split!r} image ({variable} holds {held} "
+                    "images); set split to one of those, or null"
+                )
     embeds = np.asarray(pred.values, dtype=np.float32)[keep]
-    return embeds, np.asarray(ids.values).astype(str)[keep]
+    return embeds, ids[keep]
+
+
+def _splits(ds: Any, dim: str, ids: np.ndarray) -> np.ndarray | None:
+    """The split of each predicted image: a ``split`` coordinate on the predictions' dimension,
+    or the decoding result's ``split`` variable over all its images (``image``), looked up by
+    image id; None when the file has neither."""
+    if "split" in ds.coords and ds["split"].dims == (dim,):
+        return np.asarray(ds["split"].values).astype(str)
+    if "split" in ds and ds["split"].ndim == 1:
+        other = ds["split"].dims[0]
+        labels = np.asarray(ds[other].values).astype(str)
+        lookup = dict(zip(labels, np.asarray(ds["split"].values).astype(str), strict=True))
+        if not any(i in lookup for i in ids):
+            return None  # the split is of other labels than the predictions' ids
+        return np.array([lookup.get(i, "") for i in ids])
+    return None
 
 
 def _versions() -> dict[str, str]:
@@ -280,54 +307,123 @@ def reconstruct(
         if isinstance(source, str)
         else source
     )
+    check_embedding_size(pipe, embeds, f"{decode} ({settings.variable})")
+    truths = _checked_truths(Path(stimuli), image_ids) if stimuli is not None else {}
     base_seed = 0 if settings.seed is None else int(settings.seed)
     table = seed_table(len(image_ids), settings.n_samples, base_seed)
     rows = table["index"].to_numpy()
+    seeds = table["seed"].tolist()
     logger.info(
         "reconstructing %d images x %d samples (%d steps)",
         len(image_ids),
         settings.n_samples,
         settings.steps,
     )
-    images = generate(
-        pipe,
-        embeds[rows],
-        table["seed"].tolist(),
-        steps=settings.steps,
-        guidance_scale=settings.guidance_scale,
-        noise_level=settings.noise_level,
-        prompt=settings.prompt,
-        batch_size=settings.batch_size,
-    )
     embed = embedder if embedder is not None else embed_images(pipe)
     table["image_id"] = image_ids[rows]
-    table["cosine"] = cosine(embed(images), embeds[rows])
-    if settings.select == "best_cosine":
-        table["chosen"] = best_of_n(table["cosine"].to_numpy(), rows)
-    else:
-        table["chosen"] = table["sample"].to_numpy() == 0
     pairs = zip(table["image_id"], table["sample"], strict=True)
     table["path"] = [f"recons/{i}_s{k}.png" for i, k in pairs]
-    truths = _truth_images(Path(stimuli)) if stimuli is not None else {}
     table["truth"] = [f"truth/{i}.png" if i in truths else "" for i in table["image_id"]]
-    table = table[["image_id", "index", "sample", "seed", "path", "cosine", "chosen", "truth"]]
-    meta = provenance(
-        stage="reconstruct",
-        config=settings.to_dict(),
-        inputs={"decode": decode},
-        seed=base_seed,
-        pipeline=str(source) if isinstance(source, str) else type(source).__name__,
-        seed_rule="SeedSequence([seed, index, sample]).generate_state(1)[0]",
-    )
-    meta["libraries"] = _versions()
+    cosines = np.full(len(table), np.nan)
+    batch = max(1, int(settings.batch_size))
     with atomic_path(output) as tmp:
         (tmp / "recons").mkdir(parents=True)
-        for image, rel in zip(images, table["path"], strict=True):
-            _save_png(image, tmp / rel)
+        # Batch by batch: each batch's images are embedded and written before the next is
+        # made, so memory holds one batch whatever the number of images.
+        for start in range(0, len(table), batch):
+            part = slice(start, start + batch)
+            images = generate(
+                pipe,
+                embeds[rows[part]],
+                seeds[part],
+                steps=settings.steps,
+                guidance_scale=settings.guidance_scale,
+                noise_level=settings.noise_level,
+                prompt=settings.prompt,
+                batch_size=batch,
+            )
+            cosines[part] = cosine(embed(images), embeds[rows[part]])
+            for image, rel in zip(images, table["path"].iloc[part], strict=True):
+                _save_png(image, tmp / rel)
+            logger.info("%d of %d samples", min(start + batch, len(table)), len(table))
+        table["cosine"] = cosines
+        if settings.select == "best_cosine":
+            table["chosen"] = best_of_n(table["cosine"].to_numpy(), rows)
+        else:
+            table["chosen"] = table["sample"].to_numpy() == 0
+        table = table[["image_id", "index", "sample", "seed", "path", "cosine", "chosen", "truth"]]
+        inputs = {"decode": decode} | ({"stimuli": Path(stimuli)} if stimuli is not None else {})
+        meta = provenance(
+            stage="reconstruct",
+            config=settings.to_dict(),
+            inputs=inputs,
+            seed=base_seed,
+            pipeline=_pipeline_record(source, pipe),
+            seed_rule="SeedSequence([seed, index, sample]).generate_state(1)[0]",
+        )
+        meta["libraries"] = _versions()
         if truths:
             _write_truths(truths, table, tmp)
         _write_parquet(table, meta, tmp / "recons.parquet")
     return output
+
+
+def embedding_size(pipe: Any) -> int | None:
+    """The image-embedding size an unCLIP-style pipeline is conditioned on (its image
+    normalizer's, else half its UNet's projection input: the embedding and its noise-level
+    embedding are concatenated); None when it says neither."""
+    normalizer = getattr(pipe, "image_normalizer", None)
+    mean = getattr(normalizer, "mean", None)
+    if mean is not None:
+        return int(mean.shape[-1])
+    config = getattr(getattr(pipe, "unet", None), "config", None)
+    size = getattr(config, "projection_class_embeddings_input_dim", None)
+    return int(size) // 2 if size else None
+
+
+def check_embedding_size(pipe: Any, embeds: np.ndarray, where: str) -> None:
+    """Refuse predictions whose size is not the pipeline's conditioning size."""
+    size = embedding_size(pipe)
+    if size is not None and embeds.shape[1] != size:
+        raise NeuroalignError(
+            f"{where}: predicted embeddings have {embeds.shape[1]} values but the pipeline is "
+            f"conditioned on {size}; decode into the pipeline's image-encoder space (its "
+            "`embeds` units)"
+        )
+
+
+def _checked_truths(stimuli: Path, image_ids: np.ndarray) -> dict[str, Path]:
+    """The ground-truth files of the images to reconstruct, each checked to exist before any
+    image is made; images the table lacks are counted in a warning (none found: an error)."""
+    truths = _truth_images(stimuli)
+    wanted = {str(i): truths[str(i)] for i in pd.unique(image_ids) if str(i) in truths}
+    if not wanted:
+        raise NeuroalignError(
+            f"{stimuli}: none of the {len(set(image_ids))} images to reconstruct is in the "
+            f"stimulus table (first id {image_ids[0]!r}); pass the decoded dataset's table"
+        )
+    missing = len(set(image_ids)) - len(wanted)
+    if missing:
+        logger.warning("%s: %d images to reconstruct have no ground truth there", stimuli, missing)
+    for image_id, path in wanted.items():
+        if not path.is_file():
+            raise NeuroalignError(f"ground-truth image of {image_id!r} not found: {path}")
+    return wanted
+
+
+def _pipeline_record(source: Any, pipe: Any) -> dict[str, Any]:
+    """What the provenance says of the pipeline: its source, name, scheduler and precision."""
+    scheduler = getattr(pipe, "scheduler", None)
+    unet = getattr(pipe, "unet", None)
+    return {
+        "source": str(source) if isinstance(source, str) else type(source).__name__,
+        "name_or_path": str(getattr(getattr(pipe, "config", None), "_name_or_path", "")),
+        "class": type(pipe).__name__,
+        "scheduler": type(scheduler).__name__ if scheduler is not None else "",
+        "scheduler_config": dict(getattr(scheduler, "config", {}) or {}),
+        "dtype": str(getattr(unet, "dtype", "")),
+        "device": str(getattr(pipe, "_execution_device", getattr(pipe, "device", ""))),
+    }
 
 
 def _write_truths(truths: Mapping[str, Path], table: pd.DataFrame, folder: Path) -> None:
@@ -336,10 +432,7 @@ def _write_truths(truths: Mapping[str, Path], table: pd.DataFrame, folder: Path)
     (folder / "truth").mkdir()
     for image_id in pd.unique(table["image_id"]):
         if image_id in truths:
-            source = truths[image_id]
-            if not source.is_file():
-                raise NeuroalignError(f"ground-truth image of {image_id!r} not found: {source}")
-            with Image.open(source) as img:
+            with Image.open(truths[image_id]) as img:
                 img.convert("RGB").save(folder / "truth" / f"{image_id}.png", format="PNG")
 
 

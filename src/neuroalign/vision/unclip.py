@@ -296,7 +296,8 @@ def generate(
             f"generate: embeddings of shape {embeds.shape} need one seed per row "
             f"({len(seeds)} seeds given)"
         )
-    device = pipe.device
+    # The device the pipeline runs on (the CPU under model offloading is not it).
+    device = getattr(pipe, "_execution_device", pipe.device)
     dtype = pipe.unet.dtype
     out = []
     for start in range(0, len(embeds), max(1, int(batch_size))):
