@@ -84,24 +84,29 @@ def test_visionbetas_checks_fields():
 # THINGS-fMRI layout
 
 
+def things_run_images(ses: int, run: int) -> list[str]:
+    """One run's images in the release's order (sorted, as the betas are): a test image shown
+    in every session, two images of this run only, a catch image."""
+    test = "cat/cat_01s.jpg" if run == 1 else "bee/bee_01s.jpg"
+    return sorted([test, f"dog/dog_{ses}{run}s.jpg", f"cup/cup_{ses}{run}s.jpg", "catch008.jpg"])
+
+
 def write_things(root: Path, rng) -> np.ndarray:
+    """THINGS-fMRI betas_vol as released: conditions with an unnamed index and image_filename."""
     folder = root / "betas_vol" / "sub-01"
     truth = []
-    images = ["images/cat/cat_01.jpg", "images/dog/dog_02.jpg", "images/cup/cup_03.jpg"]
-    for ses in ("things01", "things02"):
+    for ses in (1, 2):
         for run in (1, 2):
             data = rng.standard_normal((*SHAPE, 4)).astype(np.float32)
             data[0, 0, 0] = 0  # off-brain voxel
-            stem = folder / f"ses-{ses}" / f"sub-01_ses-{ses}_run-{run:02d}"
+            stem = folder / f"ses-things{ses:02d}" / f"sub-01_ses-things{ses:02d}_run-{run:02d}"
             stem.parent.mkdir(parents=True, exist_ok=True)
             nib.save(nib.Nifti1Image(data, AFFINE), f"{stem}_betas.nii.gz")
-            pd.DataFrame(
-                {
-                    "image_filename": [images[0], images[1], images[2], "images/x/catch.jpg"],
-                    "trial_type": ["test", "exp", "exp", "catch"],
-                }
-            ).to_csv(f"{stem}_conditions.tsv", sep="\t", index=False)
-            truth.append(data[..., :3])
+            names = things_run_images(ses, run)
+            pd.DataFrame(names).to_csv(
+                f"{stem}_conditions.tsv", sep="\t", header=["image_filename"]
+            )
+            truth.append(data[..., [i for i, n in enumerate(names) if not n.startswith("catch")]])
     roi = np.zeros(SHAPE, np.uint8)
     roi[1, :, :] = 1
     (folder / "rois").mkdir()
@@ -112,21 +117,26 @@ def write_things(root: Path, rng) -> np.ndarray:
 def test_things_round_trip(tmp_path):
     rng = np.random.default_rng(1)
     truth = write_things(tmp_path, rng)
+    cond = tmp_path / "betas_vol/sub-01/ses-things01/sub-01_ses-things01_run-01_conditions.tsv"
+    assert cond.read_text().splitlines()[:2] == ["\timage_filename", "0\tcat/cat_01s.jpg"]
     assert detect_format(tmp_path) == "things"
     betas = read_vision_betas(tmp_path, "01", zscore_sessions=False)
     inside = np.any(truth != 0, axis=3)
     assert betas.n_trials == 12 and betas.n_voxels == inside.sum() == 23
     np.testing.assert_allclose(betas.betas, truth[inside].T)
-    assert list(betas.image_ids[:3]) == ["cat_01", "dog_02", "cup_03"]
-    assert list(betas.repeat[betas.image_ids == "cat_01"]) == [0, 1, 2, 3]
+    assert list(betas.image_ids[:3]) == ["cat_01s", "cup_11s", "dog_11s"]
+    assert "catch008" not in betas.image_ids
+    assert list(betas.repeat[betas.image_ids == "cat_01s"]) == [0, 1]
     assert list(betas.session) == [1] * 6 + [2] * 6
+    # the images shown in every session are the test images
+    assert sorted(set(betas.image_ids[betas.split == "test"])) == ["bee_01s", "cat_01s"]
     assert (betas.split == "test").sum() == 4
     assert betas.rois["FFA"].sum() == 6
     vol = betas.to_volume(betas.betas[:2])
     np.testing.assert_allclose(vol.get_fdata()[..., 1][inside], truth[inside][:, 1])
     table = read_image_table(tmp_path)
-    assert list(table["image_id"]) == ["cat_01", "dog_02", "cup_03", "catch"]
-    assert table["category"][0] == "cat"
+    assert "catch008" not in set(table["image_id"]) and len(table) == 10
+    assert table["category"][0] == "cat" and table["image"][0] == "cat/cat_01s.jpg"
 
 
 def test_things_bad_conditions_names_file_and_field(tmp_path):
@@ -211,6 +221,58 @@ def test_nsd_bad_expdesign(tmp_path):
         read_vision_betas(tmp_path, "subj01")
 
 
+def test_nsd_repeat_counts_showings_in_sessions_not_read(tmp_path, monkeypatch):
+    from neuroalign.data.vision import _nsd
+
+    monkeypatch.setattr(_nsd, "TRIALS_PER_SESSION", 6)
+    write_nsd(tmp_path, np.random.default_rng(6), hdf5=False)
+    folder = tmp_path / "nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"
+    (folder / "betas_session01.nii.gz").unlink()
+    betas = read_vision_betas(tmp_path, "1", zscore_sessions=False)
+    # session 2 shows images 3 1 2 4 4 3; session 1 (not read) showed 1 2 3 1 4 2
+    assert list(betas.session) == [2] * 6
+    assert list(betas.repeat) == [1, 2, 2, 1, 2, 2]
+
+
+def test_nsd_hemisphere_rois_take_label_names_from_the_ctab(tmp_path, monkeypatch):
+    from neuroalign.data.vision import _nsd
+
+    monkeypatch.setattr(_nsd, "TRIALS_PER_SESSION", 6)
+    write_nsd(tmp_path, np.random.default_rng(7), hdf5=False)
+    roi_dir = tmp_path / "nsddata/ppdata/subj01/func1pt8mm/roi"
+    labels = np.zeros(SHAPE, np.int16)
+    labels[2, 0] = 2
+    nib.save(nib.Nifti1Image(labels, AFFINE), roi_dir / "lh.prf-visualrois.nii.gz")
+    betas = read_vision_betas(tmp_path, "1", zscore_sessions=False)
+    assert betas.rois["lh.prf-visualrois_V1d"].sum() == 2
+    assert "lh.prf-visualrois_2" not in betas.rois
+
+
+def _three_d_hdf5(path: Path) -> None:
+    with h5py.File(path, "w") as f:
+        f["betas"] = np.zeros((6, 2, 3), np.int16)
+
+
+@pytest.mark.parametrize(
+    ("hdf5", "spoil", "message"),
+    [
+        (True, _three_d_hdf5, r"hdf5: field 'betas' has shape \(6, 2, 3\); expected 4-D"),
+        (True, lambda p: p.write_bytes(b"not hdf5"), r"hdf5: field 'betas' unreadable"),
+        (False, lambda p: p.write_bytes(b"\x1f\x8b truncated"), r"nii\.gz: cannot read the betas"),
+    ],
+)
+def test_nsd_malformed_betas_name_the_file(tmp_path, monkeypatch, hdf5, spoil, message):
+    from neuroalign.data.vision import _nsd
+
+    monkeypatch.setattr(_nsd, "TRIALS_PER_SESSION", 6)
+    write_nsd(tmp_path, np.random.default_rng(8), hdf5=hdf5)
+    folder = tmp_path / "nsddata_betas/ppdata/subj01/func1pt8mm/betas_fithrf_GLMdenoise_RR"
+    spoil(folder / f"betas_session02.{'hdf5' if hdf5 else 'nii.gz'}")
+    with pytest.raises(NeuroalignError, match=message) as err:
+        read_vision_betas(tmp_path, "1")
+    assert "betas_session02" in str(err.value) and "\n" not in str(err.value)
+
+
 # ------------------------------------------------------------------------------------------
 # BOLD5000 and NOD
 
@@ -242,9 +304,10 @@ def test_bold5000_round_trip(tmp_path):
         read_vision_betas(tmp_path, "CSI1")
 
 
-def _dscalar(data: np.ndarray, path: Path) -> None:
+def _dscalar(data: np.ndarray, path: Path, names: list[str]) -> None:
+    """A dscalar file as NOD's GLM writes it: one map per trial, named by its image file."""
     axes = nib.cifti2.BrainModelAxis.from_mask(np.ones((data.shape[1], 1, 1)), affine=np.eye(4))
-    scalar = nib.cifti2.ScalarAxis([f"trial{i}" for i in range(data.shape[0])])
+    scalar = nib.cifti2.ScalarAxis(names)
     nib.save(nib.Cifti2Image(data, header=(scalar, axes)), path)
 
 
@@ -258,8 +321,8 @@ def test_nod_round_trip(tmp_path):
         folder.mkdir(parents=True)
         data = rng.standard_normal((2, 7)).astype(np.float32)
         expected.append(data)
-        _dscalar(data, folder / f"{stem}_beta.dscalar.nii")
-        (folder / f"{stem}_label.txt").write_text("\n".join(names) + "\n")
+        _dscalar(data, folder / f"{stem}_beta.dscalar.nii", names)
+        (folder / f"{stem}_label.txt").write_text("".join(names))  # writelines: no separators
     assert detect_format(tmp_path) == "nod"
     betas = read_vision_betas(tmp_path, "01", zscore_sessions=False)
     np.testing.assert_allclose(betas.betas, np.concatenate(expected[::-1]), rtol=1e-6)

@@ -20,6 +20,7 @@ Formats (``format=``):
 
 from __future__ import annotations
 
+import inspect
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -98,6 +99,7 @@ def read_vision_betas(
     *,
     format: str = "auto",
     zscore_sessions: bool = True,
+    options: dict | None = None,
 ) -> VisionBetas:
     """Read one subject's single-trial betas.
 
@@ -116,6 +118,9 @@ def read_vision_betas(
         trials too; pass False to get raw betas and normalize with training statistics only.
         Voxels with a non-finite beta on any trial are set to 0 on every trial, with a
         warning that counts them (`finite_voxels`).
+    options : dict, optional
+        Options of the format's reader: ``bold5000`` takes ``variant`` (the GLMsingle
+        version, default ``"TYPED-FITHRF-GLMDENOISE-RR"``); the others take none.
 
     Returns
     -------
@@ -124,7 +129,15 @@ def read_vision_betas(
     """
     root = Path(dataset_dir)
     fmt = _format(root, format)
-    betas = _readers()[fmt][1](root, str(subject))
+    reader = _readers()[fmt][1]
+    known = list(inspect.signature(reader).parameters)[2:]
+    unknown = sorted(set(options or {}) - set(known))
+    if unknown:
+        raise NeuroalignError(
+            f"read_vision_betas: option {unknown[0]!r} is not one of the {fmt} reader's "
+            f"({', '.join(known) or 'none'}).{suggest(unknown[0], known)}"
+        )
+    betas = reader(root, str(subject), **(options or {}))
     bad = finite_voxels(betas)
     if bad.any():
         logger.warning(

@@ -12,7 +12,10 @@ Files read (subject ``N`` as ``subj0N``)::
 Trial ``t`` (0-based over the whole experiment; session ``t // 750 + 1``) showed image
 ``subjectim[N-1, masterordering[t]-1]`` (1-based, 1..73000); ``image_id`` is the 0-based
 ``nsdId`` written with five digits (``"02950"``), as ``nsd_stim_info_merged.csv`` numbers
-them. Images in ``sharedix`` (the shared1000 seen by every subject) are the test split.
+them. Images in ``sharedix`` (the shared1000 seen by every subject) are the test split. ``repeat``
+counts a trial's earlier showings of its image over the whole ``masterordering``, so it is the
+same whichever sessions are present. ROI files ``lh.<name>``/``rh.<name>`` take their label
+names from ``<name>.mgz.ctab``.
 Voxels: the ``nsdgeneral`` ROI when present (the NSD papers' visual mask), else the brain
 mask, else every voxel nonzero in the first session.
 
@@ -31,6 +34,7 @@ import pandas as pd
 
 from neuroalign._check import NeuroalignError
 from neuroalign.data.vision._betas import VisionBetas, repeat_index
+from neuroalign.data.vision._things import READ_ERRORS, read_nifti
 
 EXPDESIGN = Path("nsddata/experiments/nsd/nsd_expdesign.mat")
 STIM_INFO = Path("nsddata/experiments/nsd/nsd_stim_info_merged.csv")
@@ -90,20 +94,47 @@ def _session_files(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found.items())
 
 
-def _load_session(path: Path) -> np.ndarray:
-    """Return one session's betas as float32 (x, y, z, trial) in percent signal change."""
-    if path.suffix == ".hdf5":
-        import h5py
+def _read_hdf5_betas(path: Path) -> np.ndarray:
+    import h5py
 
+    try:
         with h5py.File(path, "r") as f:
             if "betas" not in f:
                 raise NeuroalignError(
                     f"{path}: field 'betas' missing (datasets: {list(f)}); fetch the file again."
                 )
-            data = np.asarray(f["betas"]).transpose(3, 2, 1, 0)
+            if f["betas"].ndim != 4:
+                raise NeuroalignError(
+                    f"{path}: field 'betas' has shape {f['betas'].shape}; expected 4-D (trial, "
+                    "z, y, x); fetch the file again."
+                )
+            return np.asarray(f["betas"]).transpose(3, 2, 1, 0)
+    except OSError as err:
+        reason = " ".join(str(err).split())
+        raise NeuroalignError(
+            f"{path}: field 'betas' unreadable, not an HDF5 file ({reason}); fetch it again."
+        ) from err
+
+
+def _load_session(path: Path) -> np.ndarray:
+    """Return one session's betas as float32 (x, y, z, trial) in percent signal change."""
+    if path.suffix == ".hdf5":
+        data = _read_hdf5_betas(path)
     else:
-        data = np.asarray(nib.load(path).dataobj)
+        data = read_nifti(path, "betas")[1]
+        if data.ndim != 4:
+            raise NeuroalignError(
+                f"{path}: betas have shape {data.shape}; expected 4-D (x, y, z, trial)."
+            )
     return data.astype(np.float32) / BETA_SCALE
+
+
+def _nifti_header(path: Path) -> nib.Nifti1Image:
+    try:
+        return nib.load(path)
+    except READ_ERRORS as err:
+        reason = " ".join(str(err).split())
+        raise NeuroalignError(f"{path}: cannot read the betas ({reason}); fetch it again.") from err
 
 
 def _reference(
@@ -112,11 +143,15 @@ def _reference(
     """Return the image that places the betas in space and the voxel mask it gives (or None)."""
     for candidate in (roi_dir / "nsdgeneral.nii.gz", roi_dir.parent / "brainmask.nii.gz"):
         if candidate.is_file():
-            img = nib.load(candidate)
-            return img, np.asanyarray(img.dataobj) > 0
+            img, data = read_nifti(candidate, "voxel mask")
+            if data.ndim != 3:
+                raise NeuroalignError(
+                    f"{candidate}: mask has shape {data.shape}; expected 3-D (x, y, z)."
+                )
+            return img, data > 0
     for _, path in sessions:
         if path.suffix != ".hdf5":
-            return nib.load(path), None
+            return _nifti_header(path), None
     raise NeuroalignError(
         f"{roi_dir}: no nsdgeneral.nii.gz or brainmask.nii.gz to place the HDF5 betas in space; "
         "fetch the subject's roi folder."
@@ -140,6 +175,12 @@ def read_nsd(root: Path, subject: str) -> VisionBetas:
             f"{root / EXPDESIGN}: field 'subjectim' has {design['subjectim'].shape[0]} subjects; "
             f"{subj} is not among them."
         )
+    order = design["masterordering"]
+    if order.size and (order.min() < 1 or order.max() > design["subjectim"].shape[1]):
+        raise NeuroalignError(
+            f"{root / EXPDESIGN}: field 'masterordering' holds {order.min()}..{order.max()}; it "
+            f"must index the {design['subjectim'].shape[1]} columns of 'subjectim' (1-based)."
+        )
     ref, inside = _reference(folder, roi_dir, sessions)
     volumes, trials, session_of = [], [], []
     for number, path in sessions:
@@ -162,14 +203,15 @@ def read_nsd(root: Path, subject: str) -> VisionBetas:
         trials.append(np.arange(start, start + n))
         session_of.append(np.full(n, number))
     trial = np.concatenate(trials)
-    nsd_ids = design["subjectim"][k, design["masterordering"][trial] - 1] - 1
+    all_ids = design["subjectim"][k, design["masterordering"] - 1] - 1
+    nsd_ids = all_ids[trial]
     image_ids = np.array([f"{i:05d}" for i in nsd_ids])
     shared = np.isin(nsd_ids, design["sharedix"] - 1)
     rois = _rois(roi_dir, root, subj, ref.shape[:3], inside)
     return VisionBetas(
         betas=np.concatenate(volumes),
         image_ids=image_ids,
-        repeat=repeat_index(image_ids),
+        repeat=repeat_index(all_ids)[trial],
         session=np.concatenate(session_of),
         split=np.where(shared, "test", "train"),
         rois=rois,
@@ -197,14 +239,14 @@ def _rois(
     rois = {}
     for path in sorted(roi_dir.glob("*.nii.gz")):
         name = path.name.removesuffix(".nii.gz")
-        labels = np.asanyarray(nib.load(path).dataobj)
+        labels = read_nifti(path, "ROI labels")[1]
         if labels.shape[:3] != shape:
             continue
         values = sorted(int(v) for v in np.unique(labels) if v > 0)
         if values == [1]:
             rois[name] = (labels == 1)[inside]
             continue
-        names = _ctab(root, subj, name)
+        names = _ctab(root, subj, re.sub(r"^[lr]h\.", "", name))
         for v in values:
             rois[f"{name}_{names.get(v, v)}"] = (labels == v)[inside]
     return rois
