@@ -83,9 +83,10 @@ class HeadSettings(StageSettings):
         # otherwise no query is valid and every lag profile is NaN.
         if 2 * self.max_lag + 1 > self.half_len:
             raise NeuroalignError(
-                f"max_lag={self.max_lag} needs half_len >= {2 * self.max_lag + 1} (the lag window "
-                f"-max_lag..max_lag must fit in one probe half), got half_len={self.half_len}; "
-                f"lower max_lag to {(self.half_len - 1) // 2} or raise half_len."
+                f"field 'max_lag' ({self.max_lag}) needs 'half_len' >= {2 * self.max_lag + 1} (the "
+                f"lag window -max_lag..max_lag must fit in one probe half), got 'half_len' "
+                f"{self.half_len}; lower 'max_lag' to {(self.half_len - 1) // 2} or raise "
+                "'half_len'."
             )
 
 
