@@ -122,3 +122,53 @@ def test_compiled_blocks_between_the_read_ones(tokenizer, story_table):
     assert counters["stats"]["unique_graphs"] >= 1
     for space in ("attn_pattern", "resid"):
         np.testing.assert_allclose(fused[space], eager[space], atol=1e-6, err_msg=space)
+
+
+def test_causal_rows_with_more_keys_align_as_sdpa_does():
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    from neuroalign.models.attention_rows import row_weights
+
+    torch.manual_seed(1)
+    q, k, v = torch.randn(1, 2, 2, 4), torch.randn(1, 2, 4, 4), torch.randn(1, 2, 4, 4)
+    module = torch.nn.Module()
+    module.is_causal = True
+    rows = QueryRows.from_flat(np.array([0, 1]), 1, 2)
+    w = row_weights(module, q, k, None, rows, scaling=0.5)
+    out, _ = sdpa_attention_forward(module, q, k, v, None, scaling=0.5)
+    # The weights give SDPA's output: query i sees keys 0..i.
+    torch.testing.assert_close(torch.einsum("nhk,hkd->nhd", w, v[0]), out[0])  # (query, head, dim)
+    assert float(w[0, :, 1:].abs().max()) == 0.0
+
+
+def test_vision_tower_patterns_under_sdpa_equal_eager():
+    from neuroalign.models.random_init import build_model
+
+    images = [
+        np.random.default_rng(i).integers(0, 255, (40, 48, 3), dtype=np.uint8) for i in range(5)
+    ]
+    table = pd.DataFrame({"item": range(5)})
+    got = {}
+    for impl in ("eager", "sdpa"):
+        model, processor = build_model("clip-vision-tiny", seed=0)
+        model.set_attn_implementation(impl)
+        ex = Extractor(
+            model, processor, tower="vision", units="attn_pattern", n_lags=3, batch_size=2
+        )
+        got[impl] = extract_dataset(ex, table, images=images)["attn_pattern"].values
+    np.testing.assert_allclose(got["sdpa"], got["eager"], atol=1e-6)
+
+
+def test_maskless_switch_keeps_rows_in_sub_configs():
+    from transformers import LlavaConfig
+
+    from neuroalign.models.attention_rows import ROWS_MASKLESS
+    from neuroalign.models.maskless import maskless
+
+    config = LlavaConfig()
+    configs = [config, config.text_config, config.vision_config]
+    for c in configs:
+        c._attn_implementation = ROWS
+    with maskless(configs):
+        assert [c._attn_implementation for c in configs] == [ROWS_MASKLESS] * 3
+    assert [c._attn_implementation for c in configs] == [ROWS] * 3

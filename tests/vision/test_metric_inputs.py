@@ -45,6 +45,8 @@ def test_floats_outside_the_unit_range_are_refused():
     x = np.linspace(-1, 1, 4 * 3 * 8 * 8, dtype=np.float32).reshape(4, 3, 8, 8)
     with pytest.raises(NeuroalignError, match=r"\(x \+ 1\) / 2"):
         resize(x, 8)
+    with pytest.raises(NeuroalignError, match="NaN"):
+        resize(np.full((1, 3, 8, 8), np.nan, np.float32), 8)
     # Rounding just past the ends is clamped, not refused.
     nearly = np.full((1, 3, 8, 8), 1.0005, np.float32)
     assert float(resize(nearly, 8).max()) == 1.0

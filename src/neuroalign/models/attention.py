@@ -91,7 +91,8 @@ def rank_backends(
     Returns
     -------
     order : list of SDPBackend
-        The fused kernels that ran, cheapest first, then ``SDPBackend.MATH``. Timed on the
+        The fused kernels that ran, cheapest first, then those that refused the problem, then
+        ``SDPBackend.MATH``. Timed on the
         first call for a problem, shape, dtype and device; later calls return the same order.
     """
     check_option("problem", problem, PROBLEMS)
@@ -165,4 +166,7 @@ def _ranked(
             except RuntimeError:
                 continue
             costs[backend] = cost
-    return (*sorted(costs, key=costs.__getitem__), SDPBackend.MATH)
+    # Kernels that refused this problem (flash under a mask) stay enabled, after the timed
+    # ones, for later batches of another problem (an unpadded batch without a mask).
+    untimed = [b for b in FUSED if b not in costs]
+    return (*sorted(costs, key=costs.__getitem__), *untimed, SDPBackend.MATH)

@@ -159,7 +159,8 @@ def row_weights(
         causal = getattr(module, "is_causal", True) if is_causal is None else is_causal
         if causal and n_queries > 1:
             keys = torch.arange(n_keys, device=scores.device)
-            ahead = keys[None, None, :] > rows.positions[:, :, None] + (n_keys - n_queries)
+            # Aligned top-left, as transformers' SDPA runs causal attention with more keys.
+            ahead = keys[None, None, :] > rows.positions[:, :, None]
             scores = scores.masked_fill(ahead[:, None], float("-inf"))
     weights = torch.softmax(scores, dim=-1).to(query.dtype)
     return weights[rows.item_batch, :, rows.item_slot]

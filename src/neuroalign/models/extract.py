@@ -569,7 +569,7 @@ class Extractor:
         rows = contextlib.nullcontext()
         if replica.rows:
             batch = next(iter(inputs.values())).shape[0]
-            wanted = QueryRows.from_flat(plan.last, batch, seq_len).to(device)
+            wanted = QueryRows.from_flat(plan.last, batch, plan.seq_len).to(device)
             rows = query_rows(replica.weight_modules, wanted)
         with (
             torch.inference_mode(),
@@ -597,7 +597,7 @@ class Extractor:
         (:func:`~neuroalign.models.attention.rank_backends`), their set-up on new shapes
         counted, for a model that runs ``scaled_dot_product_attention`` on a device where the
         kernels are timed; else []."""
-        config = getattr(self.model, "config", None)
+        config = getattr(replica.model, "config", None)
         if getattr(config, "_attn_implementation", None) not in SDPA_LIKE:
             return []
         if not _ranks_attention(replica.device):

@@ -104,9 +104,11 @@ def maskless(configs: list[Any]) -> Iterator[None]:
     :data:`NAME` (or, under the rows implementation, its maskless counterpart) inside the block
     (configs restored after)."""
     saved = [c._attn_implementation for c in configs]
+    # Decided before any is set: a parent config's setter also sets its sub-configs.
+    targets = [_MASKLESS.get(value, NAME) for value in saved]
     try:
-        for config in configs:
-            config._attn_implementation = _MASKLESS.get(config._attn_implementation, NAME)
+        for config, target in zip(configs, targets, strict=True):
+            config._attn_implementation = target
         yield
     finally:
         for config, value in zip(configs, saved, strict=True):

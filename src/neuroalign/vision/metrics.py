@@ -106,6 +106,10 @@ def _images(x) -> torch.Tensor:
     if x.dtype == torch.uint8:
         return x.to(torch.float32) / 255.0
     x = x.to(torch.float32)
+    if bool(torch.isnan(x).any()):
+        raise NeuroalignError(
+            f"{int(torch.isnan(x).sum())} image values are NaN; metrics take finite [0, 1] images."
+        )
     if x.numel() and (x.min() < -RANGE_TOLERANCE or x.max() > 1 + RANGE_TOLERANCE):
         raise NeuroalignError(
             f"image values span [{float(x.min()):.3g}, {float(x.max()):.3g}]; metrics take "
