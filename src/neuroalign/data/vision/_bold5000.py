@@ -28,7 +28,7 @@ import pandas as pd
 
 from neuroalign._check import NeuroalignError
 from neuroalign.data.vision._betas import VisionBetas, repeat_index
-from neuroalign.data.vision._things import read_nifti
+from neuroalign.data.vision._things import read_betas, read_nifti
 
 _BETAS = re.compile(
     r"(?P<sub>CSI\d+)_GLMbetas-(?P<variant>[A-Za-z0-9-]+)_ses-(?P<ses>\d+)\.nii(\.gz)?$"
@@ -130,22 +130,6 @@ def _trial_names(root: Path, sub: str, sessions: list[int]) -> dict[int, list[st
     return out
 
 
-def _session_data(path: Path, first: nib.Nifti1Image | None) -> tuple[nib.Nifti1Image, np.ndarray]:
-    img, data = read_nifti(path, "betas", np.float32)
-    if data.ndim != 4:
-        raise NeuroalignError(
-            f"{path}: betas have shape {data.shape}; expected 4-D (x, y, z, trial)."
-        )
-    if first is not None and (
-        data.shape[:3] != first.shape[:3] or not np.allclose(img.affine, first.affine)
-    ):
-        raise NeuroalignError(
-            f"{path}: grid {data.shape[:3]} differs from the first session's {first.shape[:3]} "
-            "(or its affine does); all sessions of a subject must share one grid."
-        )
-    return img, data
-
-
 def _brain_mask(root: Path, sub: str, shape: tuple[int, ...]) -> nib.Nifti1Image | None:
     paths = sorted(root.rglob(f"{sub}_brainmask.nii*"))
     if not paths:
@@ -212,7 +196,7 @@ def read_bold5000(root: Path, subject: str, variant: str = DEFAULT_VARIANT) -> V
     blocks, masks, ids, sessions = [], [], [], []
     offset = 0
     for ses, path in files:
-        img, data = _session_data(path, first)
+        img, data = read_betas(path, first, "session")
         if first is None:
             first = img
             mask_img = _brain_mask(root, sub, data.shape[:3])

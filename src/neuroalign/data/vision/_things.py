@@ -243,22 +243,31 @@ def split_of(
     return split
 
 
-def _run_data(
-    betas_path: Path, first: nib.Nifti1Image | None
+def read_betas(
+    path: Path, first: nib.Nifti1Image | None, unit: str, *, one_trial: bool = False
 ) -> tuple[nib.Nifti1Image, np.ndarray]:
-    img, data = read_nifti(betas_path, "betas", np.float32)
-    if data.ndim == 3:
+    """Read a 4-D betas file (x, y, z, trial) on the grid of ``first`` (the subject's first
+    ``unit``, a run or a session); ``one_trial`` takes a 3-D file as one trial.
+
+    Raises
+    ------
+    NeuroalignError
+        If the file is unreadable, not 4-D, or on another grid than ``first``.
+    """
+    img, data = read_nifti(path, "betas", np.float32)
+    if one_trial and data.ndim == 3:
         data = data[..., None]
     if data.ndim != 4:
         raise NeuroalignError(
-            f"{betas_path}: betas have shape {data.shape}; expected 4-D (x, y, z, trial)."
+            f"{path}: betas have shape {data.shape}; expected 4-D (x, y, z, trial)."
         )
     if first is not None and (
         img.shape[:3] != first.shape[:3] or not np.allclose(img.affine, first.affine)
     ):
         raise NeuroalignError(
-            f"{betas_path}: grid {img.shape[:3]} differs from the first run's "
-            f"{first.shape[:3]}; all runs of a subject must share one grid."
+            f"{path}: grid {img.shape[:3]} differs from the first {unit}'s "
+            f"{first.shape[:3]} (or its affine does); all {unit}s of a subject must share "
+            "one grid."
         )
     return img, data
 
@@ -319,7 +328,7 @@ def read_things(root: Path, subject: str) -> VisionBetas:
     ids, sessions, types, volumes = [], [], [], []
     session_numbers: dict[str, int] = {}
     for betas_path, cond_path in pairs:
-        img, data = _run_data(betas_path, first)
+        img, data = read_betas(betas_path, first, "run", one_trial=True)
         if first is None:
             first = img
         cond = _read_conditions(cond_path)
