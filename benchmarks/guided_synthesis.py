@@ -218,6 +218,19 @@ def main() -> None:
     parser.add_argument(
         "--channels-last", action="store_true", help="also time ours with channels-last models"
     )
+    parser.add_argument(
+        "--variants",
+        default=None,
+        help="comma-separated subset of ours,tiny,ours_channels_last,tiny_channels_last "
+        "(default: ours,tiny, and the channels-last pair with --channels-last)",
+    )
+    parser.add_argument(
+        "--cudnn-benchmark",
+        action="store_true",
+        help="after timing naive as BrainDiVE runs it, let cuDNN time its convolution "
+        "algorithms for each shape (torch.backends.cudnn.benchmark); naive is timed again "
+        "with it as naive_cudnn_benchmark",
+    )
     parser.add_argument("--pipeline", default=None, help="real weights: path:<dir> or hf:<id>")
     parser.add_argument("--tiny-decoder", default=None, help="real AutoencoderTiny: hf:<id>")
     parser.add_argument("--out", default=None, help="JSON file to write")
@@ -245,6 +258,17 @@ def main() -> None:
     sync()
     naive_s = (time.perf_counter() - start) / len(seeds)
     progress(f"naive: {naive_s:.2f} s per image")
+    extra_naive = {}
+    if args.cudnn_benchmark:
+        torch.backends.cudnn.benchmark = True
+        naive_image(unet, vae, sched_config, score, states, 10_000, args, device)
+        sync()
+        start = time.perf_counter()
+        for s in seeds:
+            naive_image(unet, vae, sched_config, score, states, s, args, device)
+        sync()
+        extra_naive["naive_cudnn_benchmark"] = (time.perf_counter() - start) / len(seeds)
+        progress(f"naive, cudnn.benchmark: {extra_naive['naive_cudnn_benchmark']:.2f} s per image")
 
     def sampler(decoder=None, compile=False):
         return GuidedSampler(
@@ -260,11 +284,25 @@ def main() -> None:
 
     results = {}
     ours_batches = {}
-    variants = [("ours", None, False), ("tiny", tiny, False)]
-    if args.channels_last:
-        variants += [("ours_channels_last", None, True), ("tiny_channels_last", tiny, True)]
+    known = {
+        "ours": (None, False),
+        "tiny": (tiny, False),
+        "ours_channels_last": (None, True),
+        "tiny_channels_last": (tiny, True),
+    }
+    names = ["ours", "tiny"] + (["ours_channels_last", "tiny_channels_last"] * args.channels_last)
+    if args.variants:
+        names = args.variants.split(",")
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            parser.error(f"--variants: unknown {unknown}; choose from {sorted(known)}")
+    # Contiguous variants first: the channels-last ones convert the models in place.
+    names = sorted(names, key=lambda n: known[n][1])
+    variants = [(n, *known[n]) for n in names]
+    converted = False
     for name, decoder, channels_last in variants:
-        if channels_last:  # same math, convolutions in the layout tensor cores prefer
+        if channels_last and not converted:  # same math, the layout tensor cores prefer
+            converted = True
             for model in (unet, vae, tiny):
                 model.to(memory_format=torch.channels_last)
             torch._dynamo.reset()  # graphs compiled for the other weight layout
@@ -293,7 +331,7 @@ def main() -> None:
     diff = float((eager.images - torch.cat(naive_images)).abs().max())
     # Ranking: the ROI score of full-VAE and tiny decodes of the same latents.
     probe = sampler(None, False)
-    latents = torch.cat([b.latents for b in ours_batches["ours"]])
+    latents = torch.cat([b.latents for b in next(iter(ours_batches.values()))])
     rank_gen = torch.Generator().manual_seed(7)
     extra = max(0, args.n_rank - len(latents))
     if extra:  # more latents: noised versions of the final ones at a mid-level
@@ -316,7 +354,8 @@ def main() -> None:
         "compiled": compile_,
         "resolution": args.resolution
         or unet.config.sample_size * 2 ** (len(vae.config.block_out_channels) - 1),
-        "s_per_image": {"naive": naive_s, **results},
+        "cudnn_benchmark": bool(args.cudnn_benchmark),
+        "s_per_image": {"naive": naive_s, **extra_naive, **results},
         "speedup": {name: naive_s / t for name, t in results.items()},
         "max_abs_diff_naive_vs_ours": diff,
         "finite": bool(
