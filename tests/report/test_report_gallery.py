@@ -15,8 +15,8 @@ from neuroalign.vision.reconstruct import _write_parquet, seed_table
 def _run(folder, n_images=3, n_samples=3):
     (folder / "recons").mkdir(parents=True)
     (folder / "truth").mkdir()
-    table = seed_table(n_images, n_samples, base_seed=1)
     ids = np.array(["img_b", "img_a", "img_c"])[:n_images]
+    table = seed_table(ids, n_samples, base_seed=1)
     table["image_id"] = ids[table["index"]]
     pairs = zip(table["image_id"], table["sample"], strict=True)
     table["path"] = [f"recons/{i}_s{k}.png" for i, k in pairs]

@@ -15,6 +15,7 @@ from neuroalign._check import NeuroalignError
 from neuroalign.results import write_netcdf
 from neuroalign.vision.reconstruct import (
     ReconstructSettings,
+    _id_key,
     best_of_n,
     read_predictions,
     read_recons,
@@ -81,16 +82,26 @@ def test_embedding_conditions_the_image(pipe, embeds):
     assert np.abs(a - b).max() > 1e-4
 
 
-def test_seed_table_is_a_function_of_base_image_and_sample():
-    table = seed_table(3, 2, base_seed=4)
+def test_seed_table_is_a_function_of_base_image_id_and_sample():
+    table = seed_table(["a", "b", "c"], 2, base_seed=4)
     assert list(table["index"]) == [0, 0, 1, 1, 2, 2]
     assert list(table["sample"]) == [0, 1] * 3
     assert table["seed"].is_unique
-    # Adding samples or images keeps every earlier seed.
-    bigger = seed_table(5, 4, base_seed=4).set_index(["index", "sample"])["seed"]
-    for row in table.itertuples():
-        assert bigger[(row.index, row.sample)] == row.seed
-    assert not set(seed_table(3, 2, base_seed=5)["seed"]) & set(table["seed"])
+    rows = zip("aabbcc", table.itertuples(), strict=True)
+    seeds = {(id_, row.sample): row.seed for id_, row in rows}
+    # More samples, other images, another order: every image keeps its seeds.
+    other = seed_table(["z", "c", "a", "y", "b"], 4, base_seed=4)
+    ids = np.array(["z", "c", "a", "y", "b"])[other["index"]]
+    for id_, row in zip(ids, other.itertuples(), strict=True):
+        if (id_, row.sample) in seeds:
+            assert seeds[(id_, row.sample)] == row.seed
+    assert not set(seed_table(["a", "b", "c"], 2, base_seed=5)["seed"]) & set(table["seed"])
+    # Known value: the key is the id text's SHA-256, the same in every process.
+    first = np.random.SeedSequence([4, _id_key("a"), 0]).generate_state(1)[0]
+    assert table["seed"].iloc[0] == first
+    assert _id_key("a") == int.from_bytes(hashlib.sha256(b"a").digest()[:8], "little")
+    with pytest.raises(NeuroalignError, match="unique"):
+        seed_table(["a", "a"], 1)
 
 
 def test_best_of_n_picks_the_maximum_per_group():
@@ -173,7 +184,9 @@ def test_stage_writes_pngs_table_and_provenance(tmp_path, pipe, embeds):
         "truth",
     ]
     pd.testing.assert_frame_equal(
-        table[["index", "sample", "seed"]], seed_table(3, 3, base_seed=3), check_dtype=False
+        table[["index", "sample", "seed"]],
+        seed_table(table["image_id"].unique(), 3, base_seed=3),
+        check_dtype=False,
     )
     assert list(table.loc[table["chosen"], "sample"]) == [1, 1, 1]
     np.testing.assert_allclose(table.loc[table["chosen"], "cosine"], 1.0, atol=1e-6)

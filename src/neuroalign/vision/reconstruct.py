@@ -3,7 +3,7 @@
 The stage reads the predicted image embeddings of the decoding stage (``decode.nc``), and for
 each image draws ``n_samples`` samples from the pipeline conditioned on the prediction
 (``image_embeds=``, ``noise_level`` and an empty prompt by default). Every sample has its own seed,
-a function of the base seed, the image's index and the sample number (:func:`seed_table`), stored
+a function of the base seed, the image's id and the sample number (:func:`seed_table`), stored
 in the output table, so any one image can be regenerated alone. With ``select = "best_cosine"``
 the sample whose embedding (the pipeline's image encoder, or an injected embedder) is closest in
 cosine to the prediction is the chosen one (MindEye's best-of-n); with ``"first"``, sample 0.
@@ -20,10 +20,11 @@ path is complete)::
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -116,21 +117,40 @@ class ReconstructSettings(StageSettings):
     seed: int | None = None
 
 
-def seed_table(n_images: int, n_samples: int, base_seed: int = 0) -> pd.DataFrame:
-    """The seed of every (image, sample): ``SeedSequence([base_seed, index, sample])``'s first word.
+def _id_key(image_id: Any) -> int:
+    """A stable 64-bit integer of an image id (its text's SHA-256), the same in every run."""
+    return int.from_bytes(hashlib.sha256(str(image_id).encode()).digest()[:8], "little")
 
-    The seed depends only on the base seed, the image's index and the sample number, so changing
-    ``n_samples`` or the number of images keeps every other seed, and two images never share
-    a stream.
+
+def seed_table(image_ids: Sequence[Any], n_samples: int, base_seed: int = 0) -> pd.DataFrame:
+    """The seed of every (image, sample): the first word of ``SeedSequence([base, key, sample])``.
+
+    ``key`` is a 64-bit integer of the image id's text (its SHA-256), so a sample's seed
+    depends only on the base seed, its image's id and the sample number: the same image gets the
+    same seeds whatever the split, order or number of the other images, changing ``n_samples``
+    keeps every other seed, and two images never share a stream.
+
+    Parameters
+    ----------
+    image_ids : sequence
+        The images' ids, in the order of the table (unique).
+    n_samples : int
+        Samples per image.
+    base_seed : int
+        The run's base seed.
 
     Returns
     -------
     table : DataFrame
-        Columns ``index``, ``sample``, ``seed`` (int64, below 2**32), image-major.
+        Columns ``index`` (position in ``image_ids``), ``sample``, ``seed`` (int64, below
+        2**32), image-major.
     """
+    ids = [str(i) for i in image_ids]
+    if len(set(ids)) != len(ids):
+        raise NeuroalignError("seed_table: image ids must be unique (one seed stream an image).")
     rows = [
-        (i, k, int(np.random.SeedSequence([int(base_seed), i, k]).generate_state(1)[0]))
-        for i in range(int(n_images))
+        (i, k, int(np.random.SeedSequence([int(base_seed), key, k]).generate_state(1)[0]))
+        for i, key in enumerate(_id_key(image_id) for image_id in ids)
         for k in range(int(n_samples))
     ]
     return pd.DataFrame(rows, columns=["index", "sample", "seed"]).astype("int64")
@@ -310,7 +330,7 @@ def reconstruct(
     check_embedding_size(pipe, embeds, f"{decode} ({settings.variable})")
     truths = _checked_truths(Path(stimuli), image_ids) if stimuli is not None else {}
     base_seed = 0 if settings.seed is None else int(settings.seed)
-    table = seed_table(len(image_ids), settings.n_samples, base_seed)
+    table = seed_table(image_ids, settings.n_samples, base_seed)
     rows = table["index"].to_numpy()
     seeds = table["seed"].tolist()
     logger.info(
