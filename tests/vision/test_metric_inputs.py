@@ -41,6 +41,19 @@ def test_channels_last_and_grayscale_arrays():
     np.testing.assert_allclose(got[:, 1], gray / 255, atol=1e-7)
 
 
+def test_grayscale_with_a_channel_axis_and_ambiguous_single_images():
+    x = _uint8()
+    gray = x[:, 0]
+    expected = resize(gray, 40).numpy()
+    np.testing.assert_array_equal(resize(gray[:, None], 40).numpy(), expected)
+    np.testing.assert_array_equal(resize(gray[..., None], 40).numpy(), expected)
+    # One RGB image without its batch axis reads as three grayscale ones too: refused.
+    for one in (x[0], x[0].transpose(1, 2, 0)):
+        with pytest.raises(NeuroalignError, match=r"ambiguous.*\(1, 3, height, width\)"):
+            resize(one, 40)
+    np.testing.assert_array_equal(resize(x[:1], 40).numpy(), resize(x, 40).numpy()[:1])
+
+
 def test_floats_outside_the_unit_range_are_refused():
     x = np.linspace(-1, 1, 4 * 3 * 8 * 8, dtype=np.float32).reshape(4, 3, 8, 8)
     with pytest.raises(NeuroalignError, match=r"\(x \+ 1\) / 2"):

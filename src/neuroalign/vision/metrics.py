@@ -92,12 +92,24 @@ RANGE_TOLERANCE = 1e-3
 
 def _images(x) -> torch.Tensor:
     """Images as float32 (n, 3, H, W) in [0, 1], from float or uint8 arrays of shape
-    (n, 3, H, W), (n, H, W, 3) or (n, H, W) (grayscale)."""
+    (n, 3, H, W), (n, H, W, 3), or grayscale (n, H, W), (n, 1, H, W), (n, H, W, 1).
+
+    A 3-d array with 3 on its first or last axis is refused: it reads as a single RGB image as
+    well as three grayscale ones.
+    """
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if x.ndim == 3 and 3 in (x.shape[0], x.shape[-1]):
+        raise NeuroalignError(
+            f"images of shape {tuple(x.shape)} are ambiguous (one RGB image or three grayscale "
+            "ones); pass a batch: (1, 3, height, width) for one image, (3, height, width, 1) "
+            "for three grayscale ones."
+        )
     if x.ndim == 3:
-        x = x.unsqueeze(1).expand(-1, 3, -1, -1)
-    elif x.ndim == 4 and x.shape[1] != 3 and x.shape[-1] == 3:
+        x = x.unsqueeze(1)
+    elif x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[-1] in (1, 3):
         x = x.permute(0, 3, 1, 2)
+    if x.ndim == 4 and x.shape[1] == 1:
+        x = x.expand(-1, 3, -1, -1)
     if x.ndim != 4 or x.shape[1] != 3:
         raise NeuroalignError(
             f"images must be (n, 3, height, width) in [0, 1] (or uint8, channels-last, "
