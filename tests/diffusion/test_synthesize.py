@@ -108,6 +108,44 @@ def test_stage_layout_and_reproducible_bytes(tiny_sd, encoder_file, tmp_path):
     ).read_bytes()
 
 
+def test_channels_last_models_give_the_same_images(tiny_sd, encoder_file, tmp_path, monkeypatch):
+    import io
+
+    import torch
+    from PIL import Image
+
+    from neuroalign.diffusion import synthesize as stage
+
+    folder, _ = tiny_sd
+    seen = {}
+
+    class Spy(stage.GuidedSampler):
+        def __init__(self, unet, vae, *args, **kw):
+            seen["layouts"] = [
+                m.weight.is_contiguous(memory_format=torch.channels_last)
+                for m in (unet.conv_in, vae.decoder.conv_in)
+            ]
+            super().__init__(unet, vae, *args, **kw)
+
+    monkeypatch.setattr(stage, "GuidedSampler", Spy)
+    runs = {}
+    for flag in (False, True):
+        settings = SynthesizeSettings.from_config({**SETTINGS, "channels_last": flag})
+        runs[flag] = synthesize(
+            settings, encoder=encoder_file, pipeline=f"path:{folder}", output=tmp_path / str(flag)
+        )
+        assert seen["layouts"] == [flag, flag]
+    table = pd.read_parquet(runs[False] / "manifest.parquet")
+    for image in table["image"]:
+        a, b = (
+            np.asarray(Image.open(io.BytesIO((runs[f] / image).read_bytes())), np.int16)
+            for f in (False, True)
+        )
+        assert np.abs(a - b).max() <= 1  # the same math; sums may round differently
+    other = pd.read_parquet(runs[True] / "manifest.parquet")
+    np.testing.assert_allclose(other["score"].values, table["score"].values, atol=1e-3)
+
+
 def test_unknown_roi_is_one_line(tiny_sd, encoder_file, tmp_path):
     folder, _ = tiny_sd
     settings = SynthesizeSettings.from_config({**SETTINGS, "rois": ["FFA"], "objectives": {}})

@@ -149,6 +149,9 @@ class SynthesizeSettings(StageSettings):
         ``hf:<id>``); None: the pipeline's VAE.
     compile : bool
         Run the UNet and VAE through ``torch.compile``.
+    channels_last : bool
+        Hold the UNet's, VAE's and guidance decoder's convolution weights in channels-last
+        memory order (the layout of the GPU's tensor-core convolution kernels); the same math.
     """
 
     SECTION: ClassVar[str] = "#/$defs/diffusion"
@@ -172,3 +175,4 @@ class SynthesizeSettings(StageSettings):
     dtype: str = "auto"
     guidance_decoder: str | None = None
     compile: bool = False
+    channels_last: bool = False

@@ -169,6 +169,10 @@ def synthesize(
     decoder = None
     if settings.guidance_decoder:
         decoder = _load_tiny_decoder(settings.guidance_decoder, device, dtype)
+    if settings.channels_last:
+        for model in (parts.unet, parts.vae, decoder):
+            if model is not None:
+                model.to(memory_format=torch.channels_last)
     rois = {k: v.cpu().numpy() for k, v in guide.rois.items()}
     objectives = objectives_for(settings.rois, settings.objectives, rois, guide.n_voxels)
     embeds = encode_prompt(parts, settings.prompt, device)
