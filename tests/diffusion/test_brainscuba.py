@@ -147,6 +147,8 @@ def test_nearest_captioner(bank):
     out = caption_embeddings(3.0 * bank[[5, 9]], captioner)
     assert [c.split("; ")[0] for c in out] == ["image 5", "image 9"]
     assert captioner.last_rows[0][0] == 5 and len(captioner.last_rows[0]) == 2
+    with pytest.raises(NeuroalignError, match="1 captions for 4 rows"):
+        caption_embeddings(3.0 * bank[[5, 9]], NearestCaptioner(bank, lambda rows: ["x"], 2))
 
 
 def _encoder_and_bank(tmp_path, bank):
@@ -218,9 +220,8 @@ def test_caption_voxels_stage(tmp_path, bank):
         )
 
 
-def test_image_captioner_captions_the_nearest_bank_images(tokenizer, tmp_path):
-    """An image-only captioning model (a tiny ViT + GPT-2 encoder-decoder) on the nearest images."""
-    from PIL import Image
+def _tiny_image_captioner(tokenizer):
+    """An image-only captioning model (a tiny ViT + GPT-2 encoder-decoder) and its processor."""
     from transformers import (
         GPT2Config,
         VisionEncoderDecoderConfig,
@@ -228,8 +229,6 @@ def test_image_captioner_captions_the_nearest_bank_images(tokenizer, tmp_path):
         ViTConfig,
         ViTImageProcessor,
     )
-
-    from neuroalign.diffusion.brainscuba import image_caption_fn
 
     torch.manual_seed(0)
     config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(
@@ -252,21 +251,68 @@ def test_image_captioner_captions_the_nearest_bank_images(tokenizer, tmp_path):
         def batch_decode(self, ids, **kwargs):
             return tokenizer.batch_decode(ids, **kwargs)
 
-    rng = np.random.default_rng(0)
+    return model, Processor(size={"height": 32, "width": 32})
+
+
+def _image_files(tmp_path, n, rng):
+    """``n`` random 32 x 32 RGB images saved as PNG files; their paths."""
+    from PIL import Image
+
     paths = []
-    for i in range(4):
+    for i in range(n):
         path = tmp_path / f"{i}.png"
         Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(path)
         paths.append(str(path))
-    fn = image_caption_fn(
-        model, Processor(size={"height": 32, "width": 32}), paths, num_beams=2, max_new_tokens=5
-    )
+    return paths
+
+
+def test_image_captioner_captions_the_nearest_bank_images(tokenizer, tmp_path):
+    from neuroalign.diffusion.brainscuba import image_caption_fn
+
+    model, processor = _tiny_image_captioner(tokenizer)
+    rng = np.random.default_rng(0)
+    paths = _image_files(tmp_path, 4, rng)
+    fn = image_caption_fn(model, processor, paths, num_beams=2, max_new_tokens=5)
     bank = rng.standard_normal((4, 8))
     captioner = NearestCaptioner(bank, fn)
     out = caption_embeddings(bank[[2, 0]], captioner)
     assert out == caption_embeddings(bank[[2, 0]], captioner)  # deterministic
     assert out[0] == fn([2])[0] and out[1] == fn([0])[0]  # the nearest image's own caption
     assert all(isinstance(c, str) for c in out)
+
+
+def test_image_captions_batched_equal_one_at_a_time(tokenizer, tmp_path):
+    from neuroalign.diffusion.brainscuba import image_caption_fn
+
+    model, processor = _tiny_image_captioner(tokenizer)
+    with torch.no_grad():  # tied to the logits: end-of-text ends some captions at once
+        model.decoder.get_input_embeddings().weight[102] *= 5
+    paths = _image_files(tmp_path, 7, np.random.default_rng(0))
+
+    def fn(batch_size):
+        return image_caption_fn(
+            model, processor, paths, num_beams=2, max_new_tokens=6, batch_size=batch_size
+        )
+
+    rows = list(range(7))
+    one = fn(1)(rows)
+    assert "" in one and any(one)  # rows end at different lengths: a batch pads the early ones
+    assert fn(3)(rows) == one  # 3 does not divide 7: a last, smaller batch
+    assert fn(32)(rows) == one
+    assert fn(3)([]) == []
+    # the nearest captioner asks for its embeddings' distinct nearest rows in one call
+    calls = []
+
+    def caption_rows(rows):
+        calls.append(rows)
+        return fn(3)(rows)
+
+    bank = np.random.default_rng(1).standard_normal((7, 8))
+    out = caption_embeddings(bank[[4, 2, 4, 6]], NearestCaptioner(bank, caption_rows))
+    assert calls == [[4, 2, 6]]
+    assert out == [one[4], one[2], one[4], one[6]]
+    with pytest.raises(NeuroalignError, match="batch_size must be positive"):
+        image_caption_fn(model, processor, paths, batch_size=0)
 
 
 def test_every_voxel_is_captioned_and_its_roi_counts_the_words(tmp_path, bank):
@@ -349,3 +395,44 @@ def test_prefix_captions_end_at_the_stop_text(tokenizer):
             assert cut == full
     assert len(stopped[0]) < len(unstopped[0])
     assert caption_embeddings(e, captioner(stop, 40))[0] == stopped[0]  # generation ended
+
+
+@pytest.mark.parametrize("end", ["stop", "eos"])
+def test_batched_prefix_captions_equal_one_at_a_time(tokenizer, end):
+    lm = _tiny_lm()
+    dot = tokenizer.convert_tokens_to_ids(".")
+    with torch.no_grad():  # tied to the logits: beam search ends some captions at "."
+        lm.get_input_embeddings().weight[dot] *= 4
+    stop = "."
+    if end == "eos":
+        # "." as end-of-text and a plain word as pad: the rows that end early in a batch are
+        # padded with it, and only the trim at their end token drops it
+        lm.config.eos_token_id = dot
+        lm.config.pad_token_id = tokenizer.convert_tokens_to_ids("cat")
+        stop = None
+    torch.manual_seed(3)
+    mapper = torch.nn.Linear(16, 4 * 32)
+    e = np.random.default_rng(4).standard_normal((7, 16))
+
+    def captioner(batch_size):
+        return PrefixCaptioner(
+            lm,
+            tokenizer,
+            mapper,
+            prefix_length=4,
+            num_beams=3,
+            max_new_tokens=10,
+            stop=stop,
+            batch_size=batch_size,
+        )
+
+    one = caption_embeddings(e, captioner(1))
+    lengths = {len(tokenizer.encode(c, add_special_tokens=False)) for c in one}
+    assert any(c.endswith(".") for c in one) and len(lengths) > 1  # rows end at different steps
+    assert caption_embeddings(e, captioner(3)) == one  # 3 does not divide 7
+    assert caption_embeddings(e, captioner(32)) == one
+    assert caption_embeddings(np.empty((0, 16)), captioner(3)) == []
+    assert caption_embeddings([], captioner(3)) == []
+    assert captioner(3)(np.empty((0, 16))) == []
+    with pytest.raises(NeuroalignError, match="batch_size must be positive"):
+        captioner(0)

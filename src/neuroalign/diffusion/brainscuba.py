@@ -334,8 +334,14 @@ Captioner = Callable[[np.ndarray], Sequence[str]]
 
 
 def caption_embeddings(embeddings: np.ndarray, captioner: Captioner) -> list[str]:
-    """Captions of embeddings (rows) by an injected captioner, one string each."""
-    embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
+    """Captions of embeddings (rows) by an injected captioner, one string each.
+
+    The captioner gets all rows in one call (the captioners here batch them); no rows give [].
+    """
+    embeddings = np.asarray(embeddings, np.float32)
+    if embeddings.shape[:1] == (0,):
+        return []
+    embeddings = np.atleast_2d(embeddings)
     captions = [str(c).strip() for c in captioner(embeddings)]
     if len(captions) != embeddings.shape[0]:
         raise NeuroalignError(
@@ -399,6 +405,9 @@ class PrefixCaptioner:
         The caption ends after the first occurrence of this text: generation stops at a token
         that is this text (when one is) as at end-of-text, and the decoded caption is cut
         after it. None: end-of-text and ``max_new_tokens`` only.
+    batch_size : int
+        Embeddings per ``generate`` call. Beam search treats each row on its own and every
+        prefix has ``prefix_length`` tokens (no padding), so the captions do not depend on it.
     """
 
     def __init__(
@@ -411,7 +420,10 @@ class PrefixCaptioner:
         num_beams: int = 5,
         max_new_tokens: int = 20,
         stop: str | None = ".",
+        batch_size: int = 32,
     ) -> None:
+        if int(batch_size) < 1:
+            raise NeuroalignError(f"batch_size must be positive, got {batch_size}.")
         self.lm = lm.eval()
         self.tokenizer = tokenizer
         self.mapper = mapper.eval()
@@ -419,6 +431,7 @@ class PrefixCaptioner:
         self.num_beams = int(num_beams)
         self.max_new_tokens = int(max_new_tokens)
         self.stop = stop or None
+        self.batch_size = int(batch_size)
 
     def _stop_ids(self, eos: Any) -> list[int] | None:
         """End-of-text and the stop token (when the stop text is one token)."""
@@ -428,6 +441,12 @@ class PrefixCaptioner:
             if len(token) == 1:
                 ids.append(int(token[0]))
         return list(dict.fromkeys(ids)) or None
+
+    @staticmethod
+    def _trim(ids: list[int], stops: list[int] | None) -> list[int]:
+        """A row's ids up to and including its first end token (the pad after it dropped)."""
+        end = next((i + 1 for i, t in enumerate(ids) if t in (stops or ())), len(ids))
+        return ids[:end]
 
     def _cut(self, text: str) -> str:
         """The caption up to and including the first stop text."""
@@ -445,14 +464,16 @@ class PrefixCaptioner:
         pad = getattr(config, "pad_token_id", None)
         pad = (eos[0] if isinstance(eos, (list, tuple)) else eos) if pad is None else pad
         stops = self._stop_ids(eos)
-        out = []
+        mapper_param = next(self.mapper.parameters())
+        embeddings = np.atleast_2d(np.asarray(embeddings, np.float32))
+        out: list[str] = []
         with torch.no_grad():
-            for row in np.atleast_2d(embeddings):
-                x = torch.as_tensor(row[None], dtype=torch.float32)
-                mapper_param = next(self.mapper.parameters())
+            for start in range(0, embeddings.shape[0], self.batch_size):
+                x = torch.as_tensor(embeddings[start : start + self.batch_size])
                 prefix = self.mapper(x.to(mapper_param.device, mapper_param.dtype))
-                prefix = prefix.reshape(1, self.prefix_length, hidden)
+                prefix = prefix.reshape(x.shape[0], self.prefix_length, hidden)
                 prefix = prefix.to(param.device, param.dtype)
+                # every prefix has prefix_length tokens: nothing to pad, every position attended
                 mask = torch.ones(prefix.shape[:2], dtype=torch.long, device=param.device)
                 ids = self.lm.generate(
                     inputs_embeds=prefix,
@@ -463,8 +484,11 @@ class PrefixCaptioner:
                     pad_token_id=pad,
                     eos_token_id=stops,
                 )
-                # decoder-only generate with inputs_embeds returns the new tokens only
-                out.append(self._cut(self.tokenizer.decode(ids[0], skip_special_tokens=True)))
+                # decoder-only generate with inputs_embeds returns the new tokens only; rows
+                # that end before the longest are padded, so each is trimmed at its end token
+                for row in ids.tolist():
+                    text = self.tokenizer.decode(self._trim(row, stops), skip_special_tokens=True)
+                    out.append(self._cut(text))
         return out
 
 
@@ -480,7 +504,8 @@ class NearestCaptioner:
         Bank embeddings.
     caption_rows : callable
         Bank row indices (list of int) -> their captions (list of str), e.g. the stimulus
-        table's captions or `image_caption_fn` of an image-captioning model.
+        table's captions or `image_caption_fn` of an image-captioning model. Each call passes
+        it the distinct nearest rows of all embeddings at once, in order of first use.
     n_nearest : int
         Nearest images whose captions are joined with ``"; "`` (1: the nearest one only).
     """
@@ -500,34 +525,72 @@ class NearestCaptioner:
         cos = e @ self.bank_dir.T
         rows = np.argsort(-cos, axis=1, kind="stable")[:, : self.n_nearest]
         self.last_rows = [[int(r) for r in row] for row in rows]
-        return ["; ".join(self.caption_rows(row)) for row in self.last_rows]
+        distinct = list(dict.fromkeys(r for row in self.last_rows for r in row))
+        texts = list(self.caption_rows(distinct))
+        if len(texts) != len(distinct):
+            raise NeuroalignError(
+                f"caption_rows gave {len(texts)} captions for {len(distinct)} rows."
+            )
+        by_row = dict(zip(distinct, texts, strict=True))
+        return ["; ".join(by_row[r] for r in row) for row in self.last_rows]
 
 
 def image_caption_fn(
-    model: Any, processor: Any, images: Sequence[Any], *, num_beams=5, max_new_tokens=20
+    model: Any,
+    processor: Any,
+    images: Sequence[Any],
+    *,
+    num_beams: int = 5,
+    max_new_tokens: int = 20,
+    batch_size: int = 32,
 ) -> Callable[[list[int]], list[str]]:
     """Bank rows -> captions of their images by an image-captioning model (BLIP, GIT, ...).
 
-    ``images`` are the bank's images (paths or PIL images) in bank order; ``processor(images=...)``
-    prepares them and ``model.generate(pixel_values=...)`` captions them with beam search.
+    Parameters
+    ----------
+    model : transformers image-captioning model
+        Captions with ``model.generate(pixel_values=...)`` and beam search.
+    processor : processor
+        ``processor(images=...)`` prepares the images; its ``batch_decode`` (or its
+        tokenizer's) decodes the ids.
+    images : sequence of path or PIL image
+        The bank's images, in bank order.
+    num_beams, max_new_tokens : int
+        Beam search.
+    batch_size : int
+        Images per ``generate`` call (the images of one call are opened together). The
+        processor gives every image the same size and beam search treats each row on its own,
+        so the captions do not depend on it.
+
+    Returns
+    -------
+    callable
+        Bank row indices (list of int) -> their captions (list of str).
     """
     import torch
     from PIL import Image
 
+    step = int(batch_size)
+    if step < 1:
+        raise NeuroalignError(f"batch_size must be positive, got {batch_size}.")
+    decode = getattr(processor, "batch_decode", None) or processor.tokenizer.batch_decode
+
     def caption(rows: list[int]) -> list[str]:
-        pics = []
-        for r in rows:
-            img = images[r]
-            pics.append(Image.open(img).convert("RGB") if isinstance(img, str | Path) else img)
         param = next(model.parameters())
-        inputs = processor(images=pics, return_tensors="pt")
-        pixels = inputs["pixel_values"].to(param.device, param.dtype)
-        with torch.no_grad():
-            ids = model.generate(
-                pixel_values=pixels, num_beams=num_beams, max_new_tokens=max_new_tokens
-            )
-        decode = getattr(processor, "batch_decode", None) or processor.tokenizer.batch_decode
-        return [t.strip() for t in decode(ids, skip_special_tokens=True)]
+        out: list[str] = []
+        for start in range(0, len(rows), step):
+            pics = []
+            for r in rows[start : start + step]:
+                img = images[r]
+                pics.append(Image.open(img).convert("RGB") if isinstance(img, str | Path) else img)
+            inputs = processor(images=pics, return_tensors="pt")
+            pixels = inputs["pixel_values"].to(param.device, param.dtype)
+            with torch.no_grad():
+                ids = model.generate(
+                    pixel_values=pixels, num_beams=num_beams, max_new_tokens=max_new_tokens
+                )
+            out.extend(t.strip() for t in decode(ids, skip_special_tokens=True))
+        return out
 
     return caption
 
@@ -786,9 +849,9 @@ def _voxel_captions(
     captioner: Captioner,
     settings: BrainscubaSettings,
 ) -> dict[str, dict[str, Any]]:
-    """Each described ROI's voxels projected and captioned one by one (BrainSCUBA's unit):
-    ``voxel_ids`` (the encoder's voxel labels), ``voxel_captions`` and ``top_words`` ("word
-    (count)") per ROI."""
+    """Each described ROI's voxels projected and captioned (BrainSCUBA's unit), all voxels in
+    one `caption_embeddings` call (the captioner batches them): ``voxel_ids`` (the encoder's
+    voxel labels), ``voxel_captions`` and ``top_words`` ("word (count)") per ROI."""
     masks = {name: np.asarray(rois[name], bool) for name in names}
     voxels = np.flatnonzero(np.any(np.stack(list(masks.values())), axis=0))
     logger.info("captioning %d voxels of %d ROIs", len(voxels), len(names))
